@@ -1,0 +1,50 @@
+# tuneloop developer commands. `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint format typecheck bench bench-smoke lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Installs exactly the locked versions (constraints.txt) of the package and its extras.
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[train,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/tuneloop seed --posts 3000
+	$(BIN)/tuneloop collect
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: install
+	$(BIN)/python bench/collect.py
+
+bench-smoke: install
+	$(BIN)/python bench/collect.py --posts 20000 --small 2000
+
+# Re-resolve the lock after changing dependencies in pyproject.toml.
+lock: $(BIN)/python
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra train --extra dev --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -c lock-pins.txt -o constraints.txt
+
+clean:
+	rm -rf $(VENV) .tuneloop .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ``tuneloop`` command line (Typer): one module per group of commands."""

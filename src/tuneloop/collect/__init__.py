@@ -1,0 +1,1 @@
+"""Collection: the streaming query over the posts source, and the watermark."""

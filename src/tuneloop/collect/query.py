@@ -1,0 +1,116 @@
+"""The collector's single SQL query, built over a configurable table and column names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import ColumnElement, Engine, Select, column, func, literal, select, table
+from sqlalchemy.sql.elements import ColumnClause
+
+from tuneloop.config import SourceSettings
+from tuneloop.domain.posts import CollectedPost
+from tuneloop.store.types import UTCDateTime, utcnow
+
+
+@dataclass(frozen=True)
+class CollectQuery:
+    """What to collect: the filters of the source design's query."""
+
+    tenant_id: str
+    engagement_threshold: float = 0.06
+    days_back: int = 7
+    max_records: int | None = 10000
+    persona_id: str | None = None
+    since: datetime | None = None  # overrides days_back (watermark counts use it)
+    now: datetime | None = None
+
+    @property
+    def window_start(self) -> datetime:
+        if self.since is not None:
+            return self.since
+        return (self.now or utcnow()) - timedelta(days=self.days_back)
+
+
+class Source:
+    """The posts table as the settings name it."""
+
+    def __init__(self, settings: SourceSettings) -> None:
+        self.settings = settings
+        s = settings
+        self.id = column(s.id_column)
+        self.persona = column(s.persona_column)
+        self.hook = column(s.hook_column)
+        self.body = column(s.body_column)
+        self.engagement = column(s.engagement_column)
+        self.ts: ColumnClause[datetime] = column(s.ts_column, UTCDateTime())
+        self.tenant = column(s.tenant_column) if s.tenant_column else None
+        self.table = table(s.table, self.id, self.persona, self.hook, self.body, self.engagement, self.ts)
+        if self.tenant is not None:
+            self.table.append_column(self.tenant)
+
+    def filters(self, query: CollectQuery) -> list[ColumnElement[bool]]:
+        # A watermark is exclusive (its post was collected); a time window is inclusive.
+        after = self.ts > query.since if query.since is not None else self.ts >= query.window_start
+        conditions: list[ColumnElement[bool]] = [after]
+        if self.tenant is not None:
+            conditions.insert(0, self.tenant == query.tenant_id)
+        if query.persona_id is not None:
+            conditions.append(self.persona == query.persona_id)
+        if query.engagement_threshold > 0:
+            # NULL engagement counts as 0, which never clears a positive threshold: the plain
+            # comparison says the same and keeps the (tenant, engagement, ts) index usable.
+            conditions.append(self.engagement >= query.engagement_threshold)
+        return conditions
+
+    def engagement_or_zero(self) -> ColumnElement[float]:
+        return func.coalesce(self.engagement, literal(0.0))
+
+
+def collect_statement(source: Source, query: CollectQuery) -> Select[tuple[object, ...]]:
+    """SELECT id, persona, hook, body, engagement (NULL as 0), ts ... ORDER BY engagement DESC."""
+    engagement = source.engagement_or_zero().label("engagement_rate")
+    statement = (
+        select(
+            source.id.label("id"),
+            source.persona.label("persona_id"),
+            source.hook.label("hook"),
+            source.body.label("body"),
+            engagement,
+            source.ts.label("ts"),
+        )
+        .select_from(source.table)
+        .where(*source.filters(query))
+        .order_by(engagement.desc(), source.id)
+    )
+    if query.max_records is not None:
+        statement = statement.limit(query.max_records)
+    return statement
+
+
+def stream_posts(
+    engine: Engine, source: Source, query: CollectQuery, *, chunk_size: int = 1000
+) -> Iterator[list[CollectedPost]]:
+    """Yield chunks of rows; on PostgreSQL a server-side cursor keeps memory flat."""
+    statement = collect_statement(source, query)
+    with engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, yield_per=chunk_size).execute(
+            statement
+        )
+        for partition in result.partitions(chunk_size):
+            yield [
+                CollectedPost(str(r[0]), r[1], r[2], r[3], float(r[4]), _aware(r[5]))
+                for r in partition
+            ]
+
+
+def count_qualifying(engine: Engine, source: Source, query: CollectQuery) -> int:
+    """How many rows the collector would see (ignoring max_records)."""
+    statement = select(func.count()).select_from(source.table).where(*source.filters(query))
+    with engine.connect() as connection:
+        return int(connection.execute(statement).scalar_one())
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

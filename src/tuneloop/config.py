@@ -1,0 +1,208 @@
+"""Settings: one root with nested sections, read from env, a TOML file and defaults.
+
+Precedence (highest first): arguments, ``TUNELOOP_*`` variables (nested with ``__``,
+e.g. ``TUNELOOP_PIPELINE__DAYS_BACK=14``), the standard names (``DATABASE_URL``,
+``REDIS_URL``, ``MLFLOW_TRACKING_URI``, ``OPENAI_API_KEY``, ...), ``tuneloop.toml``
+(or the file named by ``TUNELOOP_CONFIG``), then the defaults below. Every default is
+local and safe, so ``tuneloop demo`` needs no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_TENANT = "default"
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field(
+        default="",
+        description="SQLAlchemy URL. Empty: a SQLite file in the workspace.",
+    )
+    pool_min: int = Field(default=2, ge=1, description="Connections kept open per process.")
+    pool_max: int = Field(default=10, ge=1, description="Most connections per process.")
+    pool_recycle_seconds: int = Field(default=300, description="Idle lifetime of a connection.")
+    command_timeout_seconds: int = Field(default=60, description="Statement timeout.")
+
+
+class RedisSettings(BaseModel):
+    url: str | None = Field(default=None, description="redis:// URL. None: in-process.")
+
+
+class MlflowSettings(BaseModel):
+    tracking_uri: str = Field(default="", description="Empty: sqlite store in the workspace.")
+    experiment_name: str = Field(default="tuneloop", description="Prefix of per-tenant experiments.")
+
+
+class OpenAISettings(BaseModel):
+    api_key: SecretStr | None = None
+    base_url: str = "https://api.openai.com/v1"
+
+
+class SourceSettings(BaseModel):
+    """Where the posts live: table and column names, so a team can use its own table."""
+
+    table: str = "posts"
+    id_column: str = "id"
+    tenant_column: str | None = Field(
+        default="tenant_id", description="None: the whole table belongs to the tenant asked for."
+    )
+    persona_column: str = "persona_id"
+    hook_column: str = "hook"
+    body_column: str = "body"
+    engagement_column: str = "engagement_rate"
+    ts_column: str = "ts"
+
+
+class PipelineSettings(BaseModel):
+    enabled: bool = True
+    training_data_threshold: int = Field(default=100, ge=1)
+    engagement_threshold: float = Field(default=0.06, ge=0.0, le=1.0)
+    weekly_schedule: str = "0 2 * * 0"
+    a_b_test_duration_hours: int = Field(default=168, ge=1)
+    days_back: int = Field(default=7, ge=1)
+    chunk_size: int = Field(default=1000, ge=1)
+    max_records: int = Field(default=10000, ge=1)
+    memory_alert_mb: int = Field(default=2048, ge=1)
+    hook_model: str = "gpt-4o-mini"
+    body_model: str = "gpt-4o-mini"
+
+
+class DatasetSettings(BaseModel):
+    validation_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    max_tokens_per_example: int = Field(
+        default=65536, ge=16, description="OpenAI's per-example training limit (gpt-4o-mini)."
+    )
+    min_examples: int = Field(default=10, ge=1, description="OpenAI's minimum.")
+    n_epochs_for_estimate: int = Field(default=3, ge=1)
+    price_per_million_training_tokens: float = Field(default=3.0, ge=0.0)
+    hook_prompt: str = "Create engaging content"
+    body_prompt_suffix: str = "\n\nWrite a detailed post:"
+    system_prompt: str | None = None
+
+
+class Settings(BaseSettings):
+    """The root of all deployment settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TUNELOOP_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    workspace: Path = Field(default=Path(".tuneloop"), description="DB, MLflow store, artifacts.")
+    log_level: str = "INFO"
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    openai: OpenAISettings = OpenAISettings()
+    source: SourceSettings = SourceSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    dataset: DatasetSettings = DatasetSettings()
+
+    @field_validator("workspace")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{(self.workspace / 'tuneloop.db').resolve()}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.workspace / "artifacts"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return self.mlflow.tracking_uri or f"sqlite:///{(self.workspace / 'mlflow.db').resolve()}"
+
+    def redacted(self) -> dict[str, Any]:
+        """A dump safe to print: secrets masked, passwords removed from URLs."""
+        data = self.model_dump(mode="json")
+        data["database"]["url"] = mask_url(self.database_url)
+        if self.redis.url:
+            data["redis"]["url"] = mask_url(self.redis.url)
+        if self.openai.api_key is not None:
+            data["openai"]["api_key"] = "**********"
+        return data
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("TUNELOOP_CONFIG", "tuneloop.toml"))
+        return (
+            init_settings,
+            env_settings,
+            StandardNamesSource(settings_cls),
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+
+# Standard and documented environment names, accepted as aliases of our own settings.
+STANDARD_NAMES: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": ("database", "url"),
+    "REDIS_URL": ("redis", "url"),
+    "MLFLOW_TRACKING_URI": ("mlflow", "tracking_uri"),
+    "MLFLOW_EXPERIMENT_NAME": ("mlflow", "experiment_name"),
+    "OPENAI_API_KEY": ("openai", "api_key"),
+    "OPENAI_BASE_URL": ("openai", "base_url"),
+    "FINE_TUNING_ENABLED": ("pipeline", "enabled"),
+    "FINE_TUNING_MIN_EXAMPLES": ("pipeline", "training_data_threshold"),
+    "FINE_TUNING_ENGAGEMENT_THRESHOLD": ("pipeline", "engagement_threshold"),
+    "FINE_TUNING_SCHEDULE": ("pipeline", "weekly_schedule"),
+    "HOOK_MODEL": ("pipeline", "hook_model"),
+    "BODY_MODEL": ("pipeline", "body_model"),
+}
+
+
+class StandardNamesSource(PydanticBaseSettingsSource):
+    """Reads the standard environment names into their nested sections."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole dict
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, dict[str, Any]] = {}
+        for env_name, (section, key) in STANDARD_NAMES.items():
+            value = os.environ.get(env_name)
+            if value not in (None, ""):
+                found.setdefault(section, {})[key] = value
+        return found
+
+
+def mask_url(url: str) -> str:
+    from sqlalchemy.engine import make_url  # local: config stays light to import
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL (redis://...): mask by hand
+        if "@" in url and "://" in url:
+            scheme, rest = url.split("://", 1)
+            creds, host = rest.rsplit("@", 1)
+            user = creds.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{host}"
+        return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use (never at import time)."""
+    return Settings()

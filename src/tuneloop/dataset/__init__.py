@@ -1,0 +1,1 @@
+"""Dataset building: pure functions from collected posts to OpenAI chat fine-tuning JSONL."""

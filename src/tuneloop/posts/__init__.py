@@ -1,0 +1,1 @@
+"""Posts in: the row schema, file importers and the synthetic generator's target."""

@@ -1,0 +1,50 @@
+"""Dataset versions repository (tenant-scoped)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from tuneloop.errors import InvalidInputError, NotFoundError
+from tuneloop.store.models import DatasetVersion
+
+
+def save_dataset(session: Session, version: DatasetVersion) -> DatasetVersion:
+    """Record a version; the same content hash recorded twice is the same version."""
+    existing = session.get(DatasetVersion, (version.tenant_id, version.id))
+    if existing is not None:
+        return existing
+    session.add(version)
+    return version
+
+
+def list_datasets(
+    engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
+) -> Sequence[DatasetVersion]:
+    statement = (
+        select(DatasetVersion)
+        .where(DatasetVersion.tenant_id == tenant_id)
+        .order_by(DatasetVersion.created_at.desc(), DatasetVersion.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(statement).all()
+
+
+def get_dataset(engine: Engine, tenant_id: str, version: str) -> DatasetVersion:
+    """Find a version by its hash or an unambiguous prefix of it (>= 6 characters)."""
+    if len(version) < 6:
+        raise InvalidInputError("give at least 6 characters of the dataset version")
+    statement = select(DatasetVersion).where(
+        DatasetVersion.tenant_id == tenant_id, DatasetVersion.id.startswith(version, autoescape=True)
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        matches = session.scalars(statement.limit(2)).all()
+    if not matches:
+        raise NotFoundError(f"dataset version {version!r} not found for tenant {tenant_id!r}")
+    if len(matches) > 1:
+        raise InvalidInputError(f"dataset version prefix {version!r} is ambiguous")
+    return matches[0]

@@ -1,0 +1,76 @@
+"""Posts repository: idempotent batch upserts and tenant-scoped counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tuneloop.posts.schema import PostIn
+from tuneloop.store.models import Post
+from tuneloop.store.types import utcnow
+
+UPDATABLE = (
+    "persona_id",
+    "hook",
+    "body",
+    "engagement_rate",
+    "impressions",
+    "engagements",
+    "tokens_used",
+    "model_id",
+    "ts",
+)
+
+
+def upsert_posts(
+    engine: Engine, tenant_id: str, posts: Iterable[PostIn], *, batch_size: int = 1000
+) -> int:
+    """Insert or update posts by (tenant, id); re-importing the same rows changes nothing.
+
+    A later import of a known post updates it: engagement keeps arriving after a post is
+    written, and the newest export is the truth.
+    """
+    written = 0
+    for batch in _batches(posts, batch_size):
+        rows = [_row(tenant_id, post) for post in _last_per_id(batch)]
+        with engine.begin() as connection:
+            connection.execute(_upsert_statement(engine.dialect.name), rows)
+        written += len(rows)
+    return written
+
+
+def _upsert_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Post)
+    return statement.on_conflict_do_update(
+        index_elements=[Post.tenant_id, Post.id],
+        set_={name: statement.excluded[name] for name in UPDATABLE},
+    )
+
+
+def _row(tenant_id: str, post: PostIn) -> dict[str, Any]:
+    row = post.model_dump()
+    row["tenant_id"] = tenant_id
+    row["created_at"] = utcnow()
+    return row
+
+
+def _last_per_id(batch: Sequence[PostIn]) -> list[PostIn]:
+    # One statement cannot touch a row twice (PostgreSQL refuses); the later line wins.
+    return list({post.id: post for post in batch}.values())
+
+
+def _batches(items: Iterable[PostIn], size: int) -> Iterator[list[PostIn]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def count_posts(engine: Engine, tenant_id: str) -> int:
+    with engine.connect() as connection:
+        query = select(func.count()).select_from(Post).where(Post.tenant_id == tenant_id)
+        return int(connection.execute(query).scalar_one())
