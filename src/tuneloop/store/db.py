@@ -39,8 +39,10 @@ def make_engine(url: str, settings: DatabaseSettings | None = None) -> Engine:
         "pool_pre_ping": True,
     }
     if parsed.get_backend_name() == "postgresql":
+        # connect_args replaces the URL's own libpq "options", so keep those too.
         timeout_ms = settings.command_timeout_seconds * 1000
-        kwargs["connect_args"] = {"options": f"-c statement_timeout={timeout_ms}"}
+        options = f"{parsed.query.get('options', '')} -c statement_timeout={timeout_ms}".strip()
+        kwargs["connect_args"] = {"options": options}
     return create_engine(url, **kwargs)
 
 

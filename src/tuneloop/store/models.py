@@ -1,27 +1,18 @@
-"""The tables: every row carries ``tenant_id`` and every query is scoped by it."""
+"""The foundation's tables: posts, dataset versions, collection watermarks.
+
+Every table in tuneloop carries ``tenant_id`` and every query is scoped by it.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, Index, Integer, MetaData, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
 
-from tuneloop.store.types import UTCDateTime, utcnow
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+from tuneloop.store.base import Base
+from tuneloop.store.types import utcnow
 
 
 class Post(Base):

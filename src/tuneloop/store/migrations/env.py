@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from alembic import context
 
-from tuneloop.store.models import Base
+from tuneloop.store.schema import metadata
 
 config = context.config
 connection = config.attributes["connection"]
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )

@@ -1,0 +1,1 @@
+"""Experiments: assignment, outcome events, statistics and decisions."""
