@@ -6,7 +6,7 @@ import typer
 
 from tuneloop.cli.common import console, settings
 from tuneloop.config import mask_url
-from tuneloop.store.migrate import current_revision, head_revision, upgrade
+from tuneloop.store.migrate import current_revisions, head_revisions, upgrade
 from tuneloop.wiring import engine_for
 
 app = typer.Typer(help="Database schema: upgrade and inspect migrations.", no_args_is_help=True)
@@ -14,7 +14,7 @@ app = typer.Typer(help="Database schema: upgrade and inspect migrations.", no_ar
 
 @app.command("upgrade")
 def upgrade_command(
-    revision: str = typer.Argument("head", help="Alembic revision to upgrade to."),
+    revision: str = typer.Argument("heads", help="Alembic revision to upgrade to."),
 ) -> None:
     """Apply migrations up to REVISION (default: the newest)."""
     config = settings()
@@ -22,7 +22,7 @@ def upgrade_command(
     upgrade(engine, revision)
     console.print(
         f"database [bold]{mask_url(config.database_url)}[/] at revision "
-        f"[bold green]{current_revision(engine)}[/]"
+        f"[bold green]{', '.join(sorted(current_revisions(engine)))}[/]"
     )
 
 
@@ -30,4 +30,5 @@ def upgrade_command(
 def current_command() -> None:
     """Show the applied and the newest revision."""
     engine = engine_for(settings(), migrate=False)
-    console.print(f"applied: {current_revision(engine) or 'none'}  newest: {head_revision()}")
+    applied = ", ".join(sorted(current_revisions(engine))) or "none"
+    console.print(f"applied: {applied}  newest: {', '.join(sorted(head_revisions()))}")
