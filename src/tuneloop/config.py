@@ -26,8 +26,10 @@ DEFAULT_TENANT = "default"
 
 
 class DatabaseSettings(BaseModel):
+    # URLs may carry passwords: kept out of repr; ``Settings.redacted()`` shows them masked.
     url: str = Field(
         default="",
+        repr=False,
         description="SQLAlchemy URL. Empty: a SQLite file in the workspace.",
     )
     pool_min: int = Field(default=2, ge=1, description="Connections kept open per process.")
@@ -37,11 +39,13 @@ class DatabaseSettings(BaseModel):
 
 
 class RedisSettings(BaseModel):
-    url: str | None = Field(default=None, description="redis:// URL. None: in-process.")
+    url: str | None = Field(default=None, repr=False, description="redis:// URL. None: in-process.")
 
 
 class MlflowSettings(BaseModel):
-    tracking_uri: str = Field(default="", description="Empty: sqlite store in the workspace.")
+    tracking_uri: str = Field(
+        default="", repr=False, description="Empty: sqlite store in the workspace."
+    )
     experiment_name: str = Field(default="tuneloop", description="Prefix of per-tenant experiments.")
 
 
@@ -134,6 +138,7 @@ class Settings(BaseSettings):
         data["database"]["url"] = mask_url(self.database_url)
         if self.redis.url:
             data["redis"]["url"] = mask_url(self.redis.url)
+        data["mlflow"]["tracking_uri"] = mask_url(self.mlflow_tracking_uri)
         if self.openai.api_key is not None:
             data["openai"]["api_key"] = "**********"
         return data
