@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, column, func, literal, select, table
+from sqlalchemy import ColumnElement, DateTime, Engine, Select, column, func, literal, select, table
 from sqlalchemy.sql.elements import ColumnClause
 
+from tuneloop.collect.prefetch import prefetched
 from tuneloop.config import SourceSettings
 from tuneloop.domain.posts import CollectedPost
-from tuneloop.store.types import UTCDateTime, utcnow
+from tuneloop.store.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,9 @@ class Source:
         self.hook = column(s.hook_column)
         self.body = column(s.body_column)
         self.engagement = column(s.engagement_column)
-        self.ts: ColumnClause[datetime] = column(s.ts_column, UTCDateTime())
+        # Plain DateTime, not UTCDateTime: a per-row conversion cost 5% of collection time;
+        # stream_posts makes naive values aware instead (SQLite), PostgreSQL returns them aware.
+        self.ts: ColumnClause[datetime] = column(s.ts_column, DateTime(timezone=True))
         self.tenant = column(s.tenant_column) if s.tenant_column else None
         self.table = table(s.table, self.id, self.persona, self.hook, self.body, self.engagement, self.ts)
         if self.tenant is not None:
@@ -52,7 +57,8 @@ class Source:
 
     def filters(self, query: CollectQuery) -> list[ColumnElement[bool]]:
         # A watermark is exclusive (its post was collected); a time window is inclusive.
-        after = self.ts > query.since if query.since is not None else self.ts >= query.window_start
+        since, start = query.since, query.window_start.astimezone(UTC)
+        after = self.ts > since.astimezone(UTC) if since is not None else self.ts >= start
         conditions: list[ColumnElement[bool]] = [after]
         if self.tenant is not None:
             conditions.insert(0, self.tenant == query.tenant_id)
@@ -92,17 +98,45 @@ def collect_statement(source: Source, query: CollectQuery) -> Select[tuple[objec
 def stream_posts(
     engine: Engine, source: Source, query: CollectQuery, *, chunk_size: int = 1000
 ) -> Iterator[list[CollectedPost]]:
-    """Yield chunks of rows; on PostgreSQL a server-side cursor keeps memory flat."""
+    """Yield chunks of rows; memory stays flat whatever the number of rows."""
     statement = collect_statement(source, query)
+    if engine.dialect.name == "postgresql":
+        yield from prefetched(_stream_server_side(engine, statement, chunk_size))
+        return
     with engine.connect() as connection:
         result = connection.execution_options(stream_results=True, yield_per=chunk_size).execute(
             statement
         )
         for partition in result.partitions(chunk_size):
             yield [
-                CollectedPost(str(r[0]), r[1], r[2], r[3], float(r[4]), _aware(r[5]))
+                CollectedPost(
+                    r[0] if type(r[0]) is str else str(r[0]), r[1], r[2], r[3], float(r[4]),
+                    r[5] if r[5].tzinfo is not None else r[5].replace(tzinfo=UTC),
+                )
                 for r in partition
             ]
+
+
+def _stream_server_side(
+    engine: Engine, statement: Select[tuple[object, ...]], chunk_size: int
+) -> Iterator[list[CollectedPost]]:
+    """A psycopg server-side cursor, rows straight into tuples.
+
+    SQLAlchemy compiles the query; its per-row Result machinery is skipped because it
+    cost a third of the collector's time. PostgreSQL already returns the right types:
+    text ids (cast below), double engagement, timezone-aware timestamps.
+    """
+    compiled = statement.compile(dialect=engine.dialect)
+    sql = f"SELECT CAST(c.id AS TEXT), c.persona_id, c.hook, c.body, c.engagement_rate, c.ts FROM ({compiled}) AS c"
+    make = CollectedPost._make
+    with engine.connect() as connection:
+        raw: Any = connection.connection.dbapi_connection
+        with raw.cursor(name=f"tuneloop_collect_{uuid.uuid4().hex[:8]}") as cursor:
+            cursor.itersize = chunk_size
+            cursor.execute(sql, compiled.params)
+            while rows := cursor.fetchmany(chunk_size):
+                yield list(map(make, rows))
+        connection.rollback()  # read-only: end the transaction the cursor opened
 
 
 def count_qualifying(engine: Engine, source: Source, query: CollectQuery) -> int:
@@ -110,7 +144,3 @@ def count_qualifying(engine: Engine, source: Source, query: CollectQuery) -> int
     statement = select(func.count()).select_from(source.table).where(*source.filters(query))
     with engine.connect() as connection:
         return int(connection.execute(statement).scalar_one())
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
