@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from tuneloop.config import Settings
 from tuneloop.store.db import make_engine
 from tuneloop.store.migrate import is_up_to_date, upgrade
+
+if TYPE_CHECKING:
+    from tuneloop.tracking import Tracker
 
 
 def engine_for(settings: Settings, *, migrate: bool = True) -> Engine:
@@ -25,3 +29,15 @@ def _cached_engine(url: str, database_settings_json: str) -> Engine:
     from tuneloop.config import DatabaseSettings
 
     return make_engine(url, DatabaseSettings.model_validate_json(database_settings_json))
+
+
+def tracker_for(settings: Settings) -> Tracker:
+    """The MLflow tracker (embedded sqlite store unless MLFLOW_TRACKING_URI says otherwise)."""
+    from tuneloop.tracking import MetricBuffer, Tracker
+
+    settings.workspace.mkdir(parents=True, exist_ok=True)
+    return Tracker(
+        settings.mlflow_tracking_uri,
+        experiment_prefix=settings.mlflow.experiment_name,
+        buffer=MetricBuffer(settings.workspace / "mlflow-metrics-buffer.jsonl"),
+    )

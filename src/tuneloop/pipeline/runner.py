@@ -1,0 +1,149 @@
+"""Executes a run's steps in order, resuming after the last committed one.
+
+A run is executed by whoever holds its lease; a heartbeat thread renews the lease and
+notices abort requests. Each step is idempotent: it may be re-run after a crash and finds
+what it already made (dataset by content hash, training job by run id, MLflow run and
+model version by tags).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from tuneloop.domain.runs import RunStatus, StepStatus
+from tuneloop.errors import ConflictError
+from tuneloop.pipeline.cleanup import clean_run
+from tuneloop.pipeline.context import AbortRequested, RunContext, StepOutcome
+from tuneloop.pipeline.lease import HEARTBEAT_SECONDS, new_owner, owner_is_alive
+from tuneloop.pipeline.memory import MemorySampler
+from tuneloop.store import runs as repo
+from tuneloop.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+StepFunction = Callable[[RunContext, dict[str, dict[str, Any]]], StepOutcome]
+
+
+def execute(ctx: RunContext, steps: dict[str, StepFunction], *, poll_seconds: float = 1.0) -> RunStatus:
+    """Run (or continue) ``ctx.run_id`` to a final status, holding its lease throughout."""
+    owner = _take_lease(ctx)
+    stop_heartbeat = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(ctx, owner, stop_heartbeat, poll_seconds),
+                            name="tuneloop-heartbeat", daemon=True)
+    run = repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.RUNNING,
+                        started_at=utcnow(), error=None)
+    beat.start()
+    sampler = MemorySampler(alert_mb=ctx.settings.pipeline.memory_alert_mb)
+    status = RunStatus.FAILED
+    try:
+        with sampler:
+            if run.abort_requested:
+                ctx.abort.set()
+            status = _run_steps(ctx, steps)
+    finally:
+        stop_heartbeat.set()
+        beat.join()
+        usage = sampler.usage
+        repo.update_run(ctx.engine, ctx.tenant_id, ctx.run_id, lease_owner=None,
+                        memory_initial_mb=usage.initial_mb, memory_peak_mb=usage.peak_mb,
+                        memory_final_mb=usage.final_mb)
+        ctx.report("memory", usage.as_dict())
+    return status
+
+
+def _take_lease(ctx: RunContext) -> str:
+    run = repo.get_run(ctx.engine, ctx.tenant_id, ctx.run_id)
+    if run.lease_owner is not None and owner_is_alive(run.lease_owner, run.heartbeat_at, utcnow()):
+        raise ConflictError(f"run {run.id} is being executed by {run.lease_owner}")
+    owner = new_owner()
+    if not repo.claim(ctx.engine, ctx.tenant_id, ctx.run_id, expected=run.lease_owner, owner=owner):
+        raise ConflictError(f"run {run.id} was claimed by another process")
+    return owner
+
+
+def _heartbeat(ctx: RunContext, owner: str, stop: threading.Event, poll_seconds: float) -> None:
+    waited = 0.0
+    while not stop.wait(poll_seconds):
+        waited += poll_seconds
+        try:
+            # Poll the abort flag often (cheap), renew the lease every HEARTBEAT_SECONDS.
+            if repo.heartbeat(ctx.engine, ctx.tenant_id, ctx.run_id, owner=owner):
+                ctx.abort.set()
+        except Exception:  # a blip in the database must not kill the run
+            log.warning("heartbeat for run %s failed", ctx.run_id, exc_info=True)
+        if waited >= HEARTBEAT_SECONDS:
+            waited = 0.0
+
+
+def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
+    outputs: dict[str, dict[str, Any]] = {}
+    for step in repo.steps_of(ctx.engine, ctx.tenant_id, ctx.run_id):
+        if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
+            outputs[step.name] = step.output or {}
+            continue
+        try:
+            ctx.check_abort()
+            outcome = _run_one(ctx, step.name, step.attempts, steps[step.name], outputs)
+        except AbortRequested:
+            return _finish_aborted(ctx, step.name)
+        except Exception as error:
+            return _finish_failed(ctx, step.name, error)
+        outputs[step.name] = outcome.output
+        if outcome.final is not None:
+            _skip_rest(ctx, after=step.position)
+            _finish(ctx, outcome.final)
+            return outcome.final
+    _finish(ctx, RunStatus.SUCCEEDED)
+    return RunStatus.SUCCEEDED
+
+
+def _run_one(ctx: RunContext, name: str, attempts: int, function: StepFunction,
+             outputs: dict[str, dict[str, Any]]) -> StepOutcome:
+    repo.update_step(ctx.engine, ctx.tenant_id, ctx.run_id, name, status=StepStatus.RUNNING,
+                     attempts=attempts + 1, started_at=utcnow(), error=None)
+    repo.update_run(ctx.engine, ctx.tenant_id, ctx.run_id, current_step=name)
+    ctx.report("step_started", {"step": name, "attempt": attempts + 1})
+    outcome = function(ctx, outputs)
+    repo.update_step(ctx.engine, ctx.tenant_id, ctx.run_id, name, status=StepStatus.SUCCEEDED,
+                     output=outcome.output, finished_at=utcnow())
+    ctx.report("step_finished", {"step": name, "output": outcome.output})
+    return outcome
+
+
+def _skip_rest(ctx: RunContext, *, after: int) -> None:
+    for step in repo.steps_of(ctx.engine, ctx.tenant_id, ctx.run_id):
+        if step.position > after and step.status == StepStatus.PENDING:
+            repo.update_step(ctx.engine, ctx.tenant_id, ctx.run_id, step.name, status=StepStatus.SKIPPED)
+
+
+def _finish(ctx: RunContext, status: RunStatus) -> None:
+    repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, status, finished_at=utcnow(), current_step=None)
+    ctx.report("run_finished", {"status": status.value})
+
+
+def _finish_failed(ctx: RunContext, step: str, error: Exception) -> RunStatus:
+    message = f"{type(error).__name__}: {error}"
+    log.error("run %s step %s failed: %s\n%s", ctx.run_id, step, message, traceback.format_exc())
+    repo.update_step(ctx.engine, ctx.tenant_id, ctx.run_id, step, status=StepStatus.FAILED,
+                     error=message, finished_at=utcnow())
+    repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.FAILED, error=f"{step}: {message}",
+                  finished_at=utcnow())
+    ctx.report("run_finished", {"status": "failed", "error": message})
+    return RunStatus.FAILED
+
+
+def _finish_aborted(ctx: RunContext, step: str) -> RunStatus:
+    repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.ABORTING)
+    repo.update_step(ctx.engine, ctx.tenant_id, ctx.run_id, step, status=StepStatus.FAILED,
+                     error="aborted", finished_at=utcnow())
+    cleaned = clean_run(ctx)
+    run = repo.get_run(ctx.engine, ctx.tenant_id, ctx.run_id)
+    repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.ABORTED, finished_at=utcnow(),
+                  current_step=None, cleanup={"status": "completed", "resources_cleaned": cleaned,
+                                              "reason": run.abort_reason or "user_requested"})
+    ctx.report("run_finished", {"status": "aborted", "resources_cleaned": cleaned})
+    return RunStatus.ABORTED
