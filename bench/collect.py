@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql
 
 from tuneloop.collect.export import write_posts_jsonl
 from tuneloop.collect.query import CollectQuery, Source, collect_statement, stream_posts
-from tuneloop.config import SourceSettings
+from tuneloop.config import DatabaseSettings, SourceSettings
 from tuneloop.store.db import make_engine, normalize_url
 from tuneloop.store.migrate import upgrade
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
@@ -69,7 +69,8 @@ def seed(base_url: str, posts: int, schema: str) -> None:
                 return
         connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(schema_url(base_url, schema))
+    # Bulk loading a million rows takes longer than the default 60 s statement timeout.
+    engine = make_engine(schema_url(base_url, schema), DatabaseSettings(command_timeout_seconds=0))
     upgrade(engine)
     started = time.perf_counter()
     columns = ["tenant_id", "id", "persona_id", "hook", "body", "engagement_rate", "impressions",

@@ -52,11 +52,17 @@ def start_run(engine: Engine, settings: Settings, tenant_id: str, *, trigger: Tr
     return repo.create_run(engine, tenant_id, trigger=trigger.value, config=config)
 
 
-def resumable_run(engine: Engine, tenant_id: str) -> PipelineRun | None:
-    """The tenant's active run if nobody is executing it (crashed or never started)."""
+def resumable_run(engine: Engine, tenant_id: str, *, include_failed: bool = True) -> PipelineRun | None:
+    """The run ``tuneloop run`` should continue instead of starting over.
+
+    That is the tenant's active run when nobody executes it (crashed, killed, never
+    started), or else its latest run when that one failed (a step raised: MLflow was down,
+    the disk was full); its finished steps are kept, so training is not redone.
+    """
     run = repo.active_run(engine, tenant_id)
     if run is None:
-        return None
+        latest, _ = repo.list_runs(engine, tenant_id, limit=1)
+        return latest[0] if include_failed and latest and latest[0].status == RunStatus.FAILED else None
     if run.lease_owner is not None and owner_is_alive(run.lease_owner, run.heartbeat_at, utcnow()):
         raise ConflictError(f"run {run.id} is already active for tenant {tenant_id!r} "
                             f"and being executed by {run.lease_owner}")

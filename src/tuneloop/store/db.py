@@ -40,9 +40,11 @@ def make_engine(url: str, settings: DatabaseSettings | None = None) -> Engine:
     }
     if parsed.get_backend_name() == "postgresql":
         # connect_args replaces the URL's own libpq "options", so keep those too.
-        timeout_ms = settings.command_timeout_seconds * 1000
-        options = f"{parsed.query.get('options', '')} -c statement_timeout={timeout_ms}".strip()
-        kwargs["connect_args"] = {"options": options}
+        options = str(parsed.query.get("options", ""))
+        if settings.command_timeout_seconds > 0:
+            options += f" -c statement_timeout={settings.command_timeout_seconds * 1000}"
+        if options.strip():
+            kwargs["connect_args"] = {"options": options.strip()}
     return create_engine(url, **kwargs)
 
 

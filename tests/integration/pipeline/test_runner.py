@@ -1,0 +1,124 @@
+"""The run state machine on SQLite and PostgreSQL, exercised with small in-test steps.
+
+The real steps (collect, train, register, evaluate) are covered by the end-to-end tests;
+here the runner's own promises are checked: resume from the last committed step, one
+active run per tenant, early final states, abort with cleanup, memory recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from tuneloop.config import Settings
+from tuneloop.domain.runs import RunStatus
+from tuneloop.errors import ConflictError, InvalidStateError
+from tuneloop.pipeline.context import RunContext, StepOutcome
+from tuneloop.pipeline.runner import StepFunction, execute
+from tuneloop.pipeline.service import abort_run, context_for, resumable_run, start_run
+from tuneloop.store import runs as repo
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.fail_once: set[str] = set()
+
+    def step(self, name: str, final: RunStatus | None = None) -> StepFunction:
+        def function(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
+            self.calls.append(name)
+            if name in self.fail_once:
+                self.fail_once.discard(name)
+                raise RuntimeError(f"{name} broke")
+            return StepOutcome({"name": name, "seen": sorted(outputs)}, final=final)
+        return function
+
+    def steps(self, **finals: RunStatus) -> dict[str, StepFunction]:
+        return {n: self.step(n, finals.get(n)) for n in ("collect", "train", "register", "evaluate")}
+
+
+def run_once(engine: Engine, settings: Settings, steps: dict[str, StepFunction], tenant: str = "acme") -> RunStatus:
+    run = resumable_run(engine, tenant) or start_run(engine, settings, tenant)
+    return execute(context_for(engine, settings, run), steps, poll_seconds=0.05)
+
+
+def test_a_run_goes_through_every_step_and_records_memory(engine: Engine, settings: Settings) -> None:
+    recorder = Recorder()
+    assert run_once(engine, settings, recorder.steps()) == RunStatus.SUCCEEDED
+    assert recorder.calls == ["collect", "train", "register", "evaluate"]
+    (run,), total = repo.list_runs(engine, "acme")
+    assert total == 1 and run.status == "succeeded" and run.lease_owner is None
+    assert run.memory_peak_mb is not None and run.memory_peak_mb >= run.memory_initial_mb > 0
+    evaluate = repo.steps_of(engine, "acme", run.id)[-1]
+    assert evaluate.output == {"name": "evaluate", "seen": ["collect", "register", "train"]}
+
+
+def test_a_failed_run_continues_from_the_failed_step(engine: Engine, settings: Settings) -> None:
+    recorder = Recorder()
+    recorder.fail_once = {"register"}
+    assert run_once(engine, settings, recorder.steps()) == RunStatus.FAILED
+    (failed,), _ = repo.list_runs(engine, "acme")
+    assert failed.status == "failed" and "register broke" in (failed.error or "")
+    # A failed run is not active: `tuneloop run` starts... no: it continues the failed one.
+    assert run_once(engine, settings, recorder.steps()) == RunStatus.SUCCEEDED
+    assert recorder.calls == ["collect", "train", "register", "register", "evaluate"]
+
+
+def test_not_enough_data_ends_the_run_and_skips_the_rest(engine: Engine, settings: Settings) -> None:
+    recorder = Recorder()
+    status = run_once(engine, settings, recorder.steps(collect=RunStatus.NOT_ENOUGH_DATA))
+    assert status == RunStatus.NOT_ENOUGH_DATA and recorder.calls == ["collect"]
+    (run,), _ = repo.list_runs(engine, "acme")
+    assert [s.status for s in repo.steps_of(engine, "acme", run.id)] == ["succeeded", "skipped", "skipped", "skipped"]
+
+
+def test_one_active_run_per_tenant(engine: Engine, settings: Settings) -> None:
+    first = start_run(engine, settings, "acme")
+    with pytest.raises(ConflictError, match=first.id):
+        start_run(engine, settings, "acme")
+    other = start_run(engine, settings, "globex")  # another tenant is free
+    assert other.id.startswith("ft-pipeline-")
+
+
+def test_abort_of_a_run_nobody_executes_cleans_up(engine: Engine, settings: Settings) -> None:
+    run = start_run(engine, settings, "acme")
+    ctx = context_for(engine, settings, run)
+    (ctx.workdir / "checkpoint-1").mkdir(parents=True)
+    report = abort_run(engine, settings, "acme", run.id)
+    assert report.status == "aborted" and report.resources_cleaned == ["temporary_files"]
+    assert not ctx.workdir.exists()
+    assert repo.get_run(engine, "acme", run.id).status == "aborted"
+    with pytest.raises(InvalidStateError):
+        abort_run(engine, settings, "acme", run.id)
+
+
+def test_abort_while_running_stops_at_the_next_check(engine: Engine, settings: Settings) -> None:
+    started = threading.Event()
+
+    def slow_train(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
+        (ctx.workdir / "checkpoint-1").mkdir(parents=True)
+        started.set()
+        for _ in range(400):  # a training loop checking its stop signal
+            ctx.check_abort()
+            time.sleep(0.025)
+        return StepOutcome({})
+
+    recorder = Recorder()
+    steps = recorder.steps() | {"train": slow_train}
+    run = start_run(engine, settings, "acme")
+    result: dict[str, RunStatus] = {}
+    worker = threading.Thread(target=lambda: result.setdefault(
+        "status", execute(context_for(engine, settings, run), steps, poll_seconds=0.05)))
+    worker.start()
+    assert started.wait(10)
+    report = abort_run(engine, settings, "acme", run.id, reason="operator said so", wait_seconds=10)
+    worker.join(10)
+    assert result["status"] == RunStatus.ABORTED
+    assert report.status == "aborted" and "temporary_files" in report.resources_cleaned
+    assert recorder.calls == ["collect"]
+    final = repo.get_run(engine, "acme", run.id)
+    assert final.cleanup is not None and final.cleanup["reason"] == "operator said so"
