@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -35,7 +35,9 @@ class DatabaseSettings(BaseModel):
     pool_min: int = Field(default=2, ge=1, description="Connections kept open per process.")
     pool_max: int = Field(default=10, ge=1, description="Most connections per process.")
     pool_recycle_seconds: int = Field(default=300, description="Idle lifetime of a connection.")
-    command_timeout_seconds: int = Field(default=60, description="Statement timeout.")
+    command_timeout_seconds: int = Field(
+        default=60, ge=0, description="Statement timeout (PostgreSQL); 0: none."
+    )
 
 
 class RedisSettings(BaseModel):
@@ -96,6 +98,69 @@ class DatasetSettings(BaseModel):
     system_prompt: str | None = None
 
 
+class TrainingSettings(BaseModel):
+    """Deployment-level training choices; per-run hyperparameters are stored with each run."""
+
+    backend: Literal["local"] = Field(default="local", description="Where fine-tuning runs.")
+    base_model: str = Field(
+        default="tiny",
+        description="HF model id or local path; 'tiny' builds a small model from the posts.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    epochs: int | None = Field(default=None, ge=1, description="None: chosen from data size.")
+    learning_rate: float | None = Field(default=None, gt=0)
+    lora_r: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1)
+    max_length: int | None = Field(default=None, ge=16)
+    seed: int = 42
+
+
+class EvaluationSettings(BaseModel):
+    max_loss_increase: float = Field(
+        default=0.0,
+        description="Gate: the candidate's held-out loss may exceed the champion's by this much.",
+    )
+
+
+class ApiSettings(BaseModel):
+    """The HTTP service: auth, limits, CORS and where ``tuneloop serve`` listens."""
+
+    host: str = Field(default="127.0.0.1", description="Interface `tuneloop serve` binds.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `tuneloop serve` binds.")
+    workers: int = Field(default=1, ge=1, description="Uvicorn worker processes.")
+    auth_disabled: bool = Field(
+        default=False,
+        description="Local use only: every request acts as admin of the default tenant.",
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret for bearer JWTs (>= 32 chars). None: JWTs refused."
+    )
+    jwt_audience: str | None = Field(default=None, description="Required `aud` claim, if set.")
+    jwt_issuer: str | None = Field(default=None, description="Required `iss` claim, if set.")
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="Requests per minute per key or token subject; 0: off."
+    )
+    rate_limit_prefix: str = Field(
+        default="tuneloop:ratelimit:", description="Redis key prefix of the rate-limit buckets."
+    )
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    max_batch_size: int = Field(
+        default=1000, ge=1, description="Most items in one batch request (posts, events)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS; empty: CORS off."
+    )
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("jwt_secret must be at least 32 characters (HS256 key strength)")
+        return value
+
+
 class Settings(BaseSettings):
     """The root of all deployment settings."""
 
@@ -114,6 +179,9 @@ class Settings(BaseSettings):
     source: SourceSettings = SourceSettings()
     pipeline: PipelineSettings = PipelineSettings()
     dataset: DatasetSettings = DatasetSettings()
+    api: ApiSettings = ApiSettings()
+    training: TrainingSettings = TrainingSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
 
     @field_validator("workspace")
     @classmethod
