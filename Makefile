@@ -11,8 +11,11 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # Installs exactly the locked versions (constraints.txt) of the package and its extras.
-$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+# requirements-reference.txt: reference implementations the tests compare against whose
+# own pins conflict with our lock (gbstats 0.8.0 pins numpy<2), installed without deps.
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt requirements-reference.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[train,dev]'
+	$(BIN)/pip install --quiet --no-deps -r requirements-reference.txt
 	touch $(STAMP)
 
 install: $(STAMP)

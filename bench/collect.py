@@ -51,15 +51,19 @@ def schema_url(base: str, schema: str) -> str:
 
 def query(max_records: int | None) -> CollectQuery:
     # Threshold 0 and a wide window: every seeded post qualifies, so N rows stream.
-    return CollectQuery(tenant_id=TENANT, engagement_threshold=0.0, days_back=60,
-                        max_records=max_records, now=NOW)
+    return CollectQuery(
+        tenant_id=TENANT, engagement_threshold=0.0, days_back=60, max_records=max_records, now=NOW
+    )
 
 
 def seed(base_url: str, posts: int, schema: str) -> None:
     admin = make_engine(base_url)
     with admin.begin() as connection:
         exists = connection.execute(
-            text("SELECT 1 FROM information_schema.tables WHERE table_schema=:s AND table_name='posts'"),
+            text(
+                "SELECT 1 FROM information_schema.tables"
+                " WHERE table_schema=:s AND table_name='posts'"
+            ),
             {"s": schema},
         ).first()
         if exists:
@@ -73,16 +77,41 @@ def seed(base_url: str, posts: int, schema: str) -> None:
     engine = make_engine(schema_url(base_url, schema), DatabaseSettings(command_timeout_seconds=0))
     upgrade(engine)
     started = time.perf_counter()
-    columns = ["tenant_id", "id", "persona_id", "hook", "body", "engagement_rate", "impressions",
-               "engagements", "tokens_used", "model_id", "ts", "created_at"]
+    columns = [
+        "tenant_id",
+        "id",
+        "persona_id",
+        "hook",
+        "body",
+        "engagement_rate",
+        "impressions",
+        "engagements",
+        "tokens_used",
+        "model_id",
+        "ts",
+        "created_at",
+    ]
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         with cursor.copy(f"COPY posts ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
             for row in generate_posts(SyntheticSpec(posts=posts, seed=11, weeks=4), now=NOW):
-                copy.write_row([TENANT, row["id"], row["persona_id"], row["hook"], row["body"],
-                                row["engagement_rate"], row["impressions"], row["engagements"],
-                                row["tokens_used"], row["model_id"], row["ts"], NOW])
+                copy.write_row(
+                    [
+                        TENANT,
+                        row["id"],
+                        row["persona_id"],
+                        row["hook"],
+                        row["body"],
+                        row["engagement_rate"],
+                        row["impressions"],
+                        row["engagements"],
+                        row["tokens_used"],
+                        row["model_id"],
+                        row["ts"],
+                        NOW,
+                    ]
+                )
         raw.commit()
         cursor.execute("ANALYZE posts")
         raw.commit()
@@ -94,7 +123,9 @@ def seed(base_url: str, posts: int, schema: str) -> None:
 def copy_reference(url: str, out: Path) -> tuple[int, float]:
     engine = make_engine(url)
     statement = collect_statement(Source(SourceSettings()), query(None))
-    sql = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    sql = str(
+        statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    )
     raw = engine.raw_connection()
     rows = 0
     try:
@@ -116,15 +147,26 @@ def child(url: str, max_records: int | None, out: Path, chunk_size: int) -> None
     source = Source(SourceSettings())
     started = time.perf_counter()
     with open(out, "wb") as sink:
-        rows = write_posts_jsonl(stream_posts(engine, source, query(max_records), chunk_size=chunk_size), sink)
+        rows = write_posts_jsonl(
+            stream_posts(engine, source, query(max_records), chunk_size=chunk_size), sink
+        )
     elapsed = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"rows": rows, "seconds": elapsed, "peak_rss_mb": peak_mb}))
 
 
 def run_child(url: str, max_records: int | None, out: Path, chunk_size: int) -> dict[str, float]:
-    args = [sys.executable, __file__, "--child", "--url", url, "--out", str(out),
-            "--chunk-size", str(chunk_size)]
+    args = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--url",
+        url,
+        "--out",
+        str(out),
+        "--chunk-size",
+        str(chunk_size),
+    ]
     if max_records is not None:
         args += ["--max-records", str(max_records)]
     result = subprocess.run(args, check=True, capture_output=True, text=True)
@@ -132,7 +174,9 @@ def run_child(url: str, max_records: int | None, out: Path, chunk_size: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=100_000, help="Row cap of the small RSS run.")
     parser.add_argument("--chunk-size", type=int, default=1000)

@@ -35,7 +35,9 @@ def _unavailable(what: str, variable: str) -> None:
 def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test reads the developer's own configuration, workspace or tuneloop.toml."""
     for name in list(os.environ):
-        if name.startswith("TUNELOOP_") and not name.startswith(("TUNELOOP_TEST_", "TUNELOOP_REQUIRE")):
+        if name.startswith("TUNELOOP_") and not name.startswith(
+            ("TUNELOOP_TEST_", "TUNELOOP_REQUIRE")
+        ):
             monkeypatch.delenv(name)
     for name in STANDARD_NAMES:
         monkeypatch.delenv(name, raising=False)

@@ -48,7 +48,9 @@ class MlflowSettings(BaseModel):
     tracking_uri: str = Field(
         default="", repr=False, description="Empty: sqlite store in the workspace."
     )
-    experiment_name: str = Field(default="tuneloop", description="Prefix of per-tenant experiments.")
+    experiment_name: str = Field(
+        default="tuneloop", description="Prefix of per-tenant experiments."
+    )
 
 
 class OpenAISettings(BaseModel):

@@ -15,9 +15,13 @@ def sparkline(values: Sequence[float], *, width: int = 60) -> str:
         size = len(values) / width
         values = [
             sum(chunk) / len(chunk)
-            for chunk in (values[int(i * size): max(int((i + 1) * size), int(i * size) + 1)]
-                          for i in range(width))
+            for chunk in (
+                values[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)]
+                for i in range(width)
+            )
         ]
     low, high = min(values), max(values)
     span = high - low or 1.0
-    return "".join(BARS[min(int((v - low) / span * (len(BARS) - 1) + 0.5), len(BARS) - 1)] for v in values)
+    return "".join(
+        BARS[min(int((v - low) / span * (len(BARS) - 1) + 0.5), len(BARS) - 1)] for v in values
+    )

@@ -20,9 +20,12 @@ datasets_app = typer.Typer(help="Dataset versions: list and inspect.", no_args_i
 def collect(
     tenant: TenantOption = DEFAULT,
     persona: Annotated[str | None, typer.Option(help="Only this persona's posts.")] = None,
-    days_back: Annotated[int | None, typer.Option(min=1, help="Window in days (default: setting).")] = None,
+    days_back: Annotated[
+        int | None, typer.Option(min=1, help="Window in days (default: setting).")
+    ] = None,
     threshold: Annotated[
-        float | None, typer.Option(min=0.0, max=1.0, help="Minimum engagement rate (default: setting).")
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Minimum engagement rate (default: setting)."),
     ] = None,
     max_records: Annotated[int | None, typer.Option(min=1, help="Most posts to take.")] = None,
 ) -> None:
@@ -30,8 +33,11 @@ def collect(
     config = settings()
     overrides = {
         key: value
-        for key, value in {"days_back": days_back, "engagement_threshold": threshold,
-                           "max_records": max_records}.items()
+        for key, value in {
+            "days_back": days_back,
+            "engagement_threshold": threshold,
+            "max_records": max_records,
+        }.items()
         if value is not None
     }
     if overrides:
@@ -54,16 +60,26 @@ def collect(
 def _print_summary(result: BuildResult, qualifying: int, max_records: int | None) -> None:
     counts, tokens = result.counts, result.tokens
     table = Table(show_header=False, box=None)
-    table.add_row("qualifying posts", f"{qualifying} (took {result.source_records}, max {max_records})")
+    table.add_row(
+        "qualifying posts", f"{qualifying} (took {result.source_records}, max {max_records})"
+    )
     table.add_row("examples", f"{counts['hook']} hook + {counts['body']} body = {counts['total']}")
     table.add_row("split", f"{counts['train']} train / {counts['validation']} validation")
-    table.add_row("tokens", f"{tokens['total']} total, train p50 {tokens['train']['p50']} "
-                  f"p95 {tokens['train']['p95']} max {tokens['train']['max']}")
+    table.add_row(
+        "tokens",
+        f"{tokens['total']} total, train p50 {tokens['train']['p50']} "
+        f"p95 {tokens['train']['p95']} max {tokens['train']['max']}",
+    )
     table.add_row("estimated cost", f"${result.estimated_cost_usd:.4f} (train tokens x epochs)")
-    table.add_row("engagement", "min {min:.4f} mean {mean:.4f} max {max:.4f}".format(**result.engagement))
+    table.add_row(
+        "engagement", "min {min:.4f} mean {mean:.4f} max {max:.4f}".format(**result.engagement)
+    )
     dropped = result.dropped
-    table.add_row("dropped", f"{dropped.duplicates} duplicates, {sum(dropped.invalid.values())} invalid"
-                  + (f" ({dict(dropped.invalid)})" if dropped.invalid else ""))
+    table.add_row(
+        "dropped",
+        f"{dropped.duplicates} duplicates, {sum(dropped.invalid.values())} invalid"
+        + (f" ({dict(dropped.invalid)})" if dropped.invalid else ""),
+    )
     style = "green" if result.status == "ok" else "yellow"
     console.print(Panel(table, title=f"[{style}]{result.message}[/]", title_align="left"))
 
@@ -72,19 +88,30 @@ def _print_summary(result: BuildResult, qualifying: int, max_records: int | None
 def list_command(
     tenant: TenantOption = DEFAULT,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
-    new: Annotated[bool, typer.Option(help="Also count qualifying posts since the last collection.")] = False,
+    new: Annotated[
+        bool, typer.Option(help="Also count qualifying posts since the last collection.")
+    ] = False,
 ) -> None:
     """List dataset versions, newest first."""
     store = engine()
     table = Table("version", "created", "posts", "hook", "body", "train", "val", "tokens")
     for row in list_datasets(store, tenant, limit=limit):
-        table.add_row(row.id[:12], row.created_at.strftime("%Y-%m-%d %H:%M"), str(row.source_records),
-                      str(row.hook_examples), str(row.body_examples), str(row.train_examples),
-                      str(row.validation_examples), str(row.total_tokens))
+        table.add_row(
+            row.id[:12],
+            row.created_at.strftime("%Y-%m-%d %H:%M"),
+            str(row.source_records),
+            str(row.hook_examples),
+            str(row.body_examples),
+            str(row.train_examples),
+            str(row.validation_examples),
+            str(row.total_tokens),
+        )
     console.print(table)
     if new:
-        console.print(f"new qualifying posts since the last collection: "
-                      f"{new_qualifying_since_last(store, settings(), tenant)}")
+        console.print(
+            f"new qualifying posts since the last collection: "
+            f"{new_qualifying_since_last(store, settings(), tenant)}"
+        )
 
 
 @datasets_app.command("show")

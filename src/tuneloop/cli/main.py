@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from tuneloop import __version__
 from tuneloop.cli import collect as collect_cli
+from tuneloop.cli import config_cmd as config_cli
 from tuneloop.cli import db as db_cli
+from tuneloop.cli import experiments as experiments_cli
+from tuneloop.cli import keys as keys_cli
 from tuneloop.cli import posts as posts_cli
+from tuneloop.cli import serve as serve_cli
+from tuneloop.cli import stats as stats_cli
 from tuneloop.cli.common import err_console
 from tuneloop.errors import (
     ConfigurationError,
@@ -24,16 +28,18 @@ from tuneloop.errors import (
     TuneloopError,
 )
 
+
 class TuneloopGroup(TyperGroup):
     """The root group: turns a TuneloopError into a message and an exit code, never a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click; its Context type is private
         try:
             return super().invoke(ctx)
         except TuneloopError as error:
-            err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+            # soft_wrap: a message is never broken across lines, whatever the terminal width
+            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
             for problem in getattr(error, "problems", [])[:50]:
-                err_console.print(f"  - {problem}", highlight=False)
+                err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)
             ctx.exit(exit_code_for(error))
 
 
@@ -51,6 +57,12 @@ app.add_typer(posts_cli.app, name="posts")
 app.command("seed")(posts_cli.seed)
 app.command("collect")(collect_cli.collect)
 app.add_typer(collect_cli.datasets_app, name="datasets")
+app.add_typer(experiments_cli.app, name="experiments")
+app.command("simulate-traffic")(experiments_cli.simulate_traffic)
+app.add_typer(keys_cli.app, name="keys")
+app.command("serve")(serve_cli.serve)
+app.add_typer(stats_cli.app, name="stats")
+app.add_typer(config_cli.app, name="config")
 
 
 @app.callback()

@@ -23,7 +23,9 @@ app = typer.Typer(help="Posts: import your own, with per-line error reports.", n
 def import_posts(
     file: Annotated[Path, typer.Argument(help="CSV (with a header) or JSONL file of posts.")],
     tenant: TenantOption = DEFAULT,
-    fmt: Annotated[str | None, typer.Option("--format", help="csv or jsonl (default: by suffix).")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or jsonl (default: by suffix).")
+    ] = None,
     strict: Annotated[bool, typer.Option(help="Exit non-zero when any row was rejected.")] = True,
 ) -> None:
     """Import posts from FILE, idempotent on post id; bad rows are listed, good rows kept.
@@ -46,12 +48,15 @@ def import_posts(
             console.print(f"... and {len(report.problems) - 100} more")
         if strict:
             raise InvalidInputError(
-                f"{report.rejected} of {report.read} rows rejected; the {report.accepted} good rows were kept"
+                f"{report.rejected} of {report.read} rows rejected; "
+                f"the {report.accepted} good rows were kept"
             )
 
 
 def seed(
-    posts: Annotated[int, typer.Option("--posts", "-n", min=1, help="How many posts to generate.")] = 2000,
+    posts: Annotated[
+        int, typer.Option("--posts", "-n", min=1, help="How many posts to generate.")
+    ] = 2000,
     tenant: TenantOption = DEFAULT,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same posts).")] = 7,
     weeks: Annotated[int, typer.Option(min=1, help="Spread timestamps over this many weeks.")] = 4,

@@ -11,10 +11,10 @@ from rich.table import Table
 from tuneloop.cli.charts import sparkline
 from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, err_console, settings
 from tuneloop.domain.runs import Trigger
+from tuneloop.pipeline.runner import execute
 from tuneloop.pipeline.service import abort_run, context_for, resumable_run, start_run
 from tuneloop.pipeline.steps import STEP_FUNCTIONS
 from tuneloop.store import runs as repo
-from tuneloop.pipeline.runner import execute
 
 app = typer.Typer(help="Pipeline runs: list, show, abort.", no_args_is_help=True)
 
@@ -43,9 +43,14 @@ class LiveReporter:
     def _train_step(self, data: dict[str, Any]) -> None:
         self.losses.append(float(data["loss"]))
         if self.progress is None:
-            self.progress = Progress(TextColumn("  training"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(),
-                                     console=err_console)
+            self.progress = Progress(
+                TextColumn("  training"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]:.3f}"),
+                TimeElapsedColumn(),
+                console=err_console,
+            )
             self.progress.start()
             self.task = self.progress.add_task("train", total=data.get("total"), loss=data["loss"])
         self.progress.update(self.task, completed=data["step"], loss=data["loss"])
@@ -59,9 +64,11 @@ class LiveReporter:
 def summary_of(step: str, output: dict[str, Any]) -> str:
     if step == "collect":
         counts = output.get("counts", {})
-        return f"{output.get('message', '')} — {counts.get('train', 0)} train / {counts.get('validation', 0)} val"
+        split = f"{counts.get('train', 0)} train / {counts.get('validation', 0)} val"
+        return f"{output.get('message', '')} — {split}"
     if step == "train":
-        return f"final loss {output.get('train_loss', float('nan')):.3f} in {output.get('seconds', 0):.0f}s"
+        loss, seconds = output.get("train_loss", float("nan")), output.get("seconds", 0)
+        return f"final loss {loss:.3f} in {seconds:.0f}s"
     if step == "register":
         return f"{output.get('model_id')} v{output.get('version')} (alias challenger)"
     if step == "evaluate":
@@ -71,16 +78,24 @@ def summary_of(step: str, output: dict[str, Any]) -> str:
 
 def run(
     tenant: TenantOption = DEFAULT,
-    force: Annotated[bool, typer.Option("--force", help="Run even below the data threshold.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run even below the data threshold.")
+    ] = False,
     trigger: Annotated[Trigger, typer.Option(help="What started this run.")] = Trigger.MANUAL,
-    new: Annotated[bool, typer.Option("--new", help="Start a new run even if the last one failed.")] = False,
+    new: Annotated[
+        bool, typer.Option("--new", help="Start a new run even if the last one failed.")
+    ] = False,
 ) -> None:
     """Run the pipeline, or continue the interrupted (or failed) run from its last finished step."""
     config, store = settings(), engine()
     existing = resumable_run(store, tenant, include_failed=not new)
     if existing is not None:
-        done = [s.name for s in repo.steps_of(store, tenant, existing.id) if s.status == "succeeded"]
-        console.print(f"continuing run [bold]{existing.id}[/] (done: {', '.join(done) or 'nothing yet'})")
+        done = [
+            s.name for s in repo.steps_of(store, tenant, existing.id) if s.status == "succeeded"
+        ]
+        console.print(
+            f"continuing run [bold]{existing.id}[/] (done: {', '.join(done) or 'nothing yet'})"
+        )
         target = existing
     else:
         target = start_run(store, config, tenant, trigger=trigger, force_run=force)
@@ -88,8 +103,10 @@ def run(
     status = execute(context_for(store, config, target, LiveReporter()), STEP_FUNCTIONS)
     final = repo.get_run(store, tenant, target.id)
     style = {"succeeded": "green", "failed": "red", "aborted": "yellow"}.get(status.value, "yellow")
-    console.print(f"run [bold]{final.id}[/] [{style}]{status.value}[/]"
-                  + (f": {final.error}" if final.error else ""))
+    console.print(
+        f"run [bold]{final.id}[/] [{style}]{status.value}[/]"
+        + (f": {final.error}" if final.error else "")
+    )
     if status.value == "failed":
         raise typer.Exit(1)
 
@@ -101,12 +118,29 @@ def list_command(
 ) -> None:
     """List runs, newest first."""
     rows, total = repo.list_runs(engine(), tenant, limit=limit)
-    table = Table("run", "status", "trigger", "step", "dataset", "model", "created", "peak MB",
-                  title=f"{len(rows)} of {total} runs", title_justify="left")
+    table = Table(
+        "run",
+        "status",
+        "trigger",
+        "step",
+        "dataset",
+        "model",
+        "created",
+        "peak MB",
+        title=f"{len(rows)} of {total} runs",
+        title_justify="left",
+    )
     for row in rows:
-        table.add_row(row.id, row.status, row.trigger, row.current_step or "", (row.dataset_id or "")[:12],
-                      row.model_version or "", row.created_at.strftime("%Y-%m-%d %H:%M"),
-                      f"{row.memory_peak_mb:.0f}" if row.memory_peak_mb else "")
+        table.add_row(
+            row.id,
+            row.status,
+            row.trigger,
+            row.current_step or "",
+            (row.dataset_id or "")[:12],
+            row.model_version or "",
+            row.created_at.strftime("%Y-%m-%d %H:%M"),
+            f"{row.memory_peak_mb:.0f}" if row.memory_peak_mb else "",
+        )
     console.print(table)
 
 
@@ -115,8 +149,10 @@ def show_command(run_id: str, tenant: TenantOption = DEFAULT) -> None:
     """Show a run: its steps, outputs, memory, errors and loss curve."""
     store = engine()
     row = repo.get_run(store, tenant, run_id)
-    console.print(f"[bold]{row.id}[/]  {row.status}  trigger={row.trigger}  "
-                  f"created {row.created_at:%Y-%m-%d %H:%M:%S}")
+    console.print(
+        f"[bold]{row.id}[/]  {row.status}  trigger={row.trigger}  "
+        f"created {row.created_at:%Y-%m-%d %H:%M:%S}"
+    )
     if row.error:
         console.print(f"[red]error:[/] {row.error}")
     table = Table("step", "status", "attempts", "summary")
@@ -124,14 +160,20 @@ def show_command(run_id: str, tenant: TenantOption = DEFAULT) -> None:
     for step in repo.steps_of(store, tenant, run_id):
         output = step.output or {}
         losses = output.get("losses", losses) if step.name == "train" else losses
-        table.add_row(step.name, step.status, str(step.attempts),
-                      summary_of(step.name, output) if step.output else (step.error or ""))
+        table.add_row(
+            step.name,
+            step.status,
+            str(step.attempts),
+            summary_of(step.name, output) if step.output else (step.error or ""),
+        )
     console.print(table)
     if losses:
         console.print(f"loss  {sparkline(losses)}  {losses[0]:.3f} → {losses[-1]:.3f}")
     if row.memory_peak_mb is not None:
-        console.print(f"memory  initial {row.memory_initial_mb} MB, peak {row.memory_peak_mb} MB, "
-                      f"final {row.memory_final_mb} MB")
+        console.print(
+            f"memory  initial {row.memory_initial_mb} MB, peak {row.memory_peak_mb} MB, "
+            f"final {row.memory_final_mb} MB"
+        )
     if row.cleanup:
         console.print(f"cleanup  {row.cleanup}")
 
@@ -144,5 +186,7 @@ def abort_command(
 ) -> None:
     """Abort an active run: training stops, temporary files and partial artifacts are removed."""
     report = abort_run(engine(), settings(), tenant, run_id, reason=reason)
-    console.print(f"run {report.run_id} {report.status}; cleanup {report.cleanup_status}: "
-                  f"{', '.join(report.resources_cleaned) or 'nothing to clean'}")
+    console.print(
+        f"run {report.run_id} {report.status}; cleanup {report.cleanup_status}: "
+        f"{', '.join(report.resources_cleaned) or 'nothing to clean'}"
+    )

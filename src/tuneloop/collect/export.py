@@ -17,6 +17,8 @@ def write_posts_jsonl(chunks: Iterable[list[CollectedPost]], sink: BinaryIO) -> 
     rows = 0
     dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     for chunk in chunks:
-        sink.write(b"".join(dumps(dict(zip(FIELDS, post, strict=True)), option=option) for post in chunk))
+        sink.write(
+            b"".join(dumps(dict(zip(FIELDS, post, strict=True)), option=option) for post in chunk)
+        )
         rows += len(chunk)
     return rows

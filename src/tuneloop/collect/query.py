@@ -42,16 +42,18 @@ class Source:
     def __init__(self, settings: SourceSettings) -> None:
         self.settings = settings
         s = settings
-        self.id = column(s.id_column)
-        self.persona = column(s.persona_column)
-        self.hook = column(s.hook_column)
-        self.body = column(s.body_column)
-        self.engagement = column(s.engagement_column)
+        self.id: ColumnClause[Any] = column(s.id_column)
+        self.persona: ColumnClause[Any] = column(s.persona_column)
+        self.hook: ColumnClause[Any] = column(s.hook_column)
+        self.body: ColumnClause[Any] = column(s.body_column)
+        self.engagement: ColumnClause[Any] = column(s.engagement_column)
         # Plain DateTime, not UTCDateTime: a per-row conversion cost 5% of collection time;
         # stream_posts makes naive values aware instead (SQLite), PostgreSQL returns them aware.
         self.ts: ColumnClause[datetime] = column(s.ts_column, DateTime(timezone=True))
-        self.tenant = column(s.tenant_column) if s.tenant_column else None
-        self.table = table(s.table, self.id, self.persona, self.hook, self.body, self.engagement, self.ts)
+        self.tenant: ColumnClause[Any] | None = column(s.tenant_column) if s.tenant_column else None
+        self.table = table(
+            s.table, self.id, self.persona, self.hook, self.body, self.engagement, self.ts
+        )
         if self.tenant is not None:
             self.table.append_column(self.tenant)
 
@@ -108,12 +110,17 @@ def stream_posts(
             statement
         )
         for partition in result.partitions(chunk_size):
+            rows: list[Any] = list(partition)
             yield [
                 CollectedPost(
-                    r[0] if type(r[0]) is str else str(r[0]), r[1], r[2], r[3], float(r[4]),
+                    r[0] if type(r[0]) is str else str(r[0]),
+                    r[1],
+                    r[2],
+                    r[3],
+                    float(r[4]),
                     r[5] if r[5].tzinfo is not None else r[5].replace(tzinfo=UTC),
                 )
-                for r in partition
+                for r in rows
             ]
 
 
@@ -127,7 +134,8 @@ def _stream_server_side(
     text ids (cast below), double engagement, timezone-aware timestamps.
     """
     compiled = statement.compile(dialect=engine.dialect)
-    sql = f"SELECT CAST(c.id AS TEXT), c.persona_id, c.hook, c.body, c.engagement_rate, c.ts FROM ({compiled}) AS c"
+    columns = "CAST(c.id AS TEXT), c.persona_id, c.hook, c.body, c.engagement_rate, c.ts"
+    sql = f"SELECT {columns} FROM ({compiled}) AS c"
     make = CollectedPost._make
     with engine.connect() as connection:
         raw: Any = connection.connection.dbapi_connection

@@ -45,7 +45,11 @@ def build_options(settings: Settings) -> BuildOptions:
 
 
 def query_from(
-    settings: Settings, tenant_id: str, *, persona_id: str | None = None, now: datetime | None = None
+    settings: Settings,
+    tenant_id: str,
+    *,
+    persona_id: str | None = None,
+    now: datetime | None = None,
 ) -> CollectQuery:
     p = settings.pipeline
     return CollectQuery(
@@ -84,8 +88,12 @@ def collect_dataset(
         with Session(engine, expire_on_commit=False) as session, session.begin():
             version = save_dataset(session, _version_row(result, query, final))
             advance_watermark(
-                session, query.tenant_id, persona_id=query.persona_id, last_ts=last_ts,
-                records=result.source_records, dataset_id=version.id,
+                session,
+                query.tenant_id,
+                persona_id=query.persona_id,
+                last_ts=last_ts,
+                records=result.source_records,
+                dataset_id=version.id,
             )
         return CollectOutcome(result=result, version=version, qualifying=qualifying)
     finally:
@@ -131,8 +139,11 @@ def _write_manifest(staging: Path, result: BuildResult, query: CollectQuery) -> 
             "max_records": query.max_records,
             "window_start": query.window_start.isoformat(),
         },
-        "files": {"train": "train.jsonl", "validation": "validation.jsonl",
-                  "metadata": "examples.meta.jsonl"},
+        "files": {
+            "train": "train.jsonl",
+            "validation": "validation.jsonl",
+            "metadata": "examples.meta.jsonl",
+        },
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 

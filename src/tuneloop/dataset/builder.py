@@ -28,7 +28,7 @@ class Sink(Protocol):
 
 @dataclass(frozen=True)
 class BuildOptions:
-    prompts: Prompts = Prompts()
+    prompts: Prompts = field(default_factory=Prompts)
     validation_fraction: float = 0.1
     max_tokens_per_example: int = 65536
     min_examples: int = 10  # OpenAI's floor
@@ -127,8 +127,13 @@ class DatasetBuilder:
         self._seen.add(key)
         self.sinks[split].write(line + "\n")
         self._hashes[split].update(line.encode() + b"\n")
-        meta = {"post_id": example.post_id, "kind": example.kind, "split": split,
-                "persona_id": example.persona_id, "engagement_rate": example.engagement_rate}
+        meta = {
+            "post_id": example.post_id,
+            "kind": example.kind,
+            "split": split,
+            "persona_id": example.persona_id,
+            "engagement_rate": example.engagement_rate,
+        }
         self.sinks["meta"].write(json.dumps(meta, separators=(",", ":")) + "\n")
         self._tokens[split].append(tokens)
         self._kinds[example.kind] += 1
@@ -152,12 +157,19 @@ class DatasetBuilder:
             status=status,
             content_hash=self._content_hash(),
             source_records=self._records,
-            counts={"hook": self._kinds["hook"], "body": self._kinds["body"],
-                    "train": train, "validation": validation, "total": total},
-            tokens={"train": _token_stats(self._tokens["train"]),
-                    "validation": _token_stats(self._tokens["validation"]),
-                    "total": train_tokens + sum(self._tokens["validation"]),
-                    "counter": getattr(self.options.token_counter, "__name__", "custom")},
+            counts={
+                "hook": self._kinds["hook"],
+                "body": self._kinds["body"],
+                "train": train,
+                "validation": validation,
+                "total": total,
+            },
+            tokens={
+                "train": _token_stats(self._tokens["train"]),
+                "validation": _token_stats(self._tokens["validation"]),
+                "total": train_tokens + sum(self._tokens["validation"]),
+                "counter": getattr(self.options.token_counter, "__name__", "custom"),
+            },
             estimated_cost_usd=cost_usd,
             engagement=_rate_stats(self._rates),
             dropped=self.dropped,

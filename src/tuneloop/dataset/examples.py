@@ -42,8 +42,14 @@ def examples_for(post: CollectedPost, prompts: Prompts) -> tuple[Example, Exampl
         system = {"role": "system", "content": prompts.system_prompt}
         hook_messages.insert(0, system)
         body_messages.insert(0, system)
-    common = {"post_id": post.id, "persona_id": post.persona_id, "engagement_rate": post.engagement_rate}
-    return (
-        Example(kind="hook", record={"messages": hook_messages}, **common),
-        Example(kind="body", record={"messages": body_messages}, **common),
-    )
+
+    def example(kind: ExampleKind, messages: list[dict[str, str]]) -> Example:
+        return Example(
+            kind=kind,
+            post_id=post.id,
+            persona_id=post.persona_id,
+            engagement_rate=post.engagement_rate,
+            record={"messages": messages},
+        )
+
+    return example("hook", hook_messages), example("body", body_messages)

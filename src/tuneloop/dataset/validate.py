@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 ROLES = frozenset({"system", "user", "assistant", "tool", "function", "developer"})
-MESSAGE_KEYS = frozenset({"role", "content", "name", "function_call", "tool_calls", "weight", "tool_call_id"})
+MESSAGE_KEYS = frozenset(
+    {"role", "content", "name", "function_call", "tool_calls", "weight", "tool_call_id"}
+)
 
 
 def problems_of(record: Any, *, tokens: int, max_tokens: int) -> list[str]:
@@ -35,7 +37,7 @@ def _message_problems(index: int, message: Any) -> list[str]:
     if not isinstance(message, dict):
         return [f"data_type: {where} must be an object"]
     reasons = []
-    if "role" not in message or "content" not in message and "tool_calls" not in message:
+    if "role" not in message or ("content" not in message and "tool_calls" not in message):
         reasons.append(f"message_missing_key: {where} needs 'role' and 'content'")
     unknown = sorted(set(message) - MESSAGE_KEYS)
     if unknown:

@@ -22,8 +22,15 @@ FINISHED = frozenset(set(RunStatus) - ACTIVE)
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.PENDING: frozenset({RunStatus.RUNNING, RunStatus.ABORTED, RunStatus.FAILED}),
     RunStatus.RUNNING: frozenset(
-        {RunStatus.ABORTING, RunStatus.SUCCEEDED, RunStatus.NOT_ENOUGH_DATA, RunStatus.GATED,
-         RunStatus.FAILED, RunStatus.ABORTED, RunStatus.RUNNING}
+        {
+            RunStatus.ABORTING,
+            RunStatus.SUCCEEDED,
+            RunStatus.NOT_ENOUGH_DATA,
+            RunStatus.GATED,
+            RunStatus.FAILED,
+            RunStatus.ABORTED,
+            RunStatus.RUNNING,
+        }
     ),
     RunStatus.ABORTING: frozenset({RunStatus.ABORTED, RunStatus.FAILED}),
     # A failed run may be continued by `tuneloop run` (its finished steps are kept).

@@ -44,7 +44,9 @@ class MemorySampler:
         self.peak_mb = max(self.peak_mb, current)
         if current > self.alert_mb and not self.alerted:
             self.alerted = True
-            log.warning("memory %.0f MB is above the %.0f MB alert threshold", current, self.alert_mb)
+            log.warning(
+                "memory %.0f MB is above the %.0f MB alert threshold", current, self.alert_mb
+            )
         return current
 
     def _run(self) -> None:
@@ -56,7 +58,10 @@ class MemorySampler:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self._stop.set()
         self._thread.join()
@@ -64,4 +69,6 @@ class MemorySampler:
 
     @property
     def usage(self) -> MemoryUsage:
-        return MemoryUsage(round(self.initial_mb, 1), round(self.peak_mb, 1), round(self.final_mb, 1))
+        return MemoryUsage(
+            round(self.initial_mb, 1), round(self.peak_mb, 1), round(self.final_mb, 1)
+        )

@@ -28,14 +28,21 @@ log = logging.getLogger(__name__)
 StepFunction = Callable[[RunContext, dict[str, dict[str, Any]]], StepOutcome]
 
 
-def execute(ctx: RunContext, steps: dict[str, StepFunction], *, poll_seconds: float = 1.0) -> RunStatus:
+def execute(
+    ctx: RunContext, steps: dict[str, StepFunction], *, poll_seconds: float = 1.0
+) -> RunStatus:
     """Run (or continue) ``ctx.run_id`` to a final status, holding its lease throughout."""
     owner = _take_lease(ctx)
     stop_heartbeat = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(ctx, owner, stop_heartbeat, poll_seconds),
-                            name="tuneloop-heartbeat", daemon=True)
-    run = repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.RUNNING,
-                        started_at=utcnow(), error=None)
+    beat = threading.Thread(
+        target=_heartbeat,
+        args=(ctx, owner, stop_heartbeat, poll_seconds),
+        name="tuneloop-heartbeat",
+        daemon=True,
+    )
+    run = repo.move_run(
+        ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.RUNNING, started_at=utcnow(), error=None
+    )
     beat.start()
     sampler = MemorySampler(alert_mb=ctx.settings.pipeline.memory_alert_mb)
     status = RunStatus.FAILED
@@ -48,9 +55,15 @@ def execute(ctx: RunContext, steps: dict[str, StepFunction], *, poll_seconds: fl
         stop_heartbeat.set()
         beat.join()
         usage = sampler.usage
-        repo.update_run(ctx.engine, ctx.tenant_id, ctx.run_id, lease_owner=None,
-                        memory_initial_mb=usage.initial_mb, memory_peak_mb=usage.peak_mb,
-                        memory_final_mb=usage.final_mb)
+        repo.update_run(
+            ctx.engine,
+            ctx.tenant_id,
+            ctx.run_id,
+            lease_owner=None,
+            memory_initial_mb=usage.initial_mb,
+            memory_peak_mb=usage.peak_mb,
+            memory_final_mb=usage.final_mb,
+        )
         ctx.report("memory", usage.as_dict())
     return status
 
@@ -101,15 +114,35 @@ def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
     return RunStatus.SUCCEEDED
 
 
-def _run_one(ctx: RunContext, name: str, attempts: int, function: StepFunction,
-             outputs: dict[str, dict[str, Any]]) -> StepOutcome:
-    repo.update_step(ctx.engine, ctx.tenant_id, ctx.run_id, name, status=StepStatus.RUNNING,
-                     attempts=attempts + 1, started_at=utcnow(), error=None)
+def _run_one(
+    ctx: RunContext,
+    name: str,
+    attempts: int,
+    function: StepFunction,
+    outputs: dict[str, dict[str, Any]],
+) -> StepOutcome:
+    repo.update_step(
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        name,
+        status=StepStatus.RUNNING,
+        attempts=attempts + 1,
+        started_at=utcnow(),
+        error=None,
+    )
     repo.update_run(ctx.engine, ctx.tenant_id, ctx.run_id, current_step=name)
     ctx.report("step_started", {"step": name, "attempt": attempts + 1})
     outcome = function(ctx, outputs)
-    repo.update_step(ctx.engine, ctx.tenant_id, ctx.run_id, name, status=StepStatus.SUCCEEDED,
-                     output=outcome.output, finished_at=utcnow())
+    repo.update_step(
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        name,
+        status=StepStatus.SUCCEEDED,
+        output=outcome.output,
+        finished_at=utcnow(),
+    )
     ctx.report("step_finished", {"step": name, "output": outcome.output})
     return outcome
 
@@ -117,33 +150,67 @@ def _run_one(ctx: RunContext, name: str, attempts: int, function: StepFunction,
 def _skip_rest(ctx: RunContext, *, after: int) -> None:
     for step in repo.steps_of(ctx.engine, ctx.tenant_id, ctx.run_id):
         if step.position > after and step.status == StepStatus.PENDING:
-            repo.update_step(ctx.engine, ctx.tenant_id, ctx.run_id, step.name, status=StepStatus.SKIPPED)
+            repo.update_step(
+                ctx.engine, ctx.tenant_id, ctx.run_id, step.name, status=StepStatus.SKIPPED
+            )
 
 
 def _finish(ctx: RunContext, status: RunStatus) -> None:
-    repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, status, finished_at=utcnow(), current_step=None)
+    repo.move_run(
+        ctx.engine, ctx.tenant_id, ctx.run_id, status, finished_at=utcnow(), current_step=None
+    )
     ctx.report("run_finished", {"status": status.value})
 
 
 def _finish_failed(ctx: RunContext, step: str, error: Exception) -> RunStatus:
     message = f"{type(error).__name__}: {error}"
     log.error("run %s step %s failed: %s\n%s", ctx.run_id, step, message, traceback.format_exc())
-    repo.update_step(ctx.engine, ctx.tenant_id, ctx.run_id, step, status=StepStatus.FAILED,
-                     error=message, finished_at=utcnow())
-    repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.FAILED, error=f"{step}: {message}",
-                  finished_at=utcnow())
+    repo.update_step(
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        step,
+        status=StepStatus.FAILED,
+        error=message,
+        finished_at=utcnow(),
+    )
+    repo.move_run(
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        RunStatus.FAILED,
+        error=f"{step}: {message}",
+        finished_at=utcnow(),
+    )
     ctx.report("run_finished", {"status": "failed", "error": message})
     return RunStatus.FAILED
 
 
 def _finish_aborted(ctx: RunContext, step: str) -> RunStatus:
     repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.ABORTING)
-    repo.update_step(ctx.engine, ctx.tenant_id, ctx.run_id, step, status=StepStatus.FAILED,
-                     error="aborted", finished_at=utcnow())
+    repo.update_step(
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        step,
+        status=StepStatus.FAILED,
+        error="aborted",
+        finished_at=utcnow(),
+    )
     cleaned = clean_run(ctx)
     run = repo.get_run(ctx.engine, ctx.tenant_id, ctx.run_id)
-    repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.ABORTED, finished_at=utcnow(),
-                  current_step=None, cleanup={"status": "completed", "resources_cleaned": cleaned,
-                                              "reason": run.abort_reason or "user_requested"})
+    repo.move_run(
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        RunStatus.ABORTED,
+        finished_at=utcnow(),
+        current_step=None,
+        cleanup={
+            "status": "completed",
+            "resources_cleaned": cleaned,
+            "reason": run.abort_reason or "user_requested",
+        },
+    )
     ctx.report("run_finished", {"status": "aborted", "resources_cleaned": cleaned})
     return RunStatus.ABORTED

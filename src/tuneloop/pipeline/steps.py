@@ -29,26 +29,40 @@ def collect_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
     outcome = collect_dataset(ctx.engine, settings, query_from(settings, ctx.tenant_id))
     result = outcome.result
     output: dict[str, Any] = {
-        "status": result.status, "message": result.message, "counts": result.counts,
-        "source_records": result.source_records, "qualifying": outcome.qualifying,
-        "tokens_total": result.tokens["total"], "estimated_cost_usd": result.estimated_cost_usd,
+        "status": result.status,
+        "message": result.message,
+        "counts": result.counts,
+        "source_records": result.source_records,
+        "qualifying": outcome.qualifying,
+        "tokens_total": result.tokens["total"],
+        "estimated_cost_usd": result.estimated_cost_usd,
     }
     if outcome.version is None:
         return StepOutcome(output, final=RunStatus.NOT_ENOUGH_DATA)
     output |= {"dataset_id": outcome.version.id, "path": outcome.version.path}
     mlflow_run_id = ctx.tracker.start_run(
-        ctx.tenant_id, ctx.run_id, params=_params(ctx, outcome.version.id),
+        ctx.tenant_id,
+        ctx.run_id,
+        params=_params(ctx, outcome.version.id),
         tags={"tuneloop.trigger": str(ctx.config.get("trigger", "manual"))},
     )
     ctx.tracker.log_dict(mlflow_run_id, outcome.version.manifest, "dataset/manifest.json")
-    repo.update_run(ctx.engine, ctx.tenant_id, ctx.run_id, dataset_id=outcome.version.id,
-                    mlflow_run_id=mlflow_run_id)
+    repo.update_run(
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        dataset_id=outcome.version.id,
+        mlflow_run_id=mlflow_run_id,
+    )
     return StepOutcome(output | {"mlflow_run_id": mlflow_run_id})
 
 
 def _params(ctx: RunContext, dataset_id: str) -> dict[str, Any]:
-    flat: dict[str, Any] = {"dataset_hash": dataset_id, "code_version": __version__,
-                            "base_model": ctx.settings.training.base_model}
+    flat: dict[str, Any] = {
+        "dataset_hash": dataset_id,
+        "code_version": __version__,
+        "base_model": ctx.settings.training.base_model,
+    }
     for section in ("pipeline", "training", "evaluation"):
         for key, value in ctx.config.get(section, {}).items():
             flat[f"{section}.{key}"] = value
@@ -64,32 +78,54 @@ def train_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
         ctx.tracker.log_metrics(mlflow_run_id, {"train_loss": loss}, step=step)
 
     result = training.run_training(ctx, dataset_dir=Path(collected["path"]), on_step=on_step)
-    ctx.tracker.log_metrics(mlflow_run_id, {k: v for k, v in result.items()
-                                            if k in ("train_loss", "validation_loss", "tokens_per_second")})
+    ctx.tracker.log_metrics(
+        mlflow_run_id,
+        {
+            k: v
+            for k, v in result.items()
+            if k in ("train_loss", "validation_loss", "tokens_per_second")
+        },
+    )
     return StepOutcome(result)
 
 
 def register_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
     collected, trained = outputs["collect"], outputs["train"]
     info = ctx.tracker.register_candidate(
-        ctx.tenant_id, collected["mlflow_run_id"], Path(trained["adapter_path"]),
-        dataset_hash=collected["dataset_id"], tags={"tuneloop.training_job_id": trained["job_id"]},
+        ctx.tenant_id,
+        collected["mlflow_run_id"],
+        Path(trained["adapter_path"]),
+        dataset_hash=collected["dataset_id"],
+        tags={"tuneloop.training_job_id": trained["job_id"]},
     )
-    record_model_version(ctx.engine, ctx.tenant_id, model_id=info.name, version=str(info.version),
-                         run_id=ctx.run_id, training_job_id=trained["job_id"],
-                         dataset_id=collected["dataset_id"], base_model=trained["base_model"],
-                         adapter_path=trained["adapter_path"], status="challenger")
+    record_model_version(
+        ctx.engine,
+        ctx.tenant_id,
+        model_id=info.name,
+        version=str(info.version),
+        run_id=ctx.run_id,
+        training_job_id=trained["job_id"],
+        dataset_id=collected["dataset_id"],
+        base_model=trained["base_model"],
+        adapter_path=trained["adapter_path"],
+        status="challenger",
+    )
     repo.update_run(ctx.engine, ctx.tenant_id, ctx.run_id, model_version=str(info.version))
     return StepOutcome({"model_id": info.name, "version": info.version, "source": info.source})
 
 
 def evaluate_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
     collected, trained = outputs["collect"], outputs["train"]
-    report = training.run_evaluation(ctx, dataset_dir=Path(collected["path"]),
-                                     adapter_path=Path(trained["adapter_path"]),
-                                     base_model=trained["base_model"])
+    report = training.run_evaluation(
+        ctx,
+        dataset_dir=Path(collected["path"]),
+        adapter_path=Path(trained["adapter_path"]),
+        base_model=trained["base_model"],
+    )
     mlflow_run_id = collected["mlflow_run_id"]
-    ctx.tracker.log_metrics(mlflow_run_id, {k: v for k, v in report.items() if isinstance(v, float)})
+    ctx.tracker.log_metrics(
+        mlflow_run_id, {k: v for k, v in report.items() if isinstance(v, float)}
+    )
     ctx.tracker.end_run(mlflow_run_id, "FINISHED")
     return StepOutcome(report, final=None if report["passed"] else RunStatus.GATED)
 

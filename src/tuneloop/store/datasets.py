@@ -39,7 +39,8 @@ def get_dataset(engine: Engine, tenant_id: str, version: str) -> DatasetVersion:
     if len(version) < 6:
         raise InvalidInputError("give at least 6 characters of the dataset version")
     statement = select(DatasetVersion).where(
-        DatasetVersion.tenant_id == tenant_id, DatasetVersion.id.startswith(version, autoescape=True)
+        DatasetVersion.tenant_id == tenant_id,
+        DatasetVersion.id.startswith(version, autoescape=True),
     )
     with Session(engine, expire_on_commit=False) as session:
         matches = session.scalars(statement.limit(2)).all()

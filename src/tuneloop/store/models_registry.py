@@ -12,8 +12,9 @@ from tuneloop.errors import NotFoundError
 from tuneloop.store.pipeline_models import ModelVersion
 
 
-def record_model_version(engine: Engine, tenant_id: str, *, model_id: str, version: str,
-                         **fields: Any) -> ModelVersion:
+def record_model_version(
+    engine: Engine, tenant_id: str, *, model_id: str, version: str, **fields: Any
+) -> ModelVersion:
     """Insert or refresh a version (a retried register step records the same version)."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         row = session.get(ModelVersion, (tenant_id, model_id, version))
@@ -26,10 +27,16 @@ def record_model_version(engine: Engine, tenant_id: str, *, model_id: str, versi
     return row
 
 
-def list_model_versions(engine: Engine, tenant_id: str, *, limit: int = 50,
-                        offset: int = 0) -> Sequence[ModelVersion]:
-    statement = (select(ModelVersion).where(ModelVersion.tenant_id == tenant_id)
-                 .order_by(ModelVersion.created_at.desc()).limit(limit).offset(offset))
+def list_model_versions(
+    engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
+) -> Sequence[ModelVersion]:
+    statement = (
+        select(ModelVersion)
+        .where(ModelVersion.tenant_id == tenant_id)
+        .order_by(ModelVersion.created_at.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     with Session(engine, expire_on_commit=False) as session:
         return session.scalars(statement).all()
 
@@ -43,8 +50,9 @@ def get_model_version(engine: Engine, tenant_id: str, model_id: str, version: st
 
 
 def champion_of(engine: Engine, tenant_id: str) -> ModelVersion | None:
-    statement = select(ModelVersion).where(ModelVersion.tenant_id == tenant_id,
-                                           ModelVersion.status == "champion")
+    statement = select(ModelVersion).where(
+        ModelVersion.tenant_id == tenant_id, ModelVersion.status == "champion"
+    )
     with Session(engine, expire_on_commit=False) as session:
         return session.scalars(statement).first()
 
@@ -52,13 +60,19 @@ def champion_of(engine: Engine, tenant_id: str) -> ModelVersion | None:
 def set_champion(engine: Engine, tenant_id: str, model_id: str, version: str) -> None:
     """Mark one version champion; the previous champion becomes archived."""
     with Session(engine) as session, session.begin():
-        session.execute(update(ModelVersion)
-                        .where(ModelVersion.tenant_id == tenant_id, ModelVersion.status == "champion")
-                        .values(status="archived"))
-        result = session.execute(update(ModelVersion)
-                                 .where(ModelVersion.tenant_id == tenant_id,
-                                        ModelVersion.model_id == model_id,
-                                        ModelVersion.version == version)
-                                 .values(status="champion"))
+        session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.tenant_id == tenant_id, ModelVersion.status == "champion")
+            .values(status="archived")
+        )
+        result = session.execute(
+            update(ModelVersion)
+            .where(
+                ModelVersion.tenant_id == tenant_id,
+                ModelVersion.model_id == model_id,
+                ModelVersion.version == version,
+            )
+            .values(status="champion")
+        )
         if not result.rowcount:  # type: ignore[attr-defined]
             raise NotFoundError(f"model {model_id} version {version} not found")

@@ -18,8 +18,13 @@ class PipelineRun(Base):
     __tablename__ = "pipeline_runs"
     __table_args__ = (
         # At most one active run per tenant, enforced by the database itself.
-        Index("uq_pipeline_runs_active", "tenant_id", unique=True,
-              postgresql_where=text(ACTIVE_SQL), sqlite_where=text(ACTIVE_SQL)),
+        Index(
+            "uq_pipeline_runs_active",
+            "tenant_id",
+            unique=True,
+            postgresql_where=text(ACTIVE_SQL),
+            sqlite_where=text(ACTIVE_SQL),
+        ),
         Index("ix_pipeline_runs_tenant_created", "tenant_id", "created_at"),
     )
 
@@ -49,8 +54,11 @@ class PipelineRun(Base):
 class PipelineStep(Base):
     __tablename__ = "pipeline_steps"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "run_id"], ["pipeline_runs.tenant_id", "pipeline_runs.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "run_id"],
+            ["pipeline_runs.tenant_id", "pipeline_runs.id"],
+            ondelete="CASCADE",
+        ),
     )
 
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -70,8 +78,11 @@ class TrainingJob(Base):
 
     __tablename__ = "training_jobs"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "run_id"], ["pipeline_runs.tenant_id", "pipeline_runs.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "run_id"],
+            ["pipeline_runs.tenant_id", "pipeline_runs.id"],
+            ondelete="CASCADE",
+        ),
     )
 
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)

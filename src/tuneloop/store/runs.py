@@ -17,7 +17,12 @@ from tuneloop.store.types import utcnow
 
 
 def create_run(
-    engine: Engine, tenant_id: str, *, trigger: str, config: dict[str, Any], now: datetime | None = None
+    engine: Engine,
+    tenant_id: str,
+    *,
+    trigger: str,
+    config: dict[str, Any],
+    now: datetime | None = None,
 ) -> PipelineRun:
     """A new pending run with its steps; ConflictError names the run that is already active."""
     now = now or utcnow()
@@ -26,17 +31,34 @@ def create_run(
         with Session(engine, expire_on_commit=False) as session:
             active = _active(session, tenant_id)
             if active is not None:
-                raise ConflictError(f"run {active.id} is already active for tenant {tenant_id!r} "
-                                    f"({active.status}); abort it or let it finish")
-            count = session.scalar(select(func.count()).where(
-                PipelineRun.tenant_id == tenant_id, PipelineRun.id.startswith(prefix)))
-            run = PipelineRun(tenant_id=tenant_id, id=f"{prefix}{(count or 0) + 1:03d}",
-                              status=RunStatus.PENDING, trigger=trigger, config=config,
-                              abort_requested=False, created_at=now)
+                raise ConflictError(
+                    f"run {active.id} is already active for tenant {tenant_id!r} "
+                    f"({active.status}); abort it or let it finish"
+                )
+            count = session.scalar(
+                select(func.count()).where(
+                    PipelineRun.tenant_id == tenant_id, PipelineRun.id.startswith(prefix)
+                )
+            )
+            run = PipelineRun(
+                tenant_id=tenant_id,
+                id=f"{prefix}{(count or 0) + 1:03d}",
+                status=RunStatus.PENDING,
+                trigger=trigger,
+                config=config,
+                abort_requested=False,
+                created_at=now,
+            )
             session.add(run)
             session.add_all(
-                PipelineStep(tenant_id=tenant_id, run_id=run.id, name=name, position=index,
-                             status=StepStatus.PENDING, attempts=0)
+                PipelineStep(
+                    tenant_id=tenant_id,
+                    run_id=run.id,
+                    name=name,
+                    position=index,
+                    status=StepStatus.PENDING,
+                    attempts=0,
+                )
                 for index, name in enumerate(STEPS)
             )
             try:
@@ -49,7 +71,8 @@ def create_run(
 
 def _active(session: Session, tenant_id: str) -> PipelineRun | None:
     statement = select(PipelineRun).where(
-        PipelineRun.tenant_id == tenant_id, PipelineRun.status.in_([s.value for s in ACTIVE]))
+        PipelineRun.tenant_id == tenant_id, PipelineRun.status.in_([s.value for s in ACTIVE])
+    )
     return session.scalars(statement).first()
 
 
@@ -72,21 +95,29 @@ def list_runs(
     where = PipelineRun.tenant_id == tenant_id
     with Session(engine, expire_on_commit=False) as session:
         total = session.scalar(select(func.count()).select_from(PipelineRun).where(where)) or 0
-        rows = session.scalars(select(PipelineRun).where(where)
-                               .order_by(PipelineRun.created_at.desc(), PipelineRun.id.desc())
-                               .limit(limit).offset(offset)).all()
+        rows = session.scalars(
+            select(PipelineRun)
+            .where(where)
+            .order_by(PipelineRun.created_at.desc(), PipelineRun.id.desc())
+            .limit(limit)
+            .offset(offset)
+        ).all()
     return rows, total
 
 
 def steps_of(engine: Engine, tenant_id: str, run_id: str) -> list[PipelineStep]:
-    statement = (select(PipelineStep)
-                 .where(PipelineStep.tenant_id == tenant_id, PipelineStep.run_id == run_id)
-                 .order_by(PipelineStep.position))
+    statement = (
+        select(PipelineStep)
+        .where(PipelineStep.tenant_id == tenant_id, PipelineStep.run_id == run_id)
+        .order_by(PipelineStep.position)
+    )
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(statement).all())
 
 
-def move_run(engine: Engine, tenant_id: str, run_id: str, status: RunStatus, **fields: Any) -> PipelineRun:
+def move_run(
+    engine: Engine, tenant_id: str, run_id: str, status: RunStatus, **fields: Any
+) -> PipelineRun:
     """Change a run's status along an allowed transition, with any other fields."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         run = session.get(PipelineRun, (tenant_id, run_id), with_for_update=True)
@@ -102,23 +133,33 @@ def move_run(engine: Engine, tenant_id: str, run_id: str, status: RunStatus, **f
 
 def update_run(engine: Engine, tenant_id: str, run_id: str, **fields: Any) -> None:
     with Session(engine) as session, session.begin():
-        session.execute(update(PipelineRun)
-                        .where(PipelineRun.tenant_id == tenant_id, PipelineRun.id == run_id)
-                        .values(**fields))
+        session.execute(
+            update(PipelineRun)
+            .where(PipelineRun.tenant_id == tenant_id, PipelineRun.id == run_id)
+            .values(**fields)
+        )
 
 
 def update_step(engine: Engine, tenant_id: str, run_id: str, name: str, **fields: Any) -> None:
     with Session(engine) as session, session.begin():
-        session.execute(update(PipelineStep)
-                        .where(PipelineStep.tenant_id == tenant_id, PipelineStep.run_id == run_id,
-                               PipelineStep.name == name)
-                        .values(**fields))
+        session.execute(
+            update(PipelineStep)
+            .where(
+                PipelineStep.tenant_id == tenant_id,
+                PipelineStep.run_id == run_id,
+                PipelineStep.name == name,
+            )
+            .values(**fields)
+        )
 
 
 def claim(engine: Engine, tenant_id: str, run_id: str, *, expected: str | None, owner: str) -> bool:
     """Compare-and-set the run's lease from ``expected`` to ``owner``; False if someone else won."""
-    condition = (PipelineRun.lease_owner.is_(None) if expected is None
-                 else PipelineRun.lease_owner == expected)
+    condition = (
+        PipelineRun.lease_owner.is_(None)
+        if expected is None
+        else PipelineRun.lease_owner == expected
+    )
     with Session(engine) as session, session.begin():
         result = session.execute(
             update(PipelineRun)
@@ -131,12 +172,20 @@ def claim(engine: Engine, tenant_id: str, run_id: str, *, expected: str | None, 
 def heartbeat(engine: Engine, tenant_id: str, run_id: str, *, owner: str) -> bool:
     """Renew the lease; returns whether an abort was requested."""
     with Session(engine) as session, session.begin():
-        session.execute(update(PipelineRun)
-                        .where(PipelineRun.tenant_id == tenant_id, PipelineRun.id == run_id,
-                               PipelineRun.lease_owner == owner)
-                        .values(heartbeat_at=utcnow()))
-        flag = session.scalar(select(PipelineRun.abort_requested).where(
-            PipelineRun.tenant_id == tenant_id, PipelineRun.id == run_id))
+        session.execute(
+            update(PipelineRun)
+            .where(
+                PipelineRun.tenant_id == tenant_id,
+                PipelineRun.id == run_id,
+                PipelineRun.lease_owner == owner,
+            )
+            .values(heartbeat_at=utcnow())
+        )
+        flag = session.scalar(
+            select(PipelineRun.abort_requested).where(
+                PipelineRun.tenant_id == tenant_id, PipelineRun.id == run_id
+            )
+        )
     return bool(flag)
 
 
@@ -146,7 +195,9 @@ def request_abort(engine: Engine, tenant_id: str, run_id: str, *, reason: str) -
         if run is None:
             raise NotFoundError(f"pipeline run {run_id!r} not found")
         if run.status not in {s.value for s in ACTIVE}:
-            raise InvalidStateError(f"run {run_id} is {run.status}; only an active run can be aborted")
+            raise InvalidStateError(
+                f"run {run_id} is {run.status}; only an active run can be aborted"
+            )
         run.abort_requested = True
         run.abort_reason = reason
     return run

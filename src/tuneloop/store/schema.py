@@ -1,6 +1,11 @@
 """Imports every table module, so ``Base.metadata`` is complete (Alembic and tests use it)."""
 
-from tuneloop.store import models  # noqa: F401  posts, dataset versions, watermarks
+from tuneloop.store import (
+    auth_models,  # noqa: F401  api keys
+    experiment_models,  # noqa: F401  experiments, outcome events
+    models,  # noqa: F401  posts, dataset versions, watermarks
+    pipeline_models,  # noqa: F401  runs, steps, training jobs, model versions
+)
 from tuneloop.store.base import Base
 
 metadata = Base.metadata

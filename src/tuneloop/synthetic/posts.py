@@ -27,12 +27,24 @@ PERSONAS: dict[str, dict[str, Any]] = {
     },
     "data_scientist": {
         "effect": 0.9,
-        "topics": ["A/B testing", "feature stores", "SQL window functions", "model drift", "dashboards"],
+        "topics": [
+            "A/B testing",
+            "feature stores",
+            "SQL window functions",
+            "model drift",
+            "dashboards",
+        ],
         "audience": ["analysts", "ML engineers", "data teams", "product managers"],
     },
     "travel_writer": {
         "effect": 1.1,
-        "topics": ["night trains", "carry-on packing", "street food", "off-season trips", "slow travel"],
+        "topics": [
+            "night trains",
+            "carry-on packing",
+            "street food",
+            "off-season trips",
+            "slow travel",
+        ],
         "audience": ["weekend travellers", "digital nomads", "families", "first-time flyers"],
     },
     "home_chef": {
@@ -42,38 +54,64 @@ PERSONAS: dict[str, dict[str, Any]] = {
     },
     "career_mentor": {
         "effect": 0.95,
-        "topics": ["salary negotiation", "remote interviews", "promotions", "portfolios", "burnout"],
+        "topics": [
+            "salary negotiation",
+            "remote interviews",
+            "promotions",
+            "portfolios",
+            "burnout",
+        ],
         "audience": ["new grads", "career switchers", "managers", "senior engineers"],
     },
 }
 
 # Hook styles and how much engagement they tend to earn (the signal worth learning).
 HOOK_STYLES: list[tuple[str, float, list[str]]] = [
-    ("number", 1.35, [
-        "{n} {topic} mistakes {audience} make (and how to fix them)",
-        "I tried {topic} for {n} days. Here is what changed.",
-        "{n} lessons about {topic} nobody told me",
-    ]),
-    ("question", 1.2, [
-        "Why do {audience} keep getting {topic} wrong?",
-        "What if everything you know about {topic} is backwards?",
-        "Is {topic} really worth it for {audience}?",
-    ]),
-    ("contrarian", 1.45, [
-        "Unpopular opinion: {topic} is overrated for {audience}.",
-        "Stop doing {topic} the way everyone tells you.",
-        "The {topic} advice {audience} hear most is wrong.",
-    ]),
-    ("story", 1.1, [
-        "Last {weekday} a reader asked me about {topic}.",
-        "Three years ago I failed at {topic}. This is what I learned.",
-        "My worst week of {topic} taught me the most.",
-    ]),
-    ("plain", 0.75, [
-        "Some thoughts on {topic}.",
-        "A few notes about {topic} for {audience}.",
-        "An update on {topic}.",
-    ]),
+    (
+        "number",
+        1.35,
+        [
+            "{n} {topic} mistakes {audience} make (and how to fix them)",
+            "I tried {topic} for {n} days. Here is what changed.",
+            "{n} lessons about {topic} nobody told me",
+        ],
+    ),
+    (
+        "question",
+        1.2,
+        [
+            "Why do {audience} keep getting {topic} wrong?",
+            "What if everything you know about {topic} is backwards?",
+            "Is {topic} really worth it for {audience}?",
+        ],
+    ),
+    (
+        "contrarian",
+        1.45,
+        [
+            "Unpopular opinion: {topic} is overrated for {audience}.",
+            "Stop doing {topic} the way everyone tells you.",
+            "The {topic} advice {audience} hear most is wrong.",
+        ],
+    ),
+    (
+        "story",
+        1.1,
+        [
+            "Last {weekday} a reader asked me about {topic}.",
+            "Three years ago I failed at {topic}. This is what I learned.",
+            "My worst week of {topic} taught me the most.",
+        ],
+    ),
+    (
+        "plain",
+        0.75,
+        [
+            "Some thoughts on {topic}.",
+            "A few notes about {topic} for {audience}.",
+            "An update on {topic}.",
+        ],
+    ),
 ]
 
 OPENERS = [
@@ -121,7 +159,7 @@ def generate_posts(spec: SyntheticSpec, *, now: datetime | None = None) -> Itera
     for index in range(spec.posts):
         persona = rng.choice(persona_names)
         profile = PERSONAS[persona]
-        style, style_effect, templates = rng.choice(HOOK_STYLES)
+        _style, style_effect, templates = rng.choice(HOOK_STYLES)
         slots = {
             "topic": rng.choice(profile["topics"]),
             "audience": rng.choice(profile["audience"]),

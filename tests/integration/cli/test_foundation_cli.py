@@ -29,7 +29,11 @@ def test_db_upgrade_seed_collect_and_datasets(settings: Settings) -> None:
     code, out = invoke("datasets", "list", "--tenant", "acme", "--new")
     assert code == 0, out
     assert "new qualifying posts since the last collection: 0" in out
-    version = next(line.split()[1] for line in out.splitlines() if line.startswith("│ ") and "version" not in line)
+    version = next(
+        line.split()[1]
+        for line in out.splitlines()
+        if line.startswith("│ ") and "version" not in line
+    )
     code, out = invoke("datasets", "show", version, "--tenant", "acme")
     assert code == 0, out
     assert '"format": "openai-chat-jsonl"' in out

@@ -35,18 +35,25 @@ class Recorder:
                 self.fail_once.discard(name)
                 raise RuntimeError(f"{name} broke")
             return StepOutcome({"name": name, "seen": sorted(outputs)}, final=final)
+
         return function
 
     def steps(self, **finals: RunStatus) -> dict[str, StepFunction]:
-        return {n: self.step(n, finals.get(n)) for n in ("collect", "train", "register", "evaluate")}
+        return {
+            n: self.step(n, finals.get(n)) for n in ("collect", "train", "register", "evaluate")
+        }
 
 
-def run_once(engine: Engine, settings: Settings, steps: dict[str, StepFunction], tenant: str = "acme") -> RunStatus:
+def run_once(
+    engine: Engine, settings: Settings, steps: dict[str, StepFunction], tenant: str = "acme"
+) -> RunStatus:
     run = resumable_run(engine, tenant) or start_run(engine, settings, tenant)
     return execute(context_for(engine, settings, run), steps, poll_seconds=0.05)
 
 
-def test_a_run_goes_through_every_step_and_records_memory(engine: Engine, settings: Settings) -> None:
+def test_a_run_goes_through_every_step_and_records_memory(
+    engine: Engine, settings: Settings
+) -> None:
     recorder = Recorder()
     assert run_once(engine, settings, recorder.steps()) == RunStatus.SUCCEEDED
     assert recorder.calls == ["collect", "train", "register", "evaluate"]
@@ -68,12 +75,19 @@ def test_a_failed_run_continues_from_the_failed_step(engine: Engine, settings: S
     assert recorder.calls == ["collect", "train", "register", "register", "evaluate"]
 
 
-def test_not_enough_data_ends_the_run_and_skips_the_rest(engine: Engine, settings: Settings) -> None:
+def test_not_enough_data_ends_the_run_and_skips_the_rest(
+    engine: Engine, settings: Settings
+) -> None:
     recorder = Recorder()
     status = run_once(engine, settings, recorder.steps(collect=RunStatus.NOT_ENOUGH_DATA))
     assert status == RunStatus.NOT_ENOUGH_DATA and recorder.calls == ["collect"]
     (run,), _ = repo.list_runs(engine, "acme")
-    assert [s.status for s in repo.steps_of(engine, "acme", run.id)] == ["succeeded", "skipped", "skipped", "skipped"]
+    assert [s.status for s in repo.steps_of(engine, "acme", run.id)] == [
+        "succeeded",
+        "skipped",
+        "skipped",
+        "skipped",
+    ]
 
 
 def test_one_active_run_per_tenant(engine: Engine, settings: Settings) -> None:
@@ -111,8 +125,11 @@ def test_abort_while_running_stops_at_the_next_check(engine: Engine, settings: S
     steps = recorder.steps() | {"train": slow_train}
     run = start_run(engine, settings, "acme")
     result: dict[str, RunStatus] = {}
-    worker = threading.Thread(target=lambda: result.setdefault(
-        "status", execute(context_for(engine, settings, run), steps, poll_seconds=0.05)))
+    worker = threading.Thread(
+        target=lambda: result.setdefault(
+            "status", execute(context_for(engine, settings, run), steps, poll_seconds=0.05)
+        )
+    )
     worker.start()
     assert started.wait(10)
     report = abort_run(engine, settings, "acme", run.id, reason="operator said so", wait_seconds=10)

@@ -11,8 +11,17 @@ from tuneloop.config import Settings
 
 def test_defaults_are_the_source_designs() -> None:
     p = Settings().pipeline
-    assert (p.training_data_threshold, p.engagement_threshold, p.weekly_schedule) == (100, 0.06, "0 2 * * 0")
-    assert (p.a_b_test_duration_hours, p.days_back, p.chunk_size, p.max_records) == (168, 7, 1000, 10000)
+    assert (p.training_data_threshold, p.engagement_threshold, p.weekly_schedule) == (
+        100,
+        0.06,
+        "0 2 * * 0",
+    )
+    assert (p.a_b_test_duration_hours, p.days_back, p.chunk_size, p.max_records) == (
+        168,
+        7,
+        1000,
+        10000,
+    )
     assert Settings().database_url.startswith("sqlite:///")
 
 
@@ -35,7 +44,9 @@ def test_our_own_name_wins_over_the_standard_one(monkeypatch: pytest.MonkeyPatch
 
 
 def test_toml_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "tuneloop.toml").write_text("[pipeline]\nmax_records = 500\n[source]\ntable = 'content'\n")
+    (tmp_path / "tuneloop.toml").write_text(
+        "[pipeline]\nmax_records = 500\n[source]\ntable = 'content'\n"
+    )
     settings = Settings()
     assert settings.pipeline.max_records == 500 and settings.source.table == "content"
     monkeypatch.setenv("TUNELOOP_PIPELINE__MAX_RECORDS", "7")

@@ -14,8 +14,12 @@ from tuneloop.domain.posts import CollectedPost
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def post(i: int, hook: str | None = None, body: str | None = None, rate: float = 0.1) -> CollectedPost:
-    return CollectedPost(f"p{i}", "coach", hook or f"Hook number {i}", body or f"Body text {i}.", rate, NOW)
+def post(
+    i: int, hook: str | None = None, body: str | None = None, rate: float = 0.1
+) -> CollectedPost:
+    return CollectedPost(
+        f"p{i}", "coach", hook or f"Hook number {i}", body or f"Body text {i}.", rate, NOW
+    )
 
 
 def build(posts: list[CollectedPost], **options: object) -> tuple[object, dict[str, io.StringIO]]:
@@ -101,8 +105,12 @@ def test_split_keeps_a_posts_examples_together_and_is_near_the_fraction() -> Non
 
 
 def test_token_stats_and_cost_estimate() -> None:
-    result, _ = build([post(i) for i in range(100)], threshold=10, price_per_million_tokens=10.0,
-                      n_epochs_for_estimate=2)
+    result, _ = build(
+        [post(i) for i in range(100)],
+        threshold=10,
+        price_per_million_tokens=10.0,
+        n_epochs_for_estimate=2,
+    )
     tokens = result.tokens  # type: ignore[attr-defined]
     assert tokens["train"]["min"] <= tokens["train"]["p50"] <= tokens["train"]["max"]
     expected = tokens["train"]["sum"] * 2 * 10.0 / 1e6

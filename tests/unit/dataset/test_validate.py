@@ -27,13 +27,32 @@ def test_a_good_example_passes() -> None:
         ({}, "missing_messages_list"),
         ({"messages": []}, "missing_messages_list"),
         ({"messages": [{"role": "user", "content": "x"}]}, "example_missing_assistant_message"),
-        ({"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]},
-         "unrecognized_role"),
-        ({"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "y"}]},
-         "missing_content"),
-        ({"messages": [{"role": "user"}, {"role": "assistant", "content": "y"}]}, "message_missing_key"),
-        ({"messages": [{"role": "user", "content": "x", "mood": 1}, {"role": "assistant", "content": "y"}]},
-         "message_unrecognized_key"),
+        (
+            {
+                "messages": [
+                    {"role": "robot", "content": "x"},
+                    {"role": "assistant", "content": "y"},
+                ]
+            },
+            "unrecognized_role",
+        ),
+        (
+            {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "y"}]},
+            "missing_content",
+        ),
+        (
+            {"messages": [{"role": "user"}, {"role": "assistant", "content": "y"}]},
+            "message_missing_key",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "x", "mood": 1},
+                    {"role": "assistant", "content": "y"},
+                ]
+            },
+            "message_unrecognized_key",
+        ),
     ],
 )
 def test_each_rule_is_reported(record: Any, code: str) -> None:

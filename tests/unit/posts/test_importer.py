@@ -25,8 +25,12 @@ def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
 
 
 def test_good_csv_rows_are_read_with_aware_timestamps(tmp_path: Path) -> None:
-    path = write(tmp_path, "p.csv", HEADER + "a,coach,Hook,Body,0.1,2026-11-01T10:00:00\n"
-                 'b,,"Hook, with comma","Body\nover two lines",,2026-11-01T10:00:00+02:00\n')
+    path = write(
+        tmp_path,
+        "p.csv",
+        HEADER + "a,coach,Hook,Body,0.1,2026-11-01T10:00:00\n"
+        'b,,"Hook, with comma","Body\nover two lines",,2026-11-01T10:00:00+02:00\n',
+    )
     report = ImportReport()
     posts = list(read_posts(path, report))
     assert [p.id for p in posts] == ["a", "b"]
@@ -37,14 +41,18 @@ def test_good_csv_rows_are_read_with_aware_timestamps(tmp_path: Path) -> None:
 
 
 def test_bad_rows_are_reported_by_line_and_good_rows_kept(tmp_path: Path) -> None:
-    path = write(tmp_path, "p.csv", HEADER
-                 + "a,coach,Hook,Body,0.1,2026-11-01T10:00:00\n"       # line 2 ok
-                 + "b,coach,Hook,Body,1.5,2026-11-01T10:00:00\n"       # line 3 rate > 1
-                 + "c,coach,Hook,Body,lots,2026-11-01T10:00:00\n"      # line 4 not a number
-                 + "d,coach,Hook,Body,0.2,yesterday\n"                 # line 5 bad ts
-                 + "e,coach,,Body,0.2,2026-11-01T10:00:00\n"           # line 6 empty hook
-                 + "f,coach,Hook,Body,0.2\n"                           # line 7 too few fields
-                 + "g,coach,Hook,Body,-0.1,2026-11-01T10:00:00\n")     # line 8 rate < 0
+    path = write(
+        tmp_path,
+        "p.csv",
+        HEADER
+        + "a,coach,Hook,Body,0.1,2026-11-01T10:00:00\n"  # line 2 ok
+        + "b,coach,Hook,Body,1.5,2026-11-01T10:00:00\n"  # line 3 rate > 1
+        + "c,coach,Hook,Body,lots,2026-11-01T10:00:00\n"  # line 4 not a number
+        + "d,coach,Hook,Body,0.2,yesterday\n"  # line 5 bad ts
+        + "e,coach,,Body,0.2,2026-11-01T10:00:00\n"  # line 6 empty hook
+        + "f,coach,Hook,Body,0.2\n"  # line 7 too few fields
+        + "g,coach,Hook,Body,-0.1,2026-11-01T10:00:00\n",
+    )  # line 8 rate < 0
     ids, report = run(path)
     assert ids == ["a"]
     by_line = {p.where: p.reason for p in report.problems}
@@ -70,20 +78,28 @@ def test_empty_file_is_an_error(tmp_path: Path) -> None:
 
 def test_non_utf8_lines_are_reported_and_others_kept(tmp_path: Path) -> None:
     good = '{"id": "a", "hook": "H", "body": "B", "ts": "2026-11-01T00:00:00Z"}\n'
-    path = write(tmp_path, "p.jsonl", good.encode() + b'{"id": "b", "hook": "caf\xe9"}\n' + good.replace('"a"', '"c"').encode())
+    path = write(
+        tmp_path,
+        "p.jsonl",
+        good.encode() + b'{"id": "b", "hook": "caf\xe9"}\n' + good.replace('"a"', '"c"').encode(),
+    )
     ids, report = run(path)
     assert ids == ["a", "c"]
     assert report.problems[0].where == "line 2" and "UTF-8" in report.problems[0].reason
 
 
 def test_jsonl_wrong_types_and_bad_json(tmp_path: Path) -> None:
-    path = write(tmp_path, "p.jsonl",
-                 '{"id": "a", "hook": "H", "body": "B", "ts": "2026-11-01T00:00:00Z", "impressions": 10}\n'
-                 '{"id": "b", "hook": "H", "body": "B", "ts": "2026-11-01T00:00:00Z", "impressions": "many"}\n'
-                 '{"id": "c", "hook": ["H"], "body": "B", "ts": "2026-11-01T00:00:00Z"}\n'
-                 '{not json\n'
-                 '[1, 2]\n'
-                 '{"hook": "H", "body": "B", "ts": "2026-11-01T00:00:00Z"}\n')
+    path = write(
+        tmp_path,
+        "p.jsonl",
+        '{"id": "a", "hook": "H", "body": "B", "ts": "2026-11-01T00:00:00Z", "impressions": 10}\n'
+        '{"id": "b", "hook": "H", "body": "B", "ts": "2026-11-01T00:00:00Z", '
+        '"impressions": "many"}\n'
+        '{"id": "c", "hook": ["H"], "body": "B", "ts": "2026-11-01T00:00:00Z"}\n'
+        "{not json\n"
+        "[1, 2]\n"
+        '{"hook": "H", "body": "B", "ts": "2026-11-01T00:00:00Z"}\n',
+    )
     ids, report = run(path)
     assert ids == ["a"]
     reasons = {p.where: p.reason for p in report.problems}

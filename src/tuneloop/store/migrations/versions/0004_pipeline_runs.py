@@ -47,8 +47,14 @@ def upgrade() -> None:
         sa.Column("finished_at", UTCDateTime()),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_pipeline_runs"),
     )
-    op.create_index("uq_pipeline_runs_active", "pipeline_runs", ["tenant_id"], unique=True,
-                    postgresql_where=ACTIVE, sqlite_where=ACTIVE)
+    op.create_index(
+        "uq_pipeline_runs_active",
+        "pipeline_runs",
+        ["tenant_id"],
+        unique=True,
+        postgresql_where=ACTIVE,
+        sqlite_where=ACTIVE,
+    )
     op.create_index("ix_pipeline_runs_tenant_created", "pipeline_runs", ["tenant_id", "created_at"])
     op.create_table(
         "pipeline_steps",
@@ -63,8 +69,9 @@ def upgrade() -> None:
         sa.Column("started_at", UTCDateTime()),
         sa.Column("finished_at", UTCDateTime()),
         sa.PrimaryKeyConstraint("tenant_id", "run_id", "name", name="pk_pipeline_steps"),
-        sa.ForeignKeyConstraint(*RUN_FK, name="fk_pipeline_steps_tenant_id_pipeline_runs",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            *RUN_FK, name="fk_pipeline_steps_tenant_id_pipeline_runs", ondelete="CASCADE"
+        ),
     )
     op.create_table(
         "training_jobs",
@@ -83,8 +90,9 @@ def upgrade() -> None:
         sa.Column("finished_at", UTCDateTime()),
         sa.PrimaryKeyConstraint("tenant_id", "run_id", name="pk_training_jobs"),
         sa.UniqueConstraint("id", name="uq_training_jobs_id"),
-        sa.ForeignKeyConstraint(*RUN_FK, name="fk_training_jobs_tenant_id_pipeline_runs",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            *RUN_FK, name="fk_training_jobs_tenant_id_pipeline_runs", ondelete="CASCADE"
+        ),
     )
     op.create_table(
         "model_versions",
