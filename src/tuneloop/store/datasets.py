@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tuneloop.errors import InvalidInputError, NotFoundError
@@ -49,3 +49,13 @@ def get_dataset(engine: Engine, tenant_id: str, version: str) -> DatasetVersion:
     if len(matches) > 1:
         raise InvalidInputError(f"dataset version prefix {version!r} is ambiguous")
     return matches[0]
+
+
+def count_datasets(engine: Engine, tenant_id: str) -> int:
+    query = (
+        select(func.count())
+        .select_from(DatasetVersion)
+        .where(DatasetVersion.tenant_id == tenant_id)
+    )
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())

@@ -1,0 +1,1 @@
+"""The HTTP API: app factory, auth, limits, routers and their schemas."""

@@ -1,0 +1,115 @@
+"""What the app holds while it runs (engine, Redis, rate limiter) and the hooks others plug in.
+
+``Resources`` are opened in the app's lifespan and closed at shutdown; ``ServiceHooks`` exist
+from ``create_app`` on, so code that builds on the app can register readiness checks (for
+example "serving models are warm") and circuit-breaker state sources before it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy import Engine
+
+from tuneloop.api.ratelimit import RateLimiter, limiter_for
+from tuneloop.config import Settings
+from tuneloop.errors import ConfigurationError
+from tuneloop.wiring import engine_for
+
+log = logging.getLogger(__name__)
+
+
+def _placeholder_closed() -> str:
+    return "CLOSED"
+
+
+@dataclass
+class ServiceHooks:
+    """Extension points: readiness checks and circuit-breaker state sources, by name."""
+
+    readiness: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    # No circuit breaker objects exist yet (tuneloop.resilience is not written): these
+    # placeholders report CLOSED until the resilience code registers the real states.
+    breakers: dict[str, Callable[[], str]] = field(
+        default_factory=lambda: {"openai": _placeholder_closed, "mlflow": _placeholder_closed}
+    )
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: Engine
+    redis: Any | None
+    limiter: RateLimiter
+    migrated: bool = False
+
+
+def redis_client_for(settings: Settings) -> Any | None:
+    """A pooled redis-py client (20 connections, keepalive, health check every 30 s), or None."""
+    if not settings.redis.url:
+        return None
+    import redis
+
+    try:
+        return redis.Redis.from_url(
+            settings.redis.url,
+            max_connections=20,
+            socket_keepalive=True,
+            health_check_interval=30,
+            socket_connect_timeout=5,
+            socket_timeout=5,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(
+            "the Redis URL is not valid (redis://, rediss://, unix://)"
+        ) from exc
+
+
+def open_resources(settings: Settings) -> Resources:
+    """Migrate and connect; raises (and the app does not start) when the database is unusable."""
+    engine = engine_for(settings)  # applies migrations to all heads
+    client = redis_client_for(settings)
+    limiter = limiter_for(
+        settings.api.rate_limit_per_minute, redis=client, prefix=settings.api.rate_limit_prefix
+    )
+    return Resources(settings=settings, engine=engine, redis=client, limiter=limiter, migrated=True)
+
+
+def close_resources(resources: Resources) -> None:
+    if resources.redis is not None:
+        resources.redis.close()
+    resources.engine.dispose()
+
+
+def resources_of(app: FastAPI) -> Resources:
+    resources: Resources | None = getattr(app.state, "resources", None)  # set while started
+    if resources is None:
+        raise RuntimeError("the app has not started: use it inside its lifespan")
+    return resources
+
+
+def hooks_of(app: FastAPI) -> ServiceHooks:
+    hooks: ServiceHooks = app.state.hooks
+    return hooks
+
+
+def get_resources(request: Request) -> Resources:
+    """FastAPI dependency: the running app's resources."""
+    return resources_of(request.app)
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def add_readiness_check(app: FastAPI, name: str, check: Callable[[], bool]) -> None:
+    """/health/ready answers 503 until ``check()`` is true (e.g. serving models warm)."""
+    hooks_of(app).readiness[name] = check
+
+
+def set_breaker_source(app: FastAPI, name: str, state: Callable[[], str]) -> None:
+    """Report breaker ``name`` (``openai``, ``mlflow``) as ``state()`` in /health and /metrics."""
+    hooks_of(app).breakers[name] = state

@@ -1,0 +1,1 @@
+"""Routers: each parses input, calls one service or repository function, formats output."""

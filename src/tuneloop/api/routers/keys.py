@@ -1,0 +1,33 @@
+"""``/keys``: admins create, list and revoke their own tenant's API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from tuneloop.api.auth import Admin
+from tuneloop.api.resources import ResourcesDep
+from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, BODY_RESPONSES
+from tuneloop.api.schemas.keys import KeyCreate, KeyCreated, KeyList
+from tuneloop.store.auth_models import create_api_key, list_api_keys, revoke_api_key
+
+router = APIRouter(prefix="/keys", tags=["keys"], responses=AUTHENTICATED_RESPONSES)
+KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$", description="The key's visible id.")]
+
+
+@router.post("", status_code=201, responses=BODY_RESPONSES, summary="Create an API key")
+def create_key(body: KeyCreate, principal: Admin, resources: ResourcesDep) -> KeyCreated:
+    """The key is in this answer only; it is stored as a hash and cannot be shown again."""
+    issued = create_api_key(resources.engine, principal.tenant_id, role=body.role, name=body.name)
+    return KeyCreated.of(issued)
+
+
+@router.get("", summary="List the tenant's API keys (never the keys themselves)")
+def list_keys(principal: Admin, resources: ResourcesDep) -> KeyList:
+    return KeyList.of(list(list_api_keys(resources.engine, principal.tenant_id)))
+
+
+@router.delete("/{key_id}", status_code=204, response_class=Response, summary="Revoke an API key")
+def revoke_key(key_id: KeyId, principal: Admin, resources: ResourcesDep) -> None:
+    revoke_api_key(resources.engine, principal.tenant_id, key_id)

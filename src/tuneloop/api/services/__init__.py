@@ -1,0 +1,1 @@
+"""Thin services behind the routers that need more than one repository call."""

@@ -1,0 +1,71 @@
+"""Ingesting a batch of posts: validate each item alone, keep the good ones, report the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from tuneloop.errors import InvalidInputError, Problem
+from tuneloop.posts.schema import PostIn
+from tuneloop.store.posts import upsert_posts
+
+
+@dataclass(frozen=True)
+class ItemError:
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+@dataclass(frozen=True)
+class RejectedItem:
+    index: int
+    id: str | None
+    errors: list[ItemError]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    accepted: list[str]
+    rejected: list[RejectedItem]
+
+
+def ingest_posts(
+    engine: Engine, tenant_id: str, items: Sequence[Any], *, max_batch: int
+) -> IngestReport:
+    """Upsert the valid items of a batch for ``tenant_id``; the invalid ones come back with why."""
+    if len(items) > max_batch:
+        raise InvalidInputError(
+            f"a batch holds at most {max_batch} posts; this one has {len(items)}",
+            [Problem("body.posts", f"at most {max_batch} items")],
+        )
+    valid: list[PostIn] = []
+    rejected: list[RejectedItem] = []
+    for index, item in enumerate(items):
+        try:
+            valid.append(PostIn.model_validate(item))
+        except ValidationError as exc:
+            rejected.append(RejectedItem(index, _id_of(item), _errors(exc, index)))
+    if valid:
+        upsert_posts(engine, tenant_id, valid)
+    return IngestReport(accepted=[post.id for post in valid], rejected=rejected)
+
+
+def _errors(exc: ValidationError, index: int) -> list[ItemError]:
+    return [
+        ItemError(loc=["body", "posts", index, *error["loc"]], msg=error["msg"], type=error["type"])
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def _id_of(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    value = item.get("id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return value[:128] if isinstance(value, str) and value else None

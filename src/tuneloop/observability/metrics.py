@@ -1,0 +1,168 @@
+"""Prometheus metrics: the documented ``fine_tuning_*`` names, HTTP metrics, and their updaters.
+
+All live in prometheus-client's default registry, defined once at import. The pipeline,
+experiment and rollout code update them through the objects below; the API updates the
+pool and breaker gauges on each scrape, from the real pools and breakers.
+
+Rates with no data yet (cache hit rate, A/B success rate) start as NaN, not 0, so an alert
+like ``cache hit rate < 0.8`` does not fire on a process that has not measured anything.
+Model gauges are labelled by ``model_id`` and ``version``: one series per model.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+BREAKER_STATES = ("CLOSED", "OPEN", "HALF_OPEN")
+
+DB_CONNECTIONS_ACTIVE = Gauge("fine_tuning_db_connections_active", "DB connections checked out.")
+DB_CONNECTIONS_IDLE = Gauge("fine_tuning_db_connections_idle", "DB connections idle in the pool.")
+REDIS_CONNECTIONS_ACTIVE = Gauge(
+    "fine_tuning_redis_connections_active", "Redis connections in use."
+)
+REDIS_CONNECTIONS_IDLE = Gauge("fine_tuning_redis_connections_idle", "Redis connections idle.")
+OPENAI_BREAKER_STATE = Gauge(
+    "fine_tuning_openai_circuit_breaker_state", "1 for the OpenAI breaker's state.", ["state"]
+)
+OPENAI_FAILURES = Counter("fine_tuning_openai_failures_total", "Failed calls to OpenAI.")
+MLFLOW_BREAKER_STATE = Gauge(
+    "fine_tuning_mlflow_circuit_breaker_state", "1 for the MLflow breaker's state.", ["state"]
+)
+MLFLOW_FAILURES = Counter("fine_tuning_mlflow_failures_total", "Failed calls to MLflow.")
+PIPELINE_DURATION = Histogram(
+    "fine_tuning_pipeline_execution_duration_seconds",
+    "Wall time of one pipeline run.",
+    buckets=(60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, math.inf),
+)
+PIPELINE_MEMORY_PEAK_MB = Gauge("fine_tuning_pipeline_memory_peak_mb", "Peak RSS of the last run.")
+PIPELINE_TRAINING_EXAMPLES = Counter(
+    "fine_tuning_pipeline_training_examples_total", "Training examples built by pipeline runs."
+)
+PIPELINE_CACHE_HIT_RATE = Gauge("fine_tuning_pipeline_cache_hit_rate", "Cache hits / lookups.")
+MODEL_LABELS = ("model_id", "version")
+MODEL_ENGAGEMENT_RATE = Gauge(
+    "fine_tuning_model_engagement_rate", "Live engagement rate per model.", MODEL_LABELS
+)
+MODEL_COST_PER_TOKEN = Gauge(
+    "fine_tuning_model_cost_per_token", "Cost per token per model (USD).", MODEL_LABELS
+)
+MODEL_QUALITY_SCORE = Gauge(
+    "fine_tuning_model_quality_score", "Quality score per model.", MODEL_LABELS
+)
+AB_TEST_SUCCESS_RATE = Gauge(
+    "fine_tuning_ab_test_success_rate", "Share of finished A/B tests that promoted the candidate."
+)
+PIPELINE_CACHE_HIT_RATE.set(math.nan)
+AB_TEST_SUCCESS_RATE.set(math.nan)
+
+HTTP_REQUESTS = Counter(
+    "tuneloop_http_requests_total",
+    "HTTP requests by route template and status.",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "tuneloop_http_request_duration_seconds",
+    "HTTP request latency by route template.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+)
+
+# The documented names, as they appear in the exposition (counters with their _total).
+DOCUMENTED_NAMES = (
+    "fine_tuning_db_connections_active",
+    "fine_tuning_db_connections_idle",
+    "fine_tuning_redis_connections_active",
+    "fine_tuning_redis_connections_idle",
+    "fine_tuning_openai_circuit_breaker_state",
+    "fine_tuning_openai_failures_total",
+    "fine_tuning_mlflow_circuit_breaker_state",
+    "fine_tuning_mlflow_failures_total",
+    "fine_tuning_pipeline_execution_duration_seconds",
+    "fine_tuning_pipeline_memory_peak_mb",
+    "fine_tuning_pipeline_training_examples_total",
+    "fine_tuning_pipeline_cache_hit_rate",
+    "fine_tuning_model_engagement_rate",
+    "fine_tuning_model_cost_per_token",
+    "fine_tuning_model_quality_score",
+    "fine_tuning_ab_test_success_rate",
+)
+
+
+class LatencyWindow:
+    """The last ``size`` request latencies, for /health's average response time."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self._values.append(seconds)
+
+    def average_ms(self) -> float:
+        with self._lock:
+            values = list(self._values)
+        return round(1000 * sum(values) / len(values), 3) if values else 0.0
+
+
+class CacheStats:
+    """Hits and misses of tuneloop's caches; keeps the hit-rate gauge current."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+
+    def record(self, *, hit: bool) -> None:
+        with self._lock:
+            self.hits += hit
+            self.misses += not hit
+            PIPELINE_CACHE_HIT_RATE.set(self.hits / (self.hits + self.misses))
+
+    def hit_rate(self) -> float | None:
+        with self._lock:
+            lookups = self.hits + self.misses
+            return self.hits / lookups if lookups else None
+
+
+RECENT_LATENCY = LatencyWindow()
+CACHE_STATS = CacheStats()
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+    HTTP_LATENCY.labels(method=method, route=route).observe(seconds)
+    RECENT_LATENCY.add(seconds)
+
+
+def set_pool_gauges(pools: Mapping[str, int]) -> None:
+    """Pool sizes keyed like /health's ``connection_pools``."""
+    DB_CONNECTIONS_ACTIVE.set(pools.get("db_connections_active", 0))
+    DB_CONNECTIONS_IDLE.set(pools.get("db_connections_idle", 0))
+    REDIS_CONNECTIONS_ACTIVE.set(pools.get("redis_connections_active", 0))
+    REDIS_CONNECTIONS_IDLE.set(pools.get("redis_connections_idle", 0))
+
+
+def set_breaker_state(breaker: str, state: str) -> None:
+    """Mark ``state`` (CLOSED/OPEN/HALF_OPEN) current for the ``openai``/``mlflow`` breaker."""
+    gauge = {"openai": OPENAI_BREAKER_STATE, "mlflow": MLFLOW_BREAKER_STATE}.get(breaker)
+    if gauge is None:
+        return
+    for name in BREAKER_STATES:
+        gauge.labels(state=name).set(1 if name == state else 0)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The registry in Prometheus text format, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def model_labels(model_id: str, version: str | int) -> dict[str, Any]:
+    return {"model_id": model_id, "version": str(version)}

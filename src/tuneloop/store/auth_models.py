@@ -1,0 +1,125 @@
+"""API keys: the ``api_keys`` table, the roles, and the repository that issues and checks keys.
+
+A key reads ``tl_<id>_<secret>``: ``id`` (12 hex characters) is visible and names the row,
+``secret`` carries 256 random bits. Only the sha256 of the whole key is stored, so a leaked
+table grants nothing; a fast hash is enough because the secret is random, not a password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Engine, Index, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from tuneloop.errors import NotFoundError
+from tuneloop.store.base import Base
+from tuneloop.store.types import utcnow
+
+KEY_PREFIX = "tl_"
+
+
+class Role(StrEnum):
+    """What a caller may do; each role includes the ones below it."""
+
+    VIEWER = "viewer"  # reads
+    OPERATOR = "operator"  # also starts runs, creates tests, deploys, rolls back, writes data
+    ADMIN = "admin"  # also manages keys
+
+    def includes(self, other: Role) -> bool:
+        return _RANK[self] >= _RANK[other]
+
+
+_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+class ApiKey(Base):
+    """One issued key: its tenant, its role, and the hash of the key itself."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_tenant_id", "tenant_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the visible key id
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(128))
+    key_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the whole key
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new key: the row, and the plaintext that is shown once and never stored."""
+
+    record: ApiKey
+    plaintext: str
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def key_id_of(plaintext: str) -> str | None:
+    """The visible id inside a presented key, or None when it is not shaped like one."""
+    parts = plaintext.split("_", 2)
+    if len(parts) != 3 or f"{parts[0]}_" != KEY_PREFIX or len(parts[1]) != 12 or not parts[2]:
+        return None
+    return parts[1]
+
+
+def create_api_key(
+    engine: Engine, tenant_id: str, *, role: Role, name: str | None = None
+) -> IssuedKey:
+    key_id = secrets.token_hex(6)
+    plaintext = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    record = ApiKey(
+        id=key_id,
+        tenant_id=tenant_id,
+        role=Role(role).value,
+        name=name,
+        key_hash=hash_key(plaintext),
+        created_at=utcnow(),
+    )
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        session.add(record)
+    return IssuedKey(record=record, plaintext=plaintext)
+
+
+def list_api_keys(engine: Engine, tenant_id: str) -> Sequence[ApiKey]:
+    statement = (
+        select(ApiKey)
+        .where(ApiKey.tenant_id == tenant_id)
+        .order_by(ApiKey.created_at.desc(), ApiKey.id)
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(statement).all()
+
+
+def revoke_api_key(engine: Engine, tenant_id: str, key_id: str) -> ApiKey:
+    """Revoke a key of this tenant; revoking twice keeps the first time. Others' keys: 404."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        record = session.get(ApiKey, key_id)
+        if record is None or record.tenant_id != tenant_id:
+            raise NotFoundError(f"API key {key_id!r} not found")
+        if record.revoked_at is None:
+            record.revoked_at = utcnow()
+        return record
+
+
+def verify_api_key(engine: Engine, plaintext: str) -> ApiKey | None:
+    """The active key matching ``plaintext``, or None (unknown, malformed or revoked)."""
+    key_id = key_id_of(plaintext)
+    if key_id is None:
+        return None
+    with Session(engine, expire_on_commit=False) as session:
+        record = session.get(ApiKey, key_id)
+    if record is None or record.revoked_at is not None:
+        return None
+    return record if hmac.compare_digest(record.key_hash, hash_key(plaintext)) else None

@@ -1,0 +1,80 @@
+"""``/keys`` and ``tuneloop keys`` on SQLite and PostgreSQL: shown once, hashed, revocable."""
+
+from __future__ import annotations
+
+from api_helpers import TENANT_A, Keys, auth
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from tuneloop.cli.main import app as cli
+from tuneloop.config import Settings
+from tuneloop.store.auth_models import ApiKey, hash_key
+
+
+def test_a_created_key_works_once_shown_and_is_stored_hashed(
+    client: TestClient, db: Engine, keys: Keys
+) -> None:
+    response = client.post(
+        "/keys", json={"role": "viewer", "name": "dashboard"}, headers=auth(keys.admin)
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["tenant_id"] == TENANT_A
+    assert created["role"] == "viewer"
+    assert created["key"].startswith(f"tl_{created['id']}_")
+    with Session(db) as session:
+        stored = session.scalars(select(ApiKey).where(ApiKey.id == created["id"])).one()
+    assert stored.key_hash == hash_key(created["key"])
+    assert created["key"] not in stored.key_hash
+    assert client.get("/posts/count", headers={"X-API-Key": created["key"]}).status_code == 200
+    listing = client.get("/keys", headers=auth(keys.admin)).json()["items"]
+    assert created["id"] in {item["id"] for item in listing}
+    assert all("key" not in item and "key_hash" not in item for item in listing)
+
+
+def test_a_revoked_key_is_refused(client: TestClient, keys: Keys) -> None:
+    created = client.post("/keys", json={"role": "operator"}, headers=auth(keys.admin)).json()
+    assert client.delete(f"/keys/{created['id']}", headers=auth(keys.admin)).status_code == 204
+    refused = client.get("/posts/count", headers=auth(created["key"]))
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+    assert client.delete(f"/keys/{created['id']}", headers=auth(keys.admin)).status_code == 204
+    listed = {i["id"]: i for i in client.get("/keys", headers=auth(keys.admin)).json()["items"]}
+    assert listed[created["id"]]["revoked_at"] is not None
+
+
+def test_keys_of_another_tenant_are_invisible(client: TestClient, keys: Keys) -> None:
+    created = client.post("/keys", json={"role": "viewer"}, headers=auth(keys.admin)).json()
+    assert (
+        client.delete(f"/keys/{created['id']}", headers=auth(keys.other_admin)).status_code == 404
+    )
+    theirs = client.get("/keys", headers=auth(keys.other_admin)).json()["items"]
+    assert created["id"] not in {item["id"] for item in theirs}
+    assert client.get("/posts/count", headers=auth(created["key"])).status_code == 200
+
+
+def test_an_unknown_role_is_a_422(client: TestClient, keys: Keys) -> None:
+    response = client.post("/keys", json={"role": "root"}, headers=auth(keys.admin))
+    assert response.status_code == 422
+    assert response.json()["error"]["details"]["errors"][0]["loc"] == ["body", "role"]
+
+
+def test_cli_creates_lists_and_revokes(settings: Settings, client: TestClient) -> None:
+    runner = CliRunner()
+    created = runner.invoke(
+        cli, ["keys", "create", "--tenant", "cli-co", "--role", "operator", "--name", "ci"]
+    )
+    assert created.exit_code == 0, created.output
+    key = created.output.strip().splitlines()[-1]
+    key_id = key.split("_")[1]
+    assert client.get("/posts/count", headers=auth(key)).status_code == 200
+    listed = runner.invoke(cli, ["keys", "list", "--tenant", "cli-co"])
+    assert listed.exit_code == 0
+    assert key_id in listed.output
+    assert key not in listed.output
+    assert runner.invoke(cli, ["keys", "revoke", key_id, "--tenant", "other"]).exit_code == 4
+    revoked = runner.invoke(cli, ["keys", "revoke", key_id, "--tenant", "cli-co"])
+    assert revoked.exit_code == 0, revoked.output
+    assert client.get("/posts/count", headers=auth(key)).status_code == 401

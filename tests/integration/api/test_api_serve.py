@@ -1,0 +1,72 @@
+"""``tuneloop serve`` as a real process on a free loopback port, probed over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+STARTUP_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_serve_answers_ready_over_http(tmp_path: Path) -> None:
+    port = free_port()
+    env = os.environ | {
+        "TUNELOOP_WORKSPACE": str(tmp_path / "workspace"),
+        "TUNELOOP_DATABASE__URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "TUNELOOP_API__JWT_SECRET": "a-serve-test-secret-of-at-least-32-chars",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "tuneloop.cli.main",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        ready = wait_ready(f"http://127.0.0.1:{port}/health/ready", process)
+        assert ready.json() == {"status": "ready", "checks": {"migrations": True, "database": True}}
+        assert httpx.get(f"http://127.0.0.1:{port}/posts/count", timeout=5).status_code == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any(line["message"] == "tuneloop API started" for line in lines), stderr
+    assert any(line.get("route") == "/posts/count" and line.get("status") == 401 for line in lines)
+    assert "a-serve-test-secret" not in stderr
+
+
+def wait_ready(url: str, process: subprocess.Popen[str]) -> httpx.Response:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"tuneloop serve exited with {process.returncode}: {process.stderr.read()}")  # type: ignore[union-attr]
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200:
+                return response
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"tuneloop serve was not ready within {STARTUP_SECONDS} s")
