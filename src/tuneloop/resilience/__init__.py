@@ -1,0 +1,1 @@
+"""Resilience for calls to outside systems: circuit breakers (and, later, retry policies)."""
