@@ -25,3 +25,9 @@ def sparkline(values: Sequence[float], *, width: int = 60) -> str:
     return "".join(
         BARS[min(int((v - low) / span * (len(BARS) - 1) + 0.5), len(BARS) - 1)] for v in values
     )
+
+
+def ends(values: Sequence[float], *, share: float = 0.1) -> tuple[float, float]:
+    """Mean of the first and of the last ``share`` of a noisy series (per-step losses)."""
+    k = max(1, int(len(values) * share))
+    return sum(values[:k]) / k, sum(values[-k:]) / k

@@ -11,9 +11,12 @@ from tuneloop import __version__
 from tuneloop.cli import collect as collect_cli
 from tuneloop.cli import config_cmd as config_cli
 from tuneloop.cli import db as db_cli
+from tuneloop.cli import demo as demo_cli
 from tuneloop.cli import experiments as experiments_cli
 from tuneloop.cli import keys as keys_cli
+from tuneloop.cli import models as models_cli
 from tuneloop.cli import posts as posts_cli
+from tuneloop.cli import runs as runs_cli
 from tuneloop.cli import serve as serve_cli
 from tuneloop.cli import stats as stats_cli
 from tuneloop.cli.common import err_console
@@ -63,6 +66,10 @@ app.add_typer(keys_cli.app, name="keys")
 app.command("serve")(serve_cli.serve)
 app.add_typer(stats_cli.app, name="stats")
 app.add_typer(config_cli.app, name="config")
+app.command("demo")(demo_cli.demo)
+app.command("run")(runs_cli.run)
+app.add_typer(runs_cli.app, name="runs")
+app.add_typer(models_cli.app, name="models")
 
 
 @app.callback()
@@ -72,6 +79,20 @@ def _root(
     if version:
         typer.echo(__version__)
         raise typer.Exit()
+    _console_logging()
+
+
+def _console_logging() -> None:
+    """Warnings and errors to stderr through Rich, once (``serve`` sets up JSON logs itself)."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    root = logging.getLogger()
+    if not any(isinstance(handler, RichHandler) for handler in root.handlers):
+        handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+        handler.setLevel(logging.WARNING)
+        root.addHandler(handler)
 
 
 # One table from error kind to exit code (the HTTP table lives in the app factory).

@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tuneloop.cli.charts import sparkline
+from tuneloop.cli.charts import ends, sparkline
 from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, err_console, settings
 from tuneloop.domain.runs import Trigger
 from tuneloop.pipeline.runner import execute
@@ -72,7 +72,8 @@ def summary_of(step: str, output: dict[str, Any]) -> str:
     if step == "register":
         return f"{output.get('model_id')} v{output.get('version')} (alias challenger)"
     if step == "evaluate":
-        return output.get("reason", "")
+        verdict = "passed" if output.get("passed") else "gated"
+        return f"{verdict} vs {output.get('reference', 'reference')}: {output.get('reason', '')}"
     return ""
 
 
@@ -168,7 +169,10 @@ def show_command(run_id: str, tenant: TenantOption = DEFAULT) -> None:
         )
     console.print(table)
     if losses:
-        console.print(f"loss  {sparkline(losses)}  {losses[0]:.3f} → {losses[-1]:.3f}")
+        first, last = ends(losses)
+        console.print(
+            f"loss  {sparkline(losses)}  {first:.3f} → {last:.3f} (first/last 10% of steps)"
+        )
     if row.memory_peak_mb is not None:
         console.print(
             f"memory  initial {row.memory_initial_mb} MB, peak {row.memory_peak_mb} MB, "

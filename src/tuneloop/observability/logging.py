@@ -125,7 +125,12 @@ class _StderrHandler(logging.StreamHandler[Any]):
 def configure_logging(settings: Settings) -> None:
     """JSON lines on stderr for tuneloop and uvicorn, at ``settings.log_level``; idempotent."""
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+    # Replace our earlier handler and the CLI's console one: a server logs JSON only.
+    from rich.logging import RichHandler
+
+    for handler in [
+        h for h in root.handlers if getattr(h, _HANDLER_MARK, False) or isinstance(h, RichHandler)
+    ]:
         root.removeHandler(handler)
     handler = _StderrHandler()
     handler.setFormatter(JsonFormatter(Redactor(secrets_of(settings))))

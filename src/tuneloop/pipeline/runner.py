@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -55,13 +54,15 @@ def execute(
         stop_heartbeat.set()
         beat.join()
         usage = sampler.usage
+        before = repo.get_run(ctx.engine, ctx.tenant_id, ctx.run_id)
+        # A continued run keeps its first initial reading and its highest peak across attempts.
         repo.update_run(
             ctx.engine,
             ctx.tenant_id,
             ctx.run_id,
             lease_owner=None,
-            memory_initial_mb=usage.initial_mb,
-            memory_peak_mb=usage.peak_mb,
+            memory_initial_mb=before.memory_initial_mb or usage.initial_mb,
+            memory_peak_mb=max(before.memory_peak_mb or 0.0, usage.peak_mb),
             memory_final_mb=usage.final_mb,
         )
         ctx.report("memory", usage.as_dict())
@@ -164,7 +165,8 @@ def _finish(ctx: RunContext, status: RunStatus) -> None:
 
 def _finish_failed(ctx: RunContext, step: str, error: Exception) -> RunStatus:
     message = f"{type(error).__name__}: {error}"
-    log.error("run %s step %s failed: %s\n%s", ctx.run_id, step, message, traceback.format_exc())
+    log.error("run %s step %s failed: %s", ctx.run_id, step, message)
+    log.debug("traceback of run %s step %s", ctx.run_id, step, exc_info=error)
     repo.update_step(
         ctx.engine,
         ctx.tenant_id,

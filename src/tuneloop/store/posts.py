@@ -74,3 +74,16 @@ def count_posts(engine: Engine, tenant_id: str) -> int:
     with engine.connect() as connection:
         query = select(func.count()).select_from(Post).where(Post.tenant_id == tenant_id)
         return int(connection.execute(query).scalar_one())
+
+
+def iter_hook_body(
+    engine: Engine, tenant_id: str, *, chunk_size: int = 5000
+) -> Iterator[tuple[str, str]]:
+    """Every post's (hook, body), streamed: the corpus the built-in tiny base pre-trains on."""
+    statement = select(Post.hook, Post.body).where(Post.tenant_id == tenant_id).order_by(Post.id)
+    with engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, yield_per=chunk_size).execute(
+            statement
+        )
+        for hook, body in result:
+            yield hook, body

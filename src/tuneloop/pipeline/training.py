@@ -1,0 +1,164 @@
+"""The train step's bridge to a training backend: one job per run, resumed, never duplicated.
+
+The job row (keyed by the run) is written before the backend starts, so a retried step
+finds it; the backend's ``output_dir`` is the job's identity on disk, so a second call
+resumes from the last checkpoint or returns the finished job instead of training again.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tuneloop.config import TrainingSettings
+from tuneloop.pipeline.context import AbortRequested, RunContext
+from tuneloop.store.models_registry import champion_of
+from tuneloop.store.pipeline_models import TrainingJob
+from tuneloop.store.posts import iter_hook_body
+from tuneloop.store.types import utcnow
+
+
+def hyperparameters_from(training: TrainingSettings) -> Any:
+    from tuneloop.train.hyperparams import AUTO, Hyperparameters
+
+    def pick(value: Any) -> Any:
+        return AUTO if value is None else value
+
+    return Hyperparameters(
+        epochs=pick(training.epochs),
+        learning_rate=pick(training.learning_rate),
+        batch_size=pick(training.batch_size),
+        max_length=pick(training.max_length),
+        lora_r=training.lora_r or 8,
+        seed=training.seed,
+    )
+
+
+def tiny_dir(ctx: RunContext) -> Path:
+    return ctx.settings.workspace / "models" / f"tiny-{ctx.tenant_id}"
+
+
+def quiet_libraries() -> None:
+    """Keep transformers/PEFT/TRL's progress bars and advisory warnings out of our output."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"peft\.")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"trl\.")
+
+
+def trainer_for(ctx: RunContext) -> Any:
+    quiet_libraries()
+    from tuneloop.train.local import LocalTrainer
+
+    device = None if ctx.settings.training.device == "auto" else ctx.settings.training.device
+    return LocalTrainer(
+        tiny_dir=tiny_dir(ctx),
+        device=device,
+        tiny_posts=lambda: iter_hook_body(ctx.engine, ctx.tenant_id),
+    )
+
+
+def _job_row(
+    ctx: RunContext, *, output_dir: Path, base_model: str, hyperparameters: dict[str, Any]
+) -> str:
+    """Get or create the run's job row, counting the attempt; returns the job id."""
+    with Session(ctx.engine) as session, session.begin():
+        job = session.get(TrainingJob, (ctx.tenant_id, ctx.run_id))
+        if job is None:
+            job = TrainingJob(
+                tenant_id=ctx.tenant_id,
+                run_id=ctx.run_id,
+                id=f"{ctx.run_id}-train",
+                backend=ctx.settings.training.backend,
+                base_model=base_model,
+                status="created",
+                output_dir=str(output_dir),
+                attempts=0,
+                hyperparameters=hyperparameters,
+            )
+            session.add(job)
+        job.attempts += 1
+        job.status = "running"
+        return job.id
+
+
+def _finish_job(ctx: RunContext, *, status: str, result: dict[str, Any] | None) -> None:
+    with Session(ctx.engine) as session, session.begin():
+        job = session.get(TrainingJob, (ctx.tenant_id, ctx.run_id))
+        if job is not None:
+            job.status = status
+            job.result = result
+            job.finished_at = utcnow()
+
+
+def run_training(ctx: RunContext, *, dataset_dir: Path, on_step: Any) -> dict[str, Any]:
+    """Train (or resume, or find finished) the run's candidate; returns the step's output."""
+    trainer = trainer_for(ctx)
+    hyperparameters = hyperparameters_from(ctx.settings.training)
+    output_dir = ctx.workdir / "train"
+    base_model = ctx.settings.training.base_model
+    job_id = _job_row(
+        ctx,
+        output_dir=output_dir,
+        base_model=base_model,
+        hyperparameters=hyperparameters.to_params(),
+    )
+    job = trainer.train(
+        dataset_dir=dataset_dir,
+        base_model=base_model,
+        hyperparams=hyperparameters,
+        output_dir=output_dir,
+        on_step=lambda p: on_step(p.step, p.total_steps, p.loss),
+        should_stop=ctx.abort.is_set,
+    )
+    if job.status == "aborted":
+        _finish_job(ctx, status="cancelled", result=None)
+        raise AbortRequested(ctx.run_id)
+    summary = {
+        "job_id": job_id,
+        "backend": job.backend,
+        "base_model": job.base_model,
+        "adapter_path": str(job.adapter_path),
+        "train_loss": job.train_loss,
+        "validation_loss": job.validation_loss,
+        "losses": job.losses,
+        "tokens_seen": job.tokens_seen,
+        "seconds": round(job.duration_seconds, 1),
+        "tokens_per_second": round(job.tokens_seen / job.duration_seconds, 1)
+        if job.duration_seconds
+        else None,
+        "device": job.device,
+        "hyperparameters": job.hyperparams.to_params(),
+        "resumed_from": None if job.resumed_from is None else str(job.resumed_from),
+    }
+    _finish_job(ctx, status="succeeded", result=summary)
+    return summary
+
+
+def run_evaluation(
+    ctx: RunContext, *, dataset_dir: Path, adapter_path: Path, base_model: str
+) -> dict[str, Any]:
+    """Held-out loss of the candidate vs the champion (or the base model); the gate decides."""
+    quiet_libraries()
+    from tuneloop.evaluate import Gate, ModelRef, compare
+
+    champion = champion_of(ctx.engine, ctx.tenant_id)
+    if champion is not None and champion.adapter_path and Path(champion.adapter_path).exists():
+        reference = ModelRef(
+            champion.base_model, Path(champion.adapter_path), f"champion v{champion.version}"
+        )
+    else:
+        reference = ModelRef(base_model, None, "base model")
+    report = compare(
+        ModelRef(base_model, adapter_path, "candidate"),
+        reference,
+        dataset_dir / "validation.jsonl",
+        gate=Gate(max_loss_increase=ctx.settings.evaluation.max_loss_increase),
+    )
+    return report.to_json() | {"metrics": report.metrics()}
