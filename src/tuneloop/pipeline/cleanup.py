@@ -24,7 +24,8 @@ def clean_run(ctx: RunContext) -> list[str]:
         cleaned.append("training_data_cache")
     with Session(ctx.engine) as session, session.begin():
         job = session.get(TrainingJob, (ctx.tenant_id, ctx.run_id))
-        if job is not None and job.status not in ("succeeded", "cancelled"):
+        # The trainer may have marked it cancelled already when it saw the stop signal.
+        if job is not None and job.status != "succeeded":
             job.status = "cancelled"
             cleaned.append("training_job_cancelled")
     return cleaned

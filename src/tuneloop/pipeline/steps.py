@@ -123,9 +123,8 @@ def evaluate_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
         base_model=trained["base_model"],
     )
     mlflow_run_id = collected["mlflow_run_id"]
-    ctx.tracker.log_metrics(
-        mlflow_run_id, {k: v for k, v in report.items() if isinstance(v, float)}
-    )
+    metrics = report["metrics"]  # offline_* names, so they never clash with training's
+    ctx.tracker.log_metrics(mlflow_run_id, metrics)
     ctx.tracker.end_run(mlflow_run_id, "FINISHED")
     return StepOutcome(report, final=None if report["passed"] else RunStatus.GATED)
 
