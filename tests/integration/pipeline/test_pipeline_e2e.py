@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,7 +51,7 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def prepared(
     settings: Settings, engine: Engine, tiny_base: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Settings]:
+) -> Settings:
     rows = generate_posts(SPEC, now=datetime.now(UTC))
     upsert_posts(engine, TENANT, (PostIn.model_construct(**row) for row in rows))
     shutil.copytree(tiny_base, settings.workspace / "models" / f"tiny-{TENANT}")
@@ -60,7 +59,7 @@ def prepared(
     configured = settings.model_copy(
         update={"training": settings.training.model_copy(update={"epochs": 3})}
     )
-    yield configured
+    return configured
 
 
 def run_in_process(engine: Engine, settings: Settings) -> RunStatus:
