@@ -97,6 +97,9 @@ def collect_statement(source: Source, query: CollectQuery) -> Select[tuple[objec
     return statement
 
 
+FETCH_ROWS = 5000
+
+
 def stream_posts(
     engine: Engine, source: Source, query: CollectQuery, *, chunk_size: int = 1000
 ) -> Iterator[list[CollectedPost]]:
@@ -140,10 +143,15 @@ def _stream_server_side(
     with engine.connect() as connection:
         raw: Any = connection.connection.dbapi_connection
         with raw.cursor(name=f"tuneloop_collect_{uuid.uuid4().hex[:8]}") as cursor:
-            cursor.itersize = chunk_size
+            # Fetch more per round trip than we hand out: each FETCH waits on the server,
+            # and 5,000 rows per trip measured ~20% faster than 1,000 (bench/collect.py).
+            fetch = max(chunk_size, FETCH_ROWS)
+            cursor.itersize = fetch
             cursor.execute(sql, compiled.params)
-            while rows := cursor.fetchmany(chunk_size):
-                yield list(map(make, rows))
+            while rows := cursor.fetchmany(fetch):
+                posts = list(map(make, rows))
+                for start in range(0, len(posts), chunk_size):
+                    yield posts[start : start + chunk_size]
         connection.rollback()  # read-only: end the transaction the cursor opened
 
 
