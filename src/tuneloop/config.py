@@ -124,6 +124,21 @@ class EvaluationSettings(BaseModel):
     )
 
 
+class RolloutSettings(BaseModel):
+    """Deployment defaults (the documented ``rollout_config``) and the rollback triggers."""
+
+    strategy: Literal["immediate", "gradual_rollout", "canary"] = "gradual_rollout"
+    initial_traffic: float = Field(default=0.1, gt=0.0, le=1.0)
+    increment_interval_hours: float = Field(default=24.0, ge=0.0)
+    increment_percentage: float = Field(default=0.1, gt=0.0, le=1.0)
+    max_traffic: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_engagement_drop: float = Field(
+        default=0.15, gt=0.0, lt=1.0, description="Roll back when engagement drops this much."
+    )
+    max_error_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+    max_p95_latency_ms: float = Field(default=2000.0, gt=0.0)
+
+
 class ApiSettings(BaseModel):
     """The HTTP service: auth, limits, CORS and where ``tuneloop serve`` listens."""
 
@@ -184,6 +199,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    rollout: RolloutSettings = RolloutSettings()
 
     @field_validator("workspace")
     @classmethod

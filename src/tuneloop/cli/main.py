@@ -12,6 +12,7 @@ from tuneloop.cli import collect as collect_cli
 from tuneloop.cli import config_cmd as config_cli
 from tuneloop.cli import db as db_cli
 from tuneloop.cli import demo as demo_cli
+from tuneloop.cli import deploy as deploy_cli
 from tuneloop.cli import experiments as experiments_cli
 from tuneloop.cli import keys as keys_cli
 from tuneloop.cli import models as models_cli
@@ -70,6 +71,10 @@ app.command("demo")(demo_cli.demo)
 app.command("run")(runs_cli.run)
 app.add_typer(runs_cli.app, name="runs")
 app.add_typer(models_cli.app, name="models")
+app.command("deploy")(deploy_cli.deploy)
+app.command("rollback")(deploy_cli.rollback)
+app.add_typer(deploy_cli.deployments_app, name="deployments")
+app.add_typer(deploy_cli.rollout_app, name="rollout")
 
 
 @app.callback()

@@ -1,0 +1,52 @@
+"""A deployment as the documented ``POST /deployment/deploy`` response, plus its state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuneloop.store.deployment_models import Deployment, DeploymentEvent
+
+
+def describe_deployment(row: Deployment) -> dict[str, Any]:
+    plan = row.rollback_plan
+    return {
+        "deployment_id": row.id,
+        "status": row.status,
+        "deployment_strategy": row.strategy,
+        "current_traffic": row.traffic,
+        "model_version": {"model_id": row.model_id, "version": row.version},
+        "rollback_plan": {
+            "previous_model": plan["previous_model"],
+            "rollback_time_seconds": plan["rollback_time_seconds"],
+            "health_check_endpoints": plan["health_check_endpoints"],
+        },
+        "monitoring": {
+            "deployment_dashboard": f"/dashboard/deployments/{row.id}",
+            "alerts_configured": True,
+            "rollback_triggers": plan["triggers"],
+        },
+        "rollout_config": row.rollout_config,
+        "guardrails": row.guardrails,
+        "ab_test_id": row.ab_test_id,
+        "step": row.step,
+        "step_started_at": row.step_started_at.isoformat(),
+        "safety_checks": row.safety_checks,
+        "last_checks": row.last_checks,
+        "last_reasons": row.last_reasons,
+        "reason": row.reason,
+        "created_at": row.created_at.isoformat(),
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+    }
+
+
+def describe_event(event: DeploymentEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": event.at.isoformat(),
+        "kind": event.kind,
+        "from_traffic": event.from_traffic,
+        "to_traffic": event.to_traffic,
+        "reasons": event.reasons,
+        "actor": event.actor,
+        "details": event.details,
+    }

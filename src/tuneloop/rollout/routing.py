@@ -1,0 +1,123 @@
+"""Which model serves a unit: deterministic, sticky, and saying where the answer came from.
+
+Precedence (docs/decisions/0008-rollout.md), first match wins:
+
+1. **a running experiment** owns every unit: the unit gets its arm's model (hash of
+   experiment key and unit id, ``experiments.assignment``). An experiment's arms must stay
+   comparable, so a rollout never takes units from it; deploying closes the experiment
+   that recommended the model, and a rollout holds (no data) while another one runs.
+   With several running experiments, the one started first.
+2. **an active deployment**: the unit gets the new model when its bucket for the
+   deployment id is below the current traffic share, else the previous model. Buckets are
+   fixed per unit, so raising the share only moves units from previous to new, and a
+   rollback (share 0) sends everyone back to the previous model.
+3. **the champion**.
+
+Rollout traffic is recorded as outcome events without an experiment key, with
+``model_id`` set to the ``model`` label returned here (``MODEL@VERSION``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Engine
+
+from tuneloop.domain.experiments import ArmSpec
+from tuneloop.errors import NotFoundError
+from tuneloop.experiments.assignment import Assigner, bucket
+from tuneloop.rollout.checks import model_label
+from tuneloop.store.deployments import active_deployment
+from tuneloop.store.experiments import list_experiments
+from tuneloop.store.models_registry import champion_of
+
+Source = Literal["experiment", "deployment", "champion"]
+
+
+@dataclass(frozen=True)
+class Route:
+    model: str  # the label clients echo in events' model_id: MODEL@VERSION
+    model_id: str
+    version: str
+    source: Source
+    experiment_key: str | None = None
+    deployment_id: str | None = None
+    arm: str | None = None  # the experiment's arm, or "new" / "previous" in a rollout
+
+
+def _route(model_id: str, version: str, source: Source, **where: str | None) -> Route:
+    return Route(model_label(model_id, version), model_id, version, source, **where)
+
+
+@dataclass(frozen=True)
+class _Rollout:
+    deployment_id: str
+    new: tuple[str, str]
+    previous: tuple[str, str]
+    traffic: float
+
+
+class RoutingTable:
+    """A snapshot of one tenant's routing state; ``route`` is pure and cheap per unit."""
+
+    def __init__(
+        self,
+        *,
+        experiment: tuple[str, list[ArmSpec]] | None,
+        rollout: _Rollout | None,
+        champion: tuple[str, str] | None,
+    ) -> None:
+        self._experiment = experiment
+        self._assigner = (
+            Assigner(experiment[0], [(a.name, a.weight) for a in experiment[1]])
+            if experiment
+            else None
+        )
+        self._rollout = rollout
+        self._champion = champion
+
+    def route(self, unit_id: str) -> Route:
+        if self._experiment is not None and self._assigner is not None:
+            key, arms = self._experiment
+            name = self._assigner.assign(unit_id)
+            spec = next(a for a in arms if a.name == name)
+            return _route(spec.model_id, spec.version, "experiment", experiment_key=key, arm=name)
+        if self._rollout is not None:
+            r = self._rollout
+            is_new = bucket(r.deployment_id, unit_id) < r.traffic
+            model_id, version = r.new if is_new else r.previous
+            side = "new" if is_new else "previous"
+            return _route(model_id, version, "deployment", deployment_id=r.deployment_id, arm=side)
+        if self._champion is not None:
+            return _route(*self._champion, "champion")
+        raise NotFoundError("no experiment, deployment or champion to route to")
+
+
+def routing_table(engine: Engine, tenant_id: str) -> RoutingTable:
+    """Read the tenant's running experiment, active deployment and champion (three queries)."""
+    running = list_experiments(engine, tenant_id, status="running", limit=1000)
+    first = min(running, key=lambda e: (e.started_at or e.created_at, e.key), default=None)
+    experiment = (first.key, [ArmSpec.from_json(a) for a in first.arms]) if first else None
+    found = active_deployment(engine, tenant_id)
+    rollout = (
+        _Rollout(
+            found.id,
+            (found.model_id, found.version),
+            (found.previous_model_id, found.previous_version),
+            found.traffic,
+        )
+        if found is not None
+        else None
+    )
+    champion = champion_of(engine, tenant_id)
+    return RoutingTable(
+        experiment=experiment,
+        rollout=rollout,
+        champion=(champion.model_id, champion.version) if champion else None,
+    )
+
+
+def route(engine: Engine, tenant_id: str, unit_id: str) -> Route:
+    """The model for one unit of one tenant (reads the current state; see ``routing_table``)."""
+    return routing_table(engine, tenant_id).route(unit_id)
