@@ -22,7 +22,7 @@ from tuneloop import __version__
 from tuneloop.api.errors import ErrorTable, install_error_handlers
 from tuneloop.api.middleware import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestContextMiddleware
 from tuneloop.api.resources import ServiceHooks, close_resources, open_resources
-from tuneloop.api.routers import datasets, health, keys, metrics, posts
+from tuneloop.api.routers import datasets, fine_tuning, health, keys, metrics, models, posts
 from tuneloop.config import DEFAULT_TENANT, Settings, get_settings
 from tuneloop.errors import (
     ConfigurationError,
@@ -79,7 +79,15 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["Authorization", "X-API-Key", "Content-Type", REQUEST_ID_HEADER],
             expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
         )
-    for router in (health.router, metrics.router, posts.router, datasets.router, keys.router):
+    for router in (
+        health.router,
+        metrics.router,
+        posts.router,
+        datasets.router,
+        keys.router,
+        fine_tuning.router,
+        models.router,
+    ):
         app.include_router(router)
     return app
 

@@ -166,3 +166,12 @@ def exposition() -> tuple[bytes, str]:
 
 def model_labels(model_id: str, version: str | int) -> dict[str, Any]:
     return {"model_id": model_id, "version": str(version)}
+
+
+def observe_pipeline_run(*, seconds: float, peak_mb: float | None, training_examples: int) -> None:
+    """Record one finished pipeline execution: its wall time, peak memory, examples built."""
+    PIPELINE_DURATION.observe(seconds)
+    if peak_mb is not None:
+        PIPELINE_MEMORY_PEAK_MB.set(peak_mb)
+    if training_examples > 0:
+        PIPELINE_TRAINING_EXAMPLES.inc(training_examples)

@@ -1,0 +1,38 @@
+"""``/models``: the tenant's registered model versions, a page at a time or one by version."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from tuneloop.api.auth import Viewer
+from tuneloop.api.resources import ResourcesDep
+from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES
+from tuneloop.api.schemas.fine_tuning import ModelPageOut, ModelVersionDetailOut
+from tuneloop.api.services.fine_tuning import model_page
+from tuneloop.store.models_registry import get_model_version
+
+router = APIRouter(prefix="/models", tags=["models"], responses=AUTHENTICATED_RESPONSES)
+
+
+@router.get("", summary="List model versions, newest first")
+def list_models(
+    principal: Viewer,
+    resources: ResourcesDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Versions to skip.")] = 0,
+) -> ModelPageOut:
+    page = model_page(resources.engine, principal.tenant_id, limit=limit, offset=offset)
+    return ModelPageOut.of(page)
+
+
+@router.get("/{model_id}/{version}", summary="One model version")
+def get_model(
+    principal: Viewer,
+    resources: ResourcesDep,
+    model_id: Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")],
+    version: Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")],
+) -> ModelVersionDetailOut:
+    row = get_model_version(resources.engine, principal.tenant_id, model_id, version)
+    return ModelVersionDetailOut.model_validate(row)
