@@ -1,0 +1,135 @@
+"""Experiment value types: lifecycle states and their allowed transitions, arms, criteria."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from tuneloop.errors import InvalidStateError
+
+
+class ExperimentStatus(StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    DECIDED = "decided"
+
+
+# A stopped experiment can still be decided (its data is final); a decided one is closed.
+TRANSITIONS: dict[ExperimentStatus, frozenset[ExperimentStatus]] = {
+    ExperimentStatus.DRAFT: frozenset({ExperimentStatus.RUNNING, ExperimentStatus.STOPPED}),
+    ExperimentStatus.RUNNING: frozenset({ExperimentStatus.STOPPED, ExperimentStatus.DECIDED}),
+    ExperimentStatus.STOPPED: frozenset({ExperimentStatus.DECIDED}),
+    ExperimentStatus.DECIDED: frozenset(),
+}
+
+
+def can_transition(current: ExperimentStatus, target: ExperimentStatus) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def check_transition(key: str, current: ExperimentStatus, target: ExperimentStatus) -> None:
+    """Raise ``InvalidStateError`` unless ``current -> target`` is allowed."""
+    if not can_transition(current, target):
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (it is final)"
+        raise InvalidStateError(
+            f"experiment {key!r} is {current}; it cannot become {target} (allowed: {allowed})"
+        )
+
+
+class EventKind(StrEnum):
+    """What an outcome event records: a unit saw an arm, a model generated, or engagement."""
+
+    EXPOSURE = "exposure"
+    OUTCOME = "outcome"
+    GENERATION = "generation"
+
+
+class Recommendation(StrEnum):
+    PROMOTE = "promote"
+    REJECT = "reject"
+    CONTINUE = "continue"
+
+
+@dataclass(frozen=True)
+class ArmSpec:
+    """One arm: a name, the model (id + version) it serves, and its share of traffic."""
+
+    name: str
+    model_id: str
+    version: str
+    weight: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ArmSpec:
+        return cls(
+            name=str(data["name"]),
+            model_id=str(data["model_id"]),
+            version=str(data["version"]),
+            weight=float(data["weight"]),
+        )
+
+
+@dataclass(frozen=True)
+class SuccessCriteria:
+    """What a candidate must show to be promoted (the documented defaults)."""
+
+    min_engagement_lift: float = 0.15
+    min_cost_efficiency_gain: float = 0.10
+    significance_threshold: float = 0.05
+
+    def to_json(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> SuccessCriteria:
+        data = data or {}
+        defaults = cls()
+        return cls(
+            min_engagement_lift=float(
+                data.get("min_engagement_lift", defaults.min_engagement_lift)
+            ),
+            min_cost_efficiency_gain=float(
+                data.get("min_cost_efficiency_gain", defaults.min_cost_efficiency_gain)
+            ),
+            significance_threshold=float(
+                data.get("significance_threshold", defaults.significance_threshold)
+            ),
+        )
+
+
+# The metrics every experiment reports, each a mean over units (the randomisation unit).
+METRICS = ("engagement", "cost_per_token", "latency_ms", "error_rate")
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Sufficient statistics of one metric in one arm: count, sum and sum of squares."""
+
+    n: int
+    sum: float
+    sum_squares: float
+
+    @property
+    def mean(self) -> float | None:
+        return self.sum / self.n if self.n else None
+
+    @property
+    def variance(self) -> float | None:
+        """The sample variance (n - 1 denominator), or None below two units."""
+        if self.n < 2:
+            return None
+        return max(self.sum_squares - self.sum * self.sum / self.n, 0.0) / (self.n - 1)
+
+
+@dataclass(frozen=True)
+class ArmStatistics:
+    """What the database knows about one arm: exposed units and each metric's moments."""
+
+    arm: str
+    exposed_units: int
+    metrics: dict[str, Moments]

@@ -1,0 +1,1 @@
+"""Outcome events: validation and batch ingestion (HTTP batches, simulations, streams)."""

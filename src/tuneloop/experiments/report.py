@@ -1,0 +1,274 @@
+"""An experiment's report: SQL sufficient statistics -> statistics engine -> decision policy.
+
+Metrics (all means over units, see ``store.events.arm_statistics``) and how they are read:
+
+- ``engagement``: the primary metric, relative difference;
+- ``cost_per_token``: relative difference (the policy reads the cost-efficiency gain);
+- ``latency_ms``: relative difference, a guardrail (higher is worse);
+- ``error_rate``: absolute difference (rates near zero), a guardrail.
+
+The sample-ratio-mismatch check uses *exposed* units against the planned weights, not the
+units with an outcome: a candidate that fails more often has fewer outcomes, and that is
+an effect to measure, not broken assignment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, cast
+
+from sqlalchemy import Engine
+
+from tuneloop.domain.experiments import METRICS, ArmSpec, ArmStatistics, Moments, SuccessCriteria
+from tuneloop.experiments.decision import ArmMetrics, Decision, DecisionPolicy, Evidence, decide
+from tuneloop.experiments.stats.analysis import (
+    AnalysisRequest,
+    AnalysisResult,
+    ArmIn,
+    SrmReport,
+    analyze,
+)
+from tuneloop.experiments.stats.srm import srm_check
+from tuneloop.store.events import arm_statistics
+from tuneloop.store.experiment_models import Experiment
+
+Method = Literal["sequential", "fixed"]
+DIFFERENCES = {
+    "engagement": "relative",
+    "cost_per_token": "relative",
+    "latency_ms": "relative",
+    "error_rate": "absolute",
+}
+GUARDRAILS = {"error rate": "error_rate", "latency": "latency_ms"}
+
+
+@dataclass(frozen=True)
+class ArmReport:
+    """One arm as observed: its model, planned weight, exposed units and metric moments."""
+
+    spec: ArmSpec
+    exposed_units: int
+    metrics: dict[str, Moments]
+
+    def mean(self, metric: str) -> float:
+        return self.metrics[metric].mean or 0.0
+
+
+@dataclass(frozen=True)
+class ExperimentReport:
+    key: str
+    status: str
+    elapsed_hours: float
+    planned_hours: float
+    alpha: float
+    arms: list[ArmReport]
+    analyses: dict[str, AnalysisResult]
+    srm: SrmReport
+    decisions: dict[str, Decision]  # per non-baseline arm
+    headline: str  # the candidate the recommendation is about
+    recommendation: str
+    reasons: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented ``/evaluation/metrics`` fields, then everything behind them."""
+        decision = self.decisions[self.headline]
+        return {
+            "ab_test_id": self.key,
+            "status": self.status,
+            "duration_hours": round(self.elapsed_hours, 3),
+            "metrics": {arm.spec.name: _documented_metrics(arm) for arm in self.arms},
+            "performance_comparison": asdict(decision.performance),
+            "statistical_analysis": {
+                "is_significant": decision.is_significant,
+                "confidence_level": 1.0 - self.alpha,
+                "p_value": decision.p_value,
+                "effect_size": decision.effect_size,
+            },
+            "recommendation": self.recommendation,
+            "reasons": list(self.reasons),
+            "candidate": self.headline,
+            "planned_hours": self.planned_hours,
+            "srm": self.srm.model_dump(mode="json"),
+            "arms": [_arm_json(arm) for arm in self.arms],
+            "analyses": {
+                name: result.model_dump(mode="json") for name, result in self.analyses.items()
+            },
+            "decisions": {name: _decision_json(found) for name, found in self.decisions.items()},
+        }
+
+
+def build_report(
+    engine: Engine, experiment: Experiment, *, elapsed_hours: float, method: Method = "sequential"
+) -> ExperimentReport:
+    """Read the arms' statistics in SQL and judge every candidate against the baseline."""
+    criteria = SuccessCriteria.from_json(experiment.success_criteria)
+    arms = _arm_reports(experiment, arm_statistics(engine, experiment.tenant_id, experiment.key))
+    weights = [arm.spec.weight for arm in arms]
+    srm = _exposure_srm(arms, weights)
+    alpha = criteria.significance_threshold
+    analyses = {
+        metric: _analyze(arms, metric, weights, alpha=alpha, method=method).model_copy(
+            update={"srm": srm}
+        )
+        for metric in METRICS
+    }
+    policy = DecisionPolicy(
+        min_engagement_lift=criteria.min_engagement_lift,
+        min_cost_efficiency_gain=criteria.min_cost_efficiency_gain,
+        significance=alpha,
+    )
+    planned = float(experiment.duration_hours)
+    decisions = {
+        arm.spec.name: _decide(arms[0], arm, analyses, policy, elapsed_hours, planned)
+        for arm in arms[1:]
+    }
+    headline, recommendation, reasons = _overall(decisions)
+    return ExperimentReport(
+        key=experiment.key,
+        status=experiment.status,
+        elapsed_hours=elapsed_hours,
+        planned_hours=planned,
+        alpha=alpha,
+        arms=arms,
+        analyses=analyses,
+        srm=srm,
+        decisions=decisions,
+        headline=headline,
+        recommendation=recommendation,
+        reasons=reasons,
+    )
+
+
+def _arm_reports(experiment: Experiment, found: list[ArmStatistics]) -> list[ArmReport]:
+    """Arms in the experiment's order; an arm without events yet has zero moments."""
+    by_name = {stats.arm: stats for stats in found}
+    empty = {metric: Moments(0, 0.0, 0.0) for metric in METRICS}
+    reports = []
+    for raw in experiment.arms:
+        spec = ArmSpec.from_json(raw)
+        stats = by_name.get(spec.name)
+        reports.append(
+            ArmReport(
+                spec=spec,
+                exposed_units=stats.exposed_units if stats else 0,
+                metrics=stats.metrics if stats else empty,
+            )
+        )
+    return reports
+
+
+def _exposure_srm(arms: list[ArmReport], weights: list[float]) -> SrmReport:
+    result = srm_check([arm.exposed_units for arm in arms], weights)
+    return SrmReport(
+        p_value=result.p_value,
+        passed=result.passed,
+        threshold=result.threshold,
+        chi_square=result.chi_square,
+        expected=list(result.expected),
+        error=result.error,
+    )
+
+
+def _analyze(
+    arms: list[ArmReport], metric: str, weights: list[float], *, alpha: float, method: Method
+) -> AnalysisResult:
+    request = AnalysisRequest(
+        metric="mean",
+        difference=cast(Any, DIFFERENCES[metric]),
+        method=method,
+        alpha=alpha,
+        weights=weights,
+        arms=[
+            ArmIn(
+                name=arm.spec.name,
+                n=arm.metrics[metric].n,
+                sum=arm.metrics[metric].sum,
+                sum_squares=arm.metrics[metric].sum_squares,
+            )
+            for arm in arms
+        ],
+    )
+    return analyze(request)
+
+
+def _only(result: AnalysisResult, arm: str) -> AnalysisResult:
+    """The analysis with just one candidate's comparison (the policy reads the first)."""
+    return result.model_copy(
+        update={"comparisons": [c for c in result.comparisons if c.arm == arm]}
+    )
+
+
+def _decide(
+    baseline: ArmReport,
+    arm: ArmReport,
+    analyses: dict[str, AnalysisResult],
+    policy: DecisionPolicy,
+    elapsed_hours: float,
+    planned_hours: float,
+) -> Decision:
+    name = arm.spec.name
+    evidence = Evidence(
+        baseline=_arm_metrics(baseline),
+        candidate=_arm_metrics(arm),
+        primary=_only(analyses["engagement"], name),
+        elapsed_hours=elapsed_hours,
+        planned_hours=planned_hours,
+        guardrails={label: _only(analyses[metric], name) for label, metric in GUARDRAILS.items()},
+    )
+    return decide(evidence, policy)
+
+
+def _arm_metrics(arm: ArmReport) -> ArmMetrics:
+    return ArmMetrics(
+        engagement_rate=arm.mean("engagement"),
+        cost_per_token=arm.mean("cost_per_token"),
+        latency_ms=arm.mean("latency_ms"),
+        error_rate=arm.mean("error_rate"),
+        sample_size=arm.exposed_units,
+    )
+
+
+def _overall(decisions: dict[str, Decision]) -> tuple[str, str, tuple[str, ...]]:
+    """One recommendation: the best promotable candidate, else wait, else reject."""
+    if len(decisions) == 1:
+        name, only = next(iter(decisions.items()))
+        return name, only.recommendation, only.reasons
+    promoted = {n: d for n, d in decisions.items() if d.recommendation == "promote"}
+    if promoted:
+        best = max(promoted, key=lambda n: promoted[n].performance.engagement_lift or 0.0)
+        return best, "promote", (f"{best}: promote", *promoted[best].reasons)
+    waiting = [n for n, d in decisions.items() if d.recommendation == "continue"]
+    verdict = "continue" if waiting else "reject"
+    headline = waiting[0] if waiting else next(iter(decisions))
+    reasons = tuple(
+        f"{n}: {d.recommendation}: {'; '.join(d.reasons)}" for n, d in decisions.items()
+    )
+    return headline, verdict, reasons
+
+
+def _documented_metrics(arm: ArmReport) -> dict[str, Any]:
+    return {
+        "engagement_rate": arm.metrics["engagement"].mean,
+        "cost_per_token": arm.metrics["cost_per_token"].mean,
+        "response_time_ms": arm.metrics["latency_ms"].mean,
+        "error_rate": arm.metrics["error_rate"].mean,
+        "quality_score": None,  # no quality signal is collected yet
+        "sample_size": arm.exposed_units,
+    }
+
+
+def _arm_json(arm: ArmReport) -> dict[str, Any]:
+    return {
+        **arm.spec.to_json(),
+        "exposed_units": arm.exposed_units,
+        "metrics": {
+            name: {**asdict(m), "mean": m.mean, "variance": m.variance}
+            for name, m in arm.metrics.items()
+        },
+    }
+
+
+def _decision_json(decision: Decision) -> dict[str, Any]:
+    data = asdict(decision)
+    data["reasons"] = list(decision.reasons)
+    return data

@@ -1,0 +1,215 @@
+"""Outcome events repository: idempotent batch inserts and per-arm sufficient statistics in SQL.
+
+Write paths (docs/decisions/0006-assignment-and-events.md; bench/ingest.py measures them):
+
+- ``copy`` (PostgreSQL, the default there): binary ``COPY`` straight into ``outcome_events`` inside
+  a savepoint, streaming rows while the caller is still validating the next ones. If any
+  key is already stored (a retried batch) the primary key refuses it, the savepoint is
+  rolled back and the same rows go through a temporary table and
+  ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``.
+- ``values`` (SQLite, or asked for): ``INSERT ... ON CONFLICT DO NOTHING`` for many rows.
+
+Both count what was actually inserted, so ``offered - inserted`` are duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg.errors
+from psycopg.copy import QueuedLibpqWriter
+from sqlalchemy import Connection, Engine, Float, case, cast, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tuneloop.domain.experiments import METRICS, ArmStatistics, Moments
+from tuneloop.store.experiment_models import OutcomeEvent
+
+WriteMethod = Literal["auto", "copy", "values"]
+
+# The order of a row tuple handed to ``insert_events``.
+COLUMNS = (
+    "tenant_id",
+    "idempotency_key",
+    "experiment_key",
+    "unit_id",
+    "arm",
+    "model_id",
+    "post_id",
+    "generation_id",
+    "kind",
+    "engagement",
+    "tokens",
+    "cost",
+    "latency_ms",
+    "error",
+    "ts",
+    "received_at",
+)
+_COLUMN_LIST = ", ".join(COLUMNS)
+# PostgreSQL types of COLUMNS for binary COPY (varchar takes text's binary form): binary
+# rows are 2-3x cheaper to format than text, above all the timestamps.
+COPY_TYPES = (
+    *["text"] * 9,
+    "float8",  # engagement
+    "int4",  # tokens
+    "float8",  # cost
+    "float8",  # latency_ms
+    "bool",  # error
+    "timestamptz",  # ts
+    "timestamptz",  # received_at
+)
+_STAGING = "_tuneloop_incoming_events"
+
+
+@dataclass(frozen=True)
+class Written:
+    offered: int
+    inserted: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.offered - self.inserted
+
+
+def insert_events(
+    engine: Engine, rows: Iterable[Sequence[Any]], *, method: WriteMethod = "auto"
+) -> Written:
+    """Insert row tuples (``COLUMNS`` order) in one transaction; count the new ones.
+
+    ``rows`` may be a lazy iterator: on PostgreSQL it is consumed while ``COPY`` streams.
+    Rows whose ``(tenant_id, idempotency_key)`` is already stored, or repeated within
+    ``rows``, are skipped.
+    """
+    with engine.begin() as connection:
+        if method != "values" and connection.dialect.name == "postgresql":
+            return _copy_insert(connection, rows)
+        return _values_insert(connection, list(rows))
+
+
+def _values_insert(connection: Connection, rows: list[Sequence[Any]]) -> Written:
+    if not rows:
+        return Written(0, 0)
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(OutcomeEvent)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+        .returning(OutcomeEvent.idempotency_key)
+    )
+    params = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+    # SQLAlchemy sends this as multi-row VALUES pages ("insertmanyvalues").
+    return Written(len(rows), len(connection.execute(statement, params).all()))
+
+
+def _copy_insert(connection: Connection, rows: Iterable[Sequence[Any]]) -> Written:
+    seen: list[Sequence[Any]] = []  # kept to replay through the staging table on a conflict
+    stream = _remember(rows, seen)
+    try:
+        with connection.begin_nested():
+            copied = _copy(connection, "outcome_events", stream)
+        return Written(copied, copied)
+    except psycopg.errors.UniqueViolation:
+        # A key already stored (or repeated in the batch): take the slower, safe path.
+        # The COPY may have failed mid-stream: the rows not read yet belong to the batch too.
+        for _ in stream:
+            pass
+    connection.execute(
+        text(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} ON COMMIT DELETE ROWS AS "
+            f"SELECT {_COLUMN_LIST} FROM outcome_events WITH NO DATA"
+        )
+    )
+    _copy(connection, _STAGING, seen)
+    result = connection.execute(
+        text(
+            f"INSERT INTO outcome_events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_STAGING} "
+            "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
+        )
+    )
+    return Written(len(seen), int(result.rowcount))
+
+
+def _remember(rows: Iterable[Sequence[Any]], seen: list[Sequence[Any]]) -> Iterable[Sequence[Any]]:
+    for row in rows:
+        seen.append(row)
+        yield row
+
+
+def _copy(connection: Connection, table: str, rows: Iterable[Sequence[Any]]) -> int:
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    statement = f"COPY {table} ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
+    # A worker thread sends the data, so validating the next rows never waits on the socket.
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+        copy.set_types(list(COPY_TYPES))
+        for row in rows:
+            copy.write_row(row)
+    return max(cursor.rowcount, 0)
+
+
+def count_events(engine: Engine, tenant_id: str, experiment_key: str | None = None) -> int:
+    query = (
+        select(func.count()).select_from(OutcomeEvent).where(OutcomeEvent.tenant_id == tenant_id)
+    )
+    if experiment_key is not None:
+        query = query.where(OutcomeEvent.experiment_key == experiment_key)
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+def arm_statistics(engine: Engine, tenant_id: str, experiment_key: str) -> list[ArmStatistics]:
+    """Per arm: exposed units, and n / sum / sum of squares of each metric over units.
+
+    Each metric is first reduced to one value per unit (the randomisation unit), so that
+    many events from one unit do not pass for independent observations:
+
+    - ``engagement``: the unit's mean engagement over its outcome events;
+    - ``cost_per_token``: the unit's total cost / total tokens over its generations;
+    - ``latency_ms``: the unit's mean latency over its generations;
+    - ``error_rate``: the unit's share of generations that failed.
+
+    A unit without events of a kind has no value for that metric (it is not a zero).
+    """
+    per_unit = _per_unit_values(tenant_id, experiment_key)
+    u = per_unit.c
+    columns: list[Any] = [u.arm, func.sum(u.exposed)]
+    for metric in METRICS:
+        value = u[metric]
+        columns += [func.count(value), func.sum(value), func.sum(value * value)]
+    query = select(*columns).group_by(u.arm).order_by(u.arm)
+    with engine.connect() as connection:
+        result = connection.execute(query).all()
+    return [_arm_statistics(row) for row in result]
+
+
+def _per_unit_values(tenant_id: str, experiment_key: str) -> Any:
+    e = OutcomeEvent.__table__.c
+    generation = e.kind == "generation"
+    tokens = func.sum(case((generation, e.tokens)))
+    return (
+        select(
+            e.arm,
+            e.unit_id,
+            func.max(case((e.kind == "exposure", 1), else_=0)).label("exposed"),
+            cast(func.avg(case((e.kind == "outcome", e.engagement))), Float).label("engagement"),
+            (cast(func.sum(case((generation, e.cost))), Float) / func.nullif(tokens, 0)).label(
+                "cost_per_token"
+            ),
+            cast(func.avg(case((generation, e.latency_ms))), Float).label("latency_ms"),
+            cast(func.avg(case((generation, case((e.error, 1.0), else_=0.0)))), Float).label(
+                "error_rate"
+            ),
+        )
+        .where(e.tenant_id == tenant_id, e.experiment_key == experiment_key)
+        .group_by(e.arm, e.unit_id)
+        .subquery("per_unit")
+    )
+
+
+def _arm_statistics(row: Any) -> ArmStatistics:
+    values = list(row)
+    metrics: dict[str, Moments] = {}
+    for index, metric in enumerate(METRICS):
+        n, total, squares = values[2 + 3 * index : 5 + 3 * index]
+        metrics[metric] = Moments(int(n or 0), float(total or 0.0), float(squares or 0.0))
+    return ArmStatistics(arm=str(values[0]), exposed_units=int(values[1] or 0), metrics=metrics)
