@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tuneloop.config import TrainingSettings
+from tuneloop.dataset.examples import Prompts
 from tuneloop.pipeline.context import AbortRequested, RunContext
 from tuneloop.store.models_registry import champion_of
 from tuneloop.store.pipeline_models import TrainingJob
@@ -57,10 +58,13 @@ def trainer_for(ctx: RunContext) -> Any:
     from tuneloop.train.local import LocalTrainer
 
     device = None if ctx.settings.training.device == "auto" else ctx.settings.training.device
+    d = ctx.settings.dataset
     return LocalTrainer(
         tiny_dir=tiny_dir(ctx),
         device=device,
         tiny_posts=lambda: iter_hook_body(ctx.engine, ctx.tenant_id),
+        # The tiny base pre-trains on the same prompts the datasets use.
+        tiny_prompts=Prompts(d.hook_prompt, d.body_prompt_suffix, d.system_prompt),
     )
 
 

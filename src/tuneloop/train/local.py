@@ -31,6 +31,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuneloop.dataset.examples import Prompts
 from tuneloop.errors import ConfigurationError, InvalidInputError, TrainingError, TuneloopError
 from tuneloop.train.chat import EncodedSet, encode_file, read_messages
 from tuneloop.train.hyperparams import Hyperparameters
@@ -67,12 +68,14 @@ class LocalTrainer:
         *,
         tiny_dir: Path | None = None,
         tiny_posts: Callable[[], Iterable[PostPair]] | None = None,
+        tiny_prompts: Prompts = Prompts(),
         device: str | None = None,
         num_threads: int | None = None,
         keep_checkpoints: int | None = 2,
     ) -> None:
         self.tiny_dir = tiny_dir
         self.tiny_posts = tiny_posts
+        self.tiny_prompts = tiny_prompts  # the dataset settings' prompts, for a new tiny base
         self.device = device
         self.num_threads = num_threads
         self.keep_checkpoints = keep_checkpoints
@@ -88,7 +91,12 @@ class LocalTrainer:
                 raise ConfigurationError(
                     f"no tiny base in {self.tiny_dir} and no posts to build one"
                 )
-            ensure_tiny_base(self.tiny_dir, self.tiny_posts, num_threads=self.num_threads)
+            ensure_tiny_base(
+                self.tiny_dir,
+                self.tiny_posts,
+                prompts=self.tiny_prompts,
+                num_threads=self.num_threads,
+            )
         return str(self.tiny_dir.resolve())
 
     def train(

@@ -96,7 +96,7 @@ def build_tiny_base(
     conversations = _conversations(posts, prompts)
     if len(conversations) < 2:
         raise InvalidInputError("the tiny base needs at least one post to learn from")
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=out_dir.parent))
     try:
@@ -112,6 +112,7 @@ def build_tiny_base(
             "conversations": len(conversations),
             "vocab_size": len(tokenizer),
             "seconds": round(time.perf_counter() - started, 2),
+            "cpu_seconds": round(time.process_time() - started_cpu, 2),
             **stats,
         }
         (staging / MARKER).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
