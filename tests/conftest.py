@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from tuneloop.config import STANDARD_NAMES, Settings, get_settings
 from tuneloop.store.db import normalize_url
-from tuneloop.wiring import engine_for
+from tuneloop.wiring import engine_for, release_engine
 
 PG_URL = os.environ.get("TUNELOOP_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TUNELOOP_TEST_REDIS_URL")
@@ -79,15 +79,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
     """Settings on the parametrized database; also exported to the env for CLI runs."""
     monkeypatch.setenv("TUNELOOP_DATABASE__URL", database_url)
     get_settings.cache_clear()
-    return Settings(workspace=tmp_path / "workspace", database={"url": database_url})
+    configured = Settings(workspace=tmp_path / "workspace", database={"url": database_url})
+    yield configured
+    release_engine(configured)  # whatever opened it: the test, the CLI, the app
 
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
     engine = engine_for(settings)
     yield engine
-    engine.dispose()
+    release_engine(settings)

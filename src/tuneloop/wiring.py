@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -15,20 +15,34 @@ if TYPE_CHECKING:
     from tuneloop.tracking import Tracker
 
 
+_ENGINES: dict[tuple[str, str], Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
 def engine_for(settings: Settings, *, migrate: bool = True) -> Engine:
-    """The app database, migrated to the newest schema unless told otherwise."""
+    """The app database (one engine per URL per process), migrated unless told otherwise."""
     settings.workspace.mkdir(parents=True, exist_ok=True)
-    engine = _cached_engine(settings.database_url, settings.database.model_dump_json())
+    key = (settings.database_url, settings.database.model_dump_json())
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = make_engine(settings.database_url, settings.database)
     if migrate and not is_up_to_date(engine):
         upgrade(engine)
     return engine
 
 
-@lru_cache(maxsize=8)
-def _cached_engine(url: str, database_settings_json: str) -> Engine:
-    from tuneloop.config import DatabaseSettings
+def release_engine(settings: Settings) -> None:
+    """Close the engine's pooled connections and forget it (tests, shutdown).
 
-    return make_engine(url, DatabaseSettings.model_validate_json(database_settings_json))
+    Engines are never evicted behind the caller's back: an engine dropped while its pool
+    holds open connections would close them only when garbage-collected.
+    """
+    key = (settings.database_url, settings.database.model_dump_json())
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(key, None)
+    if engine is not None:
+        engine.dispose()
 
 
 def tracker_for(settings: Settings) -> Tracker:
