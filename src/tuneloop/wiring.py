@@ -47,11 +47,6 @@ def release_engine(settings: Settings) -> None:
 
 def tracker_for(settings: Settings) -> Tracker:
     """The MLflow tracker (embedded sqlite store unless MLFLOW_TRACKING_URI says otherwise)."""
-    from tuneloop.tracking import MetricBuffer, Tracker
+    from tuneloop.tracking.factory import tracker_from_settings
 
-    settings.workspace.mkdir(parents=True, exist_ok=True)
-    return Tracker(
-        settings.mlflow_tracking_uri,
-        experiment_prefix=settings.mlflow.experiment_name,
-        buffer=MetricBuffer(settings.workspace / "mlflow-metrics-buffer.jsonl"),
-    )
+    return tracker_from_settings(settings)

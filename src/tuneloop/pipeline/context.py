@@ -46,7 +46,7 @@ class RunContext:
 
     @cached_property
     def tracker(self) -> Tracker:
-        from tuneloop.wiring import tracker_for
+        from tuneloop.tracking.factory import tracker_from_settings as tracker_for
 
         return tracker_for(self.settings)
 

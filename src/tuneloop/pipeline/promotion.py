@@ -28,7 +28,7 @@ def promote_first_champion(
     ]
     if not matches:
         raise NotFoundError(f"model version {version!r} not found for tenant {tenant_id!r}")
-    from tuneloop.wiring import tracker_for
+    from tuneloop.tracking.factory import tracker_from_settings as tracker_for
 
     tracker_for(settings).promote(tenant_id, int(version))
     set_champion(engine, tenant_id, matches[0].model_id, version)

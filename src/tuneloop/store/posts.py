@@ -85,5 +85,4 @@ def iter_hook_body(
         result = connection.execution_options(stream_results=True, yield_per=chunk_size).execute(
             statement
         )
-        for hook, body in result:
-            yield hook, body
+        yield from result.tuples()

@@ -6,20 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from tuneloop.cli.main import app
 from tuneloop.config import Settings
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _closes_the_cli_engine(engine: Engine) -> None:
-    """The CLI uses the engine cached by ``wiring.engine_for``, the same one the ``engine``
-    fixture returns: its teardown closes the connections the commands left in the pool, so
-    no open connection is garbage-collected later (a ResourceWarning, an error here)."""
 
 
 def invoke(*args: str) -> tuple[int, str]:

@@ -26,8 +26,14 @@ def test_each_post_is_one_line_and_round_trips() -> None:
     decoded = [json.loads(line) for line in lines]
     assert decoded[0]["hook"] == tricky and decoded[1]["body"] == tricky
     assert decoded[1]["persona_id"] is None
-    assert decoded[2] == {"id": "c", "persona_id": "chef", "hook": "h", "body": "b",
-                          "engagement_rate": 0.25, "ts": "2026-11-01T12:30:00+00:00"}
+    assert decoded[2] == {
+        "id": "c",
+        "persona_id": "chef",
+        "hook": "h",
+        "body": "b",
+        "engagement_rate": 0.25,
+        "ts": "2026-11-01T12:30:00+00:00",
+    }
 
 
 def test_an_empty_chunk_writes_nothing() -> None:
