@@ -37,11 +37,19 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+# Full benchmarks (PostgreSQL at TUNELOOP_BENCH_DATABASE_URL, default the local server).
 bench: install
 	$(BIN)/python bench/collect.py
+	$(BIN)/python bench/assign.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/train.py
 
+# The same scripts at tiny sizes: they run, they print their ratios (not meaningful here).
 bench-smoke: install
-	$(BIN)/python bench/collect.py --posts 20000 --small 2000
+	$(BIN)/python bench/collect.py --posts 5000 --small 500
+	$(BIN)/python bench/assign.py --units 20000 --rounds 1
+	$(BIN)/python bench/ingest.py --events 5000 --batch 1000 --rounds 1
+	$(BIN)/python bench/train.py --posts 300 --steps 5 --rounds 1
 
 # Re-resolve the lock after changing dependencies in pyproject.toml.
 lock: $(BIN)/python
