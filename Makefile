@@ -20,9 +20,9 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt requirements-reference.tx
 
 install: $(STAMP)
 
+# The main job on the embedded defaults: seed, collect, train, track, evaluate.
 demo: install
-	$(BIN)/tuneloop seed --posts 3000
-	$(BIN)/tuneloop collect
+	$(BIN)/tuneloop demo
 
 test: install
 	$(BIN)/python -m pytest -q

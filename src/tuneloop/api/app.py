@@ -22,7 +22,18 @@ from tuneloop import __version__
 from tuneloop.api.errors import ErrorTable, install_error_handlers
 from tuneloop.api.middleware import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestContextMiddleware
 from tuneloop.api.resources import ServiceHooks, close_resources, open_resources
-from tuneloop.api.routers import datasets, fine_tuning, health, keys, metrics, models, posts
+from tuneloop.api.routers import (
+    datasets,
+    deployment,
+    evaluation,
+    events,
+    fine_tuning,
+    health,
+    keys,
+    metrics,
+    models,
+    posts,
+)
 from tuneloop.config import DEFAULT_TENANT, Settings, get_settings
 from tuneloop.errors import (
     ConfigurationError,
@@ -87,6 +98,9 @@ def create_app(settings: Settings) -> FastAPI:
         keys.router,
         fine_tuning.router,
         models.router,
+        evaluation.router,
+        deployment.router,
+        events.router,
     ):
         app.include_router(router)
     return app

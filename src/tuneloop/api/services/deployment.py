@@ -1,0 +1,78 @@
+"""What the ``/deployment`` routes call: the manager as the CLI builds it, and pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from tuneloop.config import Settings
+from tuneloop.experiments.service import ModelRef
+from tuneloop.rollout.describe import describe_deployment, describe_event
+from tuneloop.rollout.manager import DeploymentManager
+from tuneloop.rollout.policy import RolloutConfig
+from tuneloop.rollout.safety import EvaluationResult
+from tuneloop.store import deployments as repo
+from tuneloop.store.deployment_models import Deployment
+
+
+@dataclass(frozen=True)
+class DeploymentPage:
+    items: Sequence[Deployment]
+    total: int
+    limit: int
+    offset: int
+
+
+def manager_for(engine: Engine, settings: Settings) -> DeploymentManager:
+    from tuneloop.wiring import tracker_for
+
+    return DeploymentManager(engine, tracker=tracker_for(settings), settings=settings.rollout)
+
+
+def deploy(
+    engine: Engine,
+    settings: Settings,
+    tenant_id: str,
+    *,
+    model: ModelRef,
+    evaluation: EvaluationResult,
+    strategy: str | None,
+    rollout: dict[str, float],
+) -> Deployment:
+    """Deploy after the safety checks; ``rollout`` overrides the settings' rollout_config."""
+    manager = manager_for(engine, settings)
+    config = RolloutConfig(**(manager.default_config().to_json() | rollout))
+    return manager.deploy(
+        tenant_id,
+        model=model,
+        evaluation=evaluation,
+        strategy=strategy,
+        rollout_config=config,
+        actor="api",
+    )
+
+
+def rollback(
+    engine: Engine, settings: Settings, tenant_id: str, deployment_id: str, *, reason: str
+) -> Deployment:
+    return manager_for(engine, settings).rollback(
+        tenant_id, deployment_id, reason=reason, actor="api"
+    )
+
+
+def deployment_view(engine: Engine, tenant_id: str, deployment_id: str) -> dict[str, Any]:
+    """The documented response fields with the state and the audit trail."""
+    row = repo.get_deployment(engine, tenant_id, deployment_id)
+    events = repo.list_events(engine, tenant_id, deployment_id)
+    return describe_deployment(row) | {"events": [describe_event(e) for e in events]}
+
+
+def deployment_page(engine: Engine, tenant_id: str, *, limit: int, offset: int) -> DeploymentPage:
+    items = repo.list_deployments(engine, tenant_id, limit=limit, offset=offset)
+    query = select(func.count()).select_from(Deployment).where(Deployment.tenant_id == tenant_id)
+    with engine.connect() as connection:
+        total = int(connection.execute(query).scalar_one())
+    return DeploymentPage(items, total, limit, offset)

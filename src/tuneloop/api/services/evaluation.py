@@ -1,0 +1,50 @@
+"""What the ``/evaluation`` routes call: create-and-start, and a page of A/B tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, select
+
+from tuneloop.domain.experiments import SuccessCriteria
+from tuneloop.experiments import service
+from tuneloop.experiments.service import ModelRef, two_arms
+from tuneloop.store.experiment_models import Experiment
+
+
+@dataclass(frozen=True)
+class AbTestPage:
+    items: Sequence[Experiment]
+    total: int
+    limit: int
+    offset: int
+
+
+def create_ab_test(
+    engine: Engine,
+    tenant_id: str,
+    *,
+    baseline: ModelRef,
+    candidate: ModelRef,
+    traffic_split: float,
+    duration_hours: int,
+    criteria: SuccessCriteria,
+) -> Experiment:
+    """A two-arm test that starts running at once (as ``tuneloop experiments create``)."""
+    return service.create_experiment(
+        engine,
+        tenant_id,
+        arms=two_arms(baseline, candidate, traffic_split),
+        duration_hours=duration_hours,
+        success_criteria=criteria,
+        start=True,
+    )
+
+
+def ab_test_page(engine: Engine, tenant_id: str, *, limit: int, offset: int) -> AbTestPage:
+    items = service.list_experiments(engine, tenant_id, limit=limit, offset=offset)
+    query = select(func.count()).select_from(Experiment).where(Experiment.tenant_id == tenant_id)
+    with engine.connect() as connection:
+        total = int(connection.execute(query).scalar_one())
+    return AbTestPage(items, total, limit, offset)

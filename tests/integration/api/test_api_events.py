@@ -1,0 +1,100 @@
+"""``POST /v1/events`` over HTTP on SQLite and PostgreSQL: good events kept, bad ones
+refused with reasons, a re-sent batch counted as duplicates, the batch limit, roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from api_helpers import Keys, auth, with_api
+from fastapi.testclient import TestClient
+
+from tuneloop.config import Settings
+
+MAX_BATCH = 8
+
+
+@pytest.fixture
+def api_settings(settings: Settings) -> Settings:
+    from api_helpers import JWT_SECRET
+
+    return with_api(settings, jwt_secret=JWT_SECRET, max_batch_size=MAX_BATCH)
+
+
+def _test_id(client: TestClient, keys: Keys) -> str:
+    request = {
+        "baseline_model": {"model_id": "m", "version": "1"},
+        "candidate_model": {"model_id": "m", "version": "2"},
+    }
+    response = client.post("/evaluation/create-ab-test", json=request, headers=auth(keys.operator))
+    assert response.status_code == 201, response.text
+    test_id: str = response.json()["ab_test_id"]
+    return test_id
+
+
+def _event(key: str, test_id: str | None, **fields: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "idempotency_key": key,
+        "kind": "outcome",
+        "unit_id": f"unit-{key}",
+        "engagement": 0.07,
+        "ts": "2025-01-02T09:30:00Z",
+    }
+    if test_id is not None:
+        event |= {"experiment_key": test_id, "arm": "candidate"}
+    return event | fields
+
+
+def test_good_events_are_kept_bad_ones_refused_and_repeats_are_duplicates(
+    client: TestClient, keys: Keys
+) -> None:
+    test_id = _test_id(client, keys)
+    batch = [
+        _event("e-1", test_id),
+        _event("e-2", test_id, kind="exposure", engagement=None),
+        _event("e-3", test_id, engagement=None),  # an outcome needs its engagement
+        _event("e-4", "ab-test-nope"),
+        _event("e-5", test_id, arm="treatment"),
+        _event("e-6", None, surprise=True),
+        "not an event",
+        _event("e-8", None),
+    ]
+    response = client.post("/v1/events", json={"events": batch}, headers=auth(keys.operator))
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["received"], report["accepted"], report["duplicates"]) == (8, 3, 0)
+    assert report["rejected"] == 5
+    reasons = {error["index"]: error for error in report["errors"]}
+    assert set(reasons) == {2, 3, 4, 5, 6}
+    assert reasons[2]["field"] == "engagement"
+    assert "no experiment" in reasons[3]["reason"]
+    assert reasons[4]["field"] == "arm" and "treatment" in reasons[4]["reason"]
+    assert all(error["reason"] for error in report["errors"])
+
+    again = client.post("/v1/events", json={"events": batch}, headers=auth(keys.operator)).json()
+    assert (again["accepted"], again["duplicates"], again["rejected"]) == (0, 3, 5)
+
+
+def test_another_tenants_experiment_is_unknown_here(client: TestClient, keys: Keys) -> None:
+    test_id = _test_id(client, keys)
+    response = client.post(
+        "/v1/events", json={"events": [_event("x-1", test_id)]}, headers=auth(keys.other_admin)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 0
+    assert "no experiment" in response.json()["errors"][0]["reason"]
+
+
+def test_limits_roles_and_bodies(client: TestClient, keys: Keys) -> None:
+    too_many = [_event(f"b-{i}", None) for i in range(MAX_BATCH + 1)]
+    response = client.post("/v1/events", json={"events": too_many}, headers=auth(keys.operator))
+    assert response.status_code == 422
+    assert f"at most {MAX_BATCH}" in response.json()["error"]["message"]
+    viewer = client.post(
+        "/v1/events", json={"events": [_event("v-1", None)]}, headers=auth(keys.viewer)
+    )
+    assert viewer.status_code == 403
+    for bad in ({"events": "nope"}, {}, [1, 2]):
+        answer = client.post("/v1/events", json=bad, headers=auth(keys.operator))
+        assert answer.status_code == 422, bad
+    assert client.post("/v1/events", json={"events": []}).status_code == 401
