@@ -17,7 +17,12 @@ from tuneloop.config import Settings
 
 
 def token(secret: str = JWT_SECRET, **claims: Any) -> str:
-    base = {"sub": "ci-bot", "tenant": "jwt-co", "role": "operator", "exp": int(time.time()) + 300}
+    base = {
+        "sub": "ci-bot",
+        "tenant": "jwt-co",
+        "role": "operator",
+        "exp": int(time.time()) + 86400,
+    }
     return jwt.encode({**base, **claims}, secret, algorithm="HS256")
 
 
@@ -44,7 +49,7 @@ def test_a_jwt_carries_tenant_and_role(local: TestClient) -> None:
         (token(secret="another-secret-that-is-long-enough-too!"), "InvalidSignatureError"),
         (token(role="root"), "claim 'role'"),
         (
-            jwt.encode({"sub": "x", "role": "admin", "exp": int(time.time()) + 60}, JWT_SECRET),
+            jwt.encode({"sub": "x", "role": "admin", "exp": int(time.time()) + 86400}, JWT_SECRET),
             "claim 'tenant'",
         ),
         (
