@@ -117,15 +117,19 @@ def test_sigkill_during_training_then_rerun_trains_once_and_registers_once(
 ) -> None:
     from mlflow import MlflowClient
 
+    from tuneloop.train.workdir import complete_checkpoints
+
     command = [sys.executable, "-m", "tuneloop.cli.main", "run", "--tenant", TENANT]
     child = subprocess.Popen(
         command, env=_child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     runs_dir = prepared.workspace / "runs" / TENANT
+    # A checkpoint directory appears before its files are written; killing then would leave
+    # a partial one, which the trainer rightly discards. Wait for a complete checkpoint.
     _wait_for(
-        lambda: any(runs_dir.glob("*/train/checkpoint-*")),
+        lambda: any(complete_checkpoints(train) for train in runs_dir.glob("*/train")),
         seconds=300,
-        what="the first epoch's checkpoint",
+        what="the first epoch's complete checkpoint",
     )
     child.send_signal(signal.SIGKILL)
     child.wait(30)
