@@ -13,11 +13,11 @@ from api_helpers import TENANT_A, Keys, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from registry_helpers import register_version
 from tuneloop.config import Settings
 from tuneloop.experiments import service
 from tuneloop.experiments.service import ModelRef, two_arms
 from tuneloop.pipeline.promotion import promote_first_champion
-from tuneloop.store.models_registry import record_model_version
 from tuneloop.synthetic.traffic import TrafficSpec
 from tuneloop.tracking import Tracker
 from tuneloop.tracking.connection import MLFLOW_ENV_DEFAULTS
@@ -54,22 +54,7 @@ def _mlflow_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _register(engine: Engine, tracker: Tracker, folder: Path, run: str) -> str:
-    folder.mkdir(parents=True)
-    (folder / "adapter_config.json").write_text('{"r": 8}', encoding="utf-8")
-    (folder / "adapter_model.safetensors").write_bytes(bytes(range(256)))
-    run_id = tracker.start_run(TENANT_A, run)
-    info = tracker.register_candidate(TENANT_A, run_id, folder, dataset_hash=f"sha256-{run}")
-    record_model_version(
-        engine,
-        TENANT_A,
-        model_id=info.name,
-        version=str(info.version),
-        run_id=run,
-        base_model="tiny",
-        adapter_path=str(folder),
-        status="challenger",
-    )
-    return str(info.version)
+    return register_version(engine, tracker, folder, run, tenant=TENANT_A)
 
 
 @pytest.fixture
