@@ -43,6 +43,9 @@ bench: install
 	$(BIN)/python bench/assign.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/api.py --database-url "$${TUNELOOP_BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}"
+	$(BIN)/python bench/route.py
 
 # The same scripts at tiny sizes: they run, they print their ratios (not meaningful here).
 bench-smoke: install
@@ -50,6 +53,8 @@ bench-smoke: install
 	$(BIN)/python bench/assign.py --units 20000 --rounds 1
 	$(BIN)/python bench/ingest.py --events 5000 --batch 1000 --rounds 1
 	$(BIN)/python bench/train.py --posts 300 --steps 5 --rounds 1
+	$(BIN)/python bench/api.py --smoke
+	$(BIN)/python bench/route.py --smoke
 
 # Re-resolve the lock after changing dependencies in pyproject.toml.
 lock: $(BIN)/python

@@ -139,6 +139,54 @@ class RolloutSettings(BaseModel):
     max_p95_latency_ms: float = Field(default=2000.0, gt=0.0)
 
 
+class UpstreamSettings(BaseModel):
+    """An OpenAI-compatible API that serves a model: a provider, or vLLM on a GPU node."""
+
+    base_url: str = Field(description="Its /v1 base, e.g. http://vllm:8000/v1.")
+    api_key: SecretStr | None = Field(default=None, description="Sent as a bearer token.")
+    model: str | None = Field(
+        default=None,
+        description="The name the upstream knows the model by (a vLLM LoRA module name); "
+        "None: the model id.",
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0.0)
+    input_price_per_million: float = Field(default=0.0, ge=0.0, description="USD, prompt tokens.")
+    output_price_per_million: float = Field(
+        default=0.0, ge=0.0, description="USD, completion tokens."
+    )
+
+
+class LocalServingSettings(BaseModel):
+    """The in-process model server for locally trained versions (base + LoRA adapter)."""
+
+    enabled: bool = Field(default=True, description="Serve versions that have an adapter here.")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    max_batch_size: int = Field(default=8, ge=1, description="Requests generated together.")
+    batch_wait_ms: float = Field(
+        default=5.0, ge=0.0, description="How long a batch waits for company."
+    )
+    adapter_cache_size: int = Field(default=4, ge=1, description="Adapters kept loaded (LRU).")
+    warmup: bool = Field(default=True, description="Load and try the champion before ready.")
+    max_new_tokens: int = Field(default=256, ge=1, description="Cap on max_tokens.")
+    num_threads: int | None = Field(default=None, ge=1, description="Torch threads; None: all.")
+
+
+class ServingSettings(BaseModel):
+    """Routing and the OpenAI-compatible proxy (``/v1/route``, ``/v1/chat/completions``)."""
+
+    route_cache_seconds: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="How long a process reuses a tenant's routing state; 0: read every time.",
+    )
+    upstreams: dict[str, UpstreamSettings] = Field(
+        default_factory=dict,
+        description="Where a model is served, by MODEL@VERSION or MODEL. A version without "
+        "an entry is served locally when it has an adapter, else by the `openai` section.",
+    )
+    local: LocalServingSettings = LocalServingSettings()
+
+
 class ApiSettings(BaseModel):
     """The HTTP service: auth, limits, CORS and where ``tuneloop serve`` listens."""
 
@@ -154,6 +202,12 @@ class ApiSettings(BaseModel):
     )
     jwt_audience: str | None = Field(default=None, description="Required `aud` claim, if set.")
     jwt_issuer: str | None = Field(default=None, description="Required `iss` claim, if set.")
+    key_cache_seconds: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="How long a process trusts a verified API key; a revoked key stops "
+        "working in other worker processes within this time. 0: check every request.",
+    )
     rate_limit_per_minute: int = Field(
         default=600, ge=0, description="Requests per minute per key or token subject; 0: off."
     )
@@ -200,6 +254,7 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     rollout: RolloutSettings = RolloutSettings()
+    serving: ServingSettings = ServingSettings()
 
     @field_validator("workspace")
     @classmethod

@@ -21,7 +21,12 @@ from starlette.concurrency import run_in_threadpool
 from tuneloop import __version__
 from tuneloop.api.errors import ErrorTable, install_error_handlers
 from tuneloop.api.middleware import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestContextMiddleware
-from tuneloop.api.resources import ServiceHooks, close_resources, open_resources
+from tuneloop.api.resources import (
+    ServiceHooks,
+    add_readiness_check,
+    close_resources,
+    open_resources,
+)
 from tuneloop.api.routers import (
     datasets,
     deployment,
@@ -33,6 +38,7 @@ from tuneloop.api.routers import (
     metrics,
     models,
     posts,
+    serving,
 )
 from tuneloop.config import DEFAULT_TENANT, Settings, get_settings
 from tuneloop.errors import (
@@ -45,6 +51,7 @@ from tuneloop.errors import (
     TrainingError,
 )
 from tuneloop.observability.logging import Redactor, configure_logging, secrets_of
+from tuneloop.serving.service import Serving
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +108,17 @@ def create_app(settings: Settings) -> FastAPI:
         evaluation.router,
         deployment.router,
         events.router,
+        serving.router,
     ):
         app.include_router(router)
+    add_readiness_check(app, "serving_models", lambda: _serving_ready(app))
     return app
+
+
+def _serving_ready(app: FastAPI) -> bool:
+    """The locally served models are loaded (true when there are none to load)."""
+    found: Serving | None = getattr(app.state, "serving", None)
+    return found is not None and found.local.ready
 
 
 def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -119,10 +134,16 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         resources = await run_in_threadpool(open_resources, settings)
         outer = getattr(app.state, "resources", None)  # a test harness may start it twice
         app.state.resources = resources
+        outer_serving = getattr(app.state, "serving", None)
+        app.state.serving = service = Serving(settings, resources.engine)
+        service.local.start(await run_in_threadpool(service.models_to_warm))
         log.info("tuneloop API started", extra={"event": "startup"})
         try:
             yield
         finally:
+            await service.aclose()
+            await run_in_threadpool(service.close_recorder)
+            app.state.serving = outer_serving
             app.state.resources = outer
             await run_in_threadpool(close_resources, resources)
             log.info("tuneloop API stopped", extra={"event": "shutdown"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -18,13 +19,15 @@ from sqlalchemy import Engine
 from tuneloop.api.ratelimit import RateLimiter, limiter_for
 from tuneloop.config import Settings
 from tuneloop.errors import ConfigurationError
+from tuneloop.resilience.registry import BREAKER_NAMES, breaker_state
 from tuneloop.wiring import engine_for
 
 log = logging.getLogger(__name__)
 
 
-def _placeholder_closed() -> str:
-    return "CLOSED"
+def _process_breaker_states() -> dict[str, Callable[[], str]]:
+    """Every process breaker (``openai``, ``mlflow``), read live at each /health and scrape."""
+    return {name: partial(breaker_state, name) for name in BREAKER_NAMES}
 
 
 @dataclass
@@ -32,11 +35,7 @@ class ServiceHooks:
     """Extension points: readiness checks and circuit-breaker state sources, by name."""
 
     readiness: dict[str, Callable[[], bool]] = field(default_factory=dict)
-    # No circuit breaker objects exist yet (tuneloop.resilience is not written): these
-    # placeholders report CLOSED until the resilience code registers the real states.
-    breakers: dict[str, Callable[[], str]] = field(
-        default_factory=lambda: {"openai": _placeholder_closed, "mlflow": _placeholder_closed}
-    )
+    breakers: dict[str, Callable[[], str]] = field(default_factory=_process_breaker_states)
 
 
 @dataclass
@@ -97,7 +96,7 @@ def hooks_of(app: FastAPI) -> ServiceHooks:
     return hooks
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     """FastAPI dependency: the running app's resources."""
     return resources_of(request.app)
 

@@ -25,10 +25,14 @@ IdArgument = Annotated[str, typer.Argument(help="Deployment id, e.g. deploy-2025
 
 
 def _manager() -> DeploymentManager:
+    from tuneloop.rollout.safety import ArtifactProbe
+    from tuneloop.serving.probe import ServingProbe
     from tuneloop.wiring import tracker_for
 
     found = settings()
-    return DeploymentManager(engine(), tracker=tracker_for(found), settings=found.rollout)
+    tracker = tracker_for(found)
+    probe = ServingProbe(found, ArtifactProbe(tracker))
+    return DeploymentManager(engine(), tracker=tracker, settings=found.rollout, probe=probe)
 
 
 def _print_json(data: Any) -> None:

@@ -1,12 +1,32 @@
-"""``tuneloop serve``: the HTTP API under uvicorn (settings from the environment and files)."""
+"""``tuneloop serve``: the HTTP API under uvicorn (settings from the environment and files).
+
+With more than one worker each is a process of its own, so Prometheus metrics go through
+prometheus-client's multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` names an empty directory
+before any worker starts (prometheus-client picks its storage when it is first imported,
+and workers inherit the environment), and ``/metrics`` merges what every worker wrote there.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from tuneloop.cli.common import settings
+
+APP = "tuneloop.api.app:app_from_env"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's name, read at its import
+# uvicorn kills a worker that does not answer its supervisor's ping within this time, and
+# a worker answers only once it has imported the CLI (multiprocessing's spawn re-imports
+# ``__main__``): seconds on a busy 2-core machine. uvicorn's default of 5 s killed and
+# restarted such workers forever; a hung worker is now replaced after a minute.
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def serve(
@@ -25,14 +45,68 @@ def serve(
 
     config = settings()
     configure_logging(config)
-    uvicorn.run(
-        "tuneloop.api.app:app_from_env",
-        factory=True,
-        host=host or config.api.host,
-        port=port or config.api.port,
-        workers=workers or config.api.workers,
-        log_config=None,  # our JSON logging, configured above and in each worker
-        access_log=False,  # the request log line replaces uvicorn's
-        log_level=config.log_level.lower(),
-        server_header=False,
-    )
+    processes = workers or config.api.workers
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host or config.api.host,
+        "port": port or config.api.port,
+        "workers": processes,
+        "log_config": None,  # our JSON logging, configured above and in each worker
+        "access_log": False,  # the request log line replaces uvicorn's
+        "log_level": config.log_level.lower(),
+        "server_header": False,
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
+    }
+    with shared_metrics_dir(config.workspace, workers=processes):
+        if processes == 1:
+            uvicorn.run(APP, **options)
+        else:
+            run_workers(uvicorn.Config(APP, **options))
+
+
+def run_workers(server_config: Any) -> None:
+    """uvicorn's multi-worker supervisor, on a listening socket that asyncio recognizes as
+    TCP. uvicorn binds it as ``socket.socket(family)`` (protocol 0), and asyncio sets
+    TCP_NODELAY on accepted connections only when the protocol reads IPPROTO_TCP, so every
+    answer waited for Nagle's algorithm: about 40 ms per request with two workers on
+    loopback (uvicorn issue #3149). Re-opening the descriptor reads the real protocol."""
+    import socket
+
+    from uvicorn.supervisors import Multiprocess
+
+    bound = server_config.bind_socket()
+    if bound.family in (socket.AF_INET, socket.AF_INET6):
+        bound = socket.socket(fileno=bound.detach())
+        bound.set_inheritable(True)
+    with suppress(KeyboardInterrupt):
+        Multiprocess(server_config, sockets=[bound]).run()
+
+
+@contextmanager
+def shared_metrics_dir(workspace: Path, *, workers: int) -> Iterator[Path | None]:
+    """For several workers: an empty directory for their metrics, in ``PROMETHEUS_MULTIPROC_DIR``
+    while the server runs. One worker: nothing changes (None).
+
+    A directory the operator named in ``PROMETHEUS_MULTIPROC_DIR`` is used, emptied of the
+    previous run's files; otherwise a fresh one is made under the workspace and removed at
+    exit. Files left by an earlier server would otherwise add its counts to this one's.
+    """
+    if workers <= 1:
+        yield None
+        return
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        yield path
+        return
+    workspace.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="prometheus-multiproc-", dir=workspace.resolve()))
+    os.environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)

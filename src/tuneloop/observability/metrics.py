@@ -4,6 +4,12 @@ All live in prometheus-client's default registry, defined once at import. The pi
 experiment and rollout code update them through the objects below; the API updates the
 pool and breaker gauges on each scrape, from the real pools and breakers.
 
+With several worker processes (``tuneloop serve --workers N``), ``PROMETHEUS_MULTIPROC_DIR``
+is set before any worker starts: each process then writes its values to files there and
+``exposition()`` merges them, so whichever worker answers a scrape reports the whole
+server. Counters and histograms add up; each gauge says how in its ``multiprocess_mode``
+(ignored in a single process).
+
 Rates with no data yet (cache hit rate, A/B success rate) start as NaN, not 0, so an alert
 like ``cache hit rate < 0.8`` does not fire on a process that has not measured anything.
 Model gauges are labelled by ``model_id`` and ``version``: one series per model.
@@ -11,29 +17,61 @@ Model gauges are labelled by ``model_id`` and ``version``: one series per model.
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
 import threading
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BREAKER_STATES = ("CLOSED", "OPEN", "HALF_OPEN")
 
-DB_CONNECTIONS_ACTIVE = Gauge("fine_tuning_db_connections_active", "DB connections checked out.")
-DB_CONNECTIONS_IDLE = Gauge("fine_tuning_db_connections_idle", "DB connections idle in the pool.")
-REDIS_CONNECTIONS_ACTIVE = Gauge(
-    "fine_tuning_redis_connections_active", "Redis connections in use."
+# Across workers: pools add up over the live processes; a breaker state reads 1 when it is
+# current in any live worker (an OPEN in one worker must not be hidden by the others);
+# last-run and per-model figures are whichever process set them last.
+POOL_MODE: Final = "livesum"
+BREAKER_MODE: Final = "livemax"
+LATEST_MODE: Final = "mostrecent"
+
+DB_CONNECTIONS_ACTIVE = Gauge(
+    "fine_tuning_db_connections_active", "DB connections checked out.", multiprocess_mode=POOL_MODE
 )
-REDIS_CONNECTIONS_IDLE = Gauge("fine_tuning_redis_connections_idle", "Redis connections idle.")
+DB_CONNECTIONS_IDLE = Gauge(
+    "fine_tuning_db_connections_idle",
+    "DB connections idle in the pool.",
+    multiprocess_mode=POOL_MODE,
+)
+REDIS_CONNECTIONS_ACTIVE = Gauge(
+    "fine_tuning_redis_connections_active", "Redis connections in use.", multiprocess_mode=POOL_MODE
+)
+REDIS_CONNECTIONS_IDLE = Gauge(
+    "fine_tuning_redis_connections_idle", "Redis connections idle.", multiprocess_mode=POOL_MODE
+)
 OPENAI_BREAKER_STATE = Gauge(
-    "fine_tuning_openai_circuit_breaker_state", "1 for the OpenAI breaker's state.", ["state"]
+    "fine_tuning_openai_circuit_breaker_state",
+    "1 for the OpenAI breaker's state.",
+    ["state"],
+    multiprocess_mode=BREAKER_MODE,
 )
 OPENAI_FAILURES = Counter("fine_tuning_openai_failures_total", "Failed calls to OpenAI.")
 MLFLOW_BREAKER_STATE = Gauge(
-    "fine_tuning_mlflow_circuit_breaker_state", "1 for the MLflow breaker's state.", ["state"]
+    "fine_tuning_mlflow_circuit_breaker_state",
+    "1 for the MLflow breaker's state.",
+    ["state"],
+    multiprocess_mode=BREAKER_MODE,
 )
 MLFLOW_FAILURES = Counter("fine_tuning_mlflow_failures_total", "Failed calls to MLflow.")
 PIPELINE_DURATION = Histogram(
@@ -41,23 +79,40 @@ PIPELINE_DURATION = Histogram(
     "Wall time of one pipeline run.",
     buckets=(60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, math.inf),
 )
-PIPELINE_MEMORY_PEAK_MB = Gauge("fine_tuning_pipeline_memory_peak_mb", "Peak RSS of the last run.")
+PIPELINE_MEMORY_PEAK_MB = Gauge(
+    "fine_tuning_pipeline_memory_peak_mb",
+    "Peak RSS of the last run.",
+    multiprocess_mode=LATEST_MODE,
+)
 PIPELINE_TRAINING_EXAMPLES = Counter(
     "fine_tuning_pipeline_training_examples_total", "Training examples built by pipeline runs."
 )
-PIPELINE_CACHE_HIT_RATE = Gauge("fine_tuning_pipeline_cache_hit_rate", "Cache hits / lookups.")
+PIPELINE_CACHE_HIT_RATE = Gauge(
+    "fine_tuning_pipeline_cache_hit_rate", "Cache hits / lookups.", multiprocess_mode=LATEST_MODE
+)
 MODEL_LABELS = ("model_id", "version")
 MODEL_ENGAGEMENT_RATE = Gauge(
-    "fine_tuning_model_engagement_rate", "Live engagement rate per model.", MODEL_LABELS
+    "fine_tuning_model_engagement_rate",
+    "Live engagement rate per model.",
+    MODEL_LABELS,
+    multiprocess_mode=LATEST_MODE,
 )
 MODEL_COST_PER_TOKEN = Gauge(
-    "fine_tuning_model_cost_per_token", "Cost per token per model (USD).", MODEL_LABELS
+    "fine_tuning_model_cost_per_token",
+    "Cost per token per model (USD).",
+    MODEL_LABELS,
+    multiprocess_mode=LATEST_MODE,
 )
 MODEL_QUALITY_SCORE = Gauge(
-    "fine_tuning_model_quality_score", "Quality score per model.", MODEL_LABELS
+    "fine_tuning_model_quality_score",
+    "Quality score per model.",
+    MODEL_LABELS,
+    multiprocess_mode=LATEST_MODE,
 )
 AB_TEST_SUCCESS_RATE = Gauge(
-    "fine_tuning_ab_test_success_rate", "Share of finished A/B tests that promoted the candidate."
+    "fine_tuning_ab_test_success_rate",
+    "Share of finished A/B tests that promoted the candidate.",
+    multiprocess_mode=LATEST_MODE,
 )
 PIPELINE_CACHE_HIT_RATE.set(math.nan)
 AB_TEST_SUCCESS_RATE.set(math.nan)
@@ -159,9 +214,41 @@ def set_breaker_state(breaker: str, state: str) -> None:
         gauge.labels(state=name).set(1 if name == state else 0)
 
 
+def count_breaker_failure(breaker: str) -> None:
+    """One failed call to the ``openai``/``mlflow`` service, as its breaker recorded it."""
+    counter = {"openai": OPENAI_FAILURES, "mlflow": MLFLOW_FAILURES}.get(breaker)
+    if counter is not None:
+        counter.inc()
+
+
+def multiprocess_dir() -> str | None:
+    """The directory worker processes share their metrics through, or None (one process)."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
 def exposition() -> tuple[bytes, str]:
-    """The registry in Prometheus text format, and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    """The metrics in Prometheus text format, and their content type: this process's
+    registry, or every worker's values merged when running as several processes."""
+    path = multiprocess_dir()
+    if path is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    # A fresh registry per scrape, as prometheus-client prescribes: the default one would
+    # also export this process's own (partial) values.
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=path)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def _forget_this_process(path: str, pid: int) -> None:
+    """Drop this worker's ``live*`` gauges (pools, breaker states) when it exits."""
+    if os.path.isdir(path):  # the server may already have removed the directory
+        multiprocess.mark_process_dead(pid, path)
+
+
+if (_path := multiprocess_dir()) is not None:
+    # uvicorn starts workers with multiprocessing's "spawn": they leave through sys.exit, so
+    # atexit handlers run on a normal or signalled shutdown (not after SIGKILL).
+    atexit.register(_forget_this_process, _path, os.getpid())
 
 
 def model_labels(model_id: str, version: str | int) -> dict[str, Any]:

@@ -26,7 +26,15 @@ def _quiet(_kind: str, _data: dict[str, Any]) -> None:
 
 
 class AbortRequested(Exception):  # noqa: N818  (a signal, not an error)
-    """Raised inside a step when the run's abort flag was seen."""
+    """Raised inside a step when the run's abort flag was seen: the run ends, cleaned up."""
+
+
+class InterruptRequested(Exception):  # noqa: N818  (a signal, not an error)
+    """Raised inside a step when its executor is going away (server shutdown).
+
+    Unlike an abort, nothing is cleaned or cancelled: the run stays resumable and the next
+    ``tuneloop run`` or ``POST /fine-tuning/start`` continues it.
+    """
 
 
 @dataclass
@@ -38,6 +46,9 @@ class RunContext:
     config: dict[str, Any]
     report: Reporter = _quiet
     abort: threading.Event = field(default_factory=threading.Event)
+    # Set by whoever executes the run when it must stop but keep its work (see interrupt()).
+    interrupted: threading.Event = field(default_factory=threading.Event)
+    interrupt_reason: str = "interrupted"
 
     @property
     def workdir(self) -> Path:
@@ -50,9 +61,21 @@ class RunContext:
 
         return tracker_for(self.settings)
 
+    def interrupt(self, reason: str) -> None:
+        """Stop at the next safe point and leave the run to be continued later."""
+        self.interrupt_reason = reason
+        self.interrupted.set()
+
+    def stop_requested(self) -> bool:
+        """Whether a long step (training) should stop at its next safe point."""
+        return self.abort.is_set() or self.interrupted.is_set()
+
     def check_abort(self) -> None:
+        """Raise if the run must stop here; an abort wins over an interruption."""
         if self.abort.is_set():
             raise AbortRequested(self.run_id)
+        if self.interrupted.is_set():
+            raise InterruptRequested(self.run_id)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,12 @@ A run is executed by whoever holds its lease; a heartbeat thread renews the leas
 notices abort requests. Each step is idempotent: it may be re-run after a crash and finds
 what it already made (dataset by content hash, training job by run id, MLflow run and
 model version by tags).
+
+Two ways to stop a run early: an abort (stored, by a user) ends it ``aborted`` and cleans
+up; an interruption (``RunContext.interrupt``, by an executor that is going away, such as
+a server shutting down) stops at the same safe points but keeps everything: the run stays
+``running`` with its lease released, like a crashed run, and is continued from its last
+committed step by the next ``tuneloop run`` or ``POST /fine-tuning/start``.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 from tuneloop.domain.runs import RunStatus, StepStatus
 from tuneloop.errors import ConflictError
 from tuneloop.pipeline.cleanup import clean_run
-from tuneloop.pipeline.context import AbortRequested, RunContext, StepOutcome
+from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunContext, StepOutcome
 from tuneloop.pipeline.lease import HEARTBEAT_SECONDS, new_owner, owner_is_alive
 from tuneloop.pipeline.memory import MemorySampler
 from tuneloop.store import runs as repo
@@ -30,7 +36,11 @@ StepFunction = Callable[[RunContext, dict[str, dict[str, Any]]], StepOutcome]
 def execute(
     ctx: RunContext, steps: dict[str, StepFunction], *, poll_seconds: float = 1.0
 ) -> RunStatus:
-    """Run (or continue) ``ctx.run_id`` to a final status, holding its lease throughout."""
+    """Run (or continue) ``ctx.run_id``, holding its lease throughout.
+
+    Returns the final status, or ``RUNNING`` when the run was interrupted (not finished:
+    its lease is released for whoever continues it).
+    """
     owner = _take_lease(ctx)
     stop_heartbeat = threading.Event()
     beat = threading.Thread(
@@ -104,6 +114,8 @@ def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
             outcome = _run_one(ctx, step.name, step.attempts, steps[step.name], outputs)
         except AbortRequested:
             return _finish_aborted(ctx, step.name)
+        except InterruptRequested:
+            return _finish_interrupted(ctx, step.name)
         except Exception as error:
             return _finish_failed(ctx, step.name, error)
         outputs[step.name] = outcome.output
@@ -216,3 +228,31 @@ def _finish_aborted(ctx: RunContext, step: str) -> RunStatus:
     )
     ctx.report("run_finished", {"status": "aborted", "resources_cleaned": cleaned})
     return RunStatus.ABORTED
+
+
+def _finish_interrupted(ctx: RunContext, step: str) -> RunStatus:
+    """Leave the run for its next executor: nothing cleaned, no job cancelled.
+
+    The run stays ``running`` (``execute`` releases the lease), which is what
+    ``resumable_run`` continues; the step is pending again and its next attempt resumes
+    from what this one kept (the trainer's complete checkpoints).
+    """
+    if repo.get_run(ctx.engine, ctx.tenant_id, ctx.run_id).abort_requested:
+        return _finish_aborted(ctx, step)  # a user's abort that raced the interruption wins
+    reason = ctx.interrupt_reason
+    repo.update_step(
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        step,
+        status=StepStatus.PENDING,
+        error=f"interrupted: {reason}",
+    )
+    log.info(
+        "run %s interrupted during %s (%s); it continues on its next start",
+        ctx.run_id,
+        step,
+        reason,
+    )
+    ctx.report("run_interrupted", {"step": step, "reason": reason})
+    return RunStatus.RUNNING

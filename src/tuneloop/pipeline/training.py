@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from tuneloop.config import TrainingSettings
 from tuneloop.dataset.examples import Prompts
-from tuneloop.pipeline.context import AbortRequested, RunContext
+from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunContext
 from tuneloop.store.models_registry import champion_of
 from tuneloop.store.pipeline_models import TrainingJob
 from tuneloop.store.posts import iter_hook_body
@@ -101,6 +101,14 @@ def _finish_job(ctx: RunContext, *, status: str, result: dict[str, Any] | None) 
             job.finished_at = utcnow()
 
 
+def _interrupt_job(ctx: RunContext) -> None:
+    """The job stopped with the server, not for good: the next attempt resumes it."""
+    with Session(ctx.engine) as session, session.begin():
+        job = session.get(TrainingJob, (ctx.tenant_id, ctx.run_id))
+        if job is not None:
+            job.status = "interrupted"
+
+
 def run_training(ctx: RunContext, *, dataset_dir: Path, on_step: Any) -> dict[str, Any]:
     """Train (or resume, or find finished) the run's candidate; returns the step's output."""
     trainer = trainer_for(ctx)
@@ -119,11 +127,14 @@ def run_training(ctx: RunContext, *, dataset_dir: Path, on_step: Any) -> dict[st
         hyperparams=hyperparameters,
         output_dir=output_dir,
         on_step=lambda p: on_step(p.step, p.total_steps, p.loss),
-        should_stop=ctx.abort.is_set,
+        should_stop=ctx.stop_requested,
     )
-    if job.status == "aborted":
-        _finish_job(ctx, status="cancelled", result=None)
-        raise AbortRequested(ctx.run_id)
+    if job.status == "aborted":  # the trainer stopped at a safe point; its checkpoints are kept
+        if ctx.abort.is_set():
+            _finish_job(ctx, status="cancelled", result=None)
+            raise AbortRequested(ctx.run_id)
+        _interrupt_job(ctx)
+        raise InterruptRequested(ctx.run_id)
     summary = {
         "job_id": job_id,
         "backend": job.backend,

@@ -32,7 +32,7 @@ from tuneloop.store.deployments import active_deployment
 from tuneloop.store.experiments import list_experiments
 from tuneloop.store.models_registry import champion_of
 
-Source = Literal["experiment", "deployment", "champion"]
+Source = Literal["experiment", "deployment", "champion", "pinned"]  # pinned: asked by name
 
 
 @dataclass(frozen=True)
@@ -76,21 +76,48 @@ class RoutingTable:
         )
         self._rollout = rollout
         self._champion = champion
+        # Routes are immutable: made once per table, handed out per unit.
+        self._arm_routes = (
+            {
+                a.name: _route(
+                    a.model_id, a.version, "experiment", experiment_key=experiment[0], arm=a.name
+                )
+                for a in experiment[1]
+            }
+            if experiment
+            else {}
+        )
+        self._sides = (
+            {
+                side: _route(*model, "deployment", deployment_id=rollout.deployment_id, arm=side)
+                for side, model in (("new", rollout.new), ("previous", rollout.previous))
+            }
+            if rollout
+            else {}
+        )
+        self._champion_route = _route(*champion, "champion") if champion else None
+
+    def models(self) -> list[tuple[str, str]]:
+        """Every ``(model_id, version)`` this table can hand out (what serving keeps warm)."""
+        found: list[tuple[str, str]] = []
+        if self._experiment is not None:
+            found += [(a.model_id, a.version) for a in self._experiment[1]]
+        if self._rollout is not None:
+            found += [self._rollout.new, self._rollout.previous]
+        if self._champion is not None:
+            found.append(self._champion)
+        return list(dict.fromkeys(found))
 
     def route(self, unit_id: str) -> Route:
-        if self._experiment is not None and self._assigner is not None:
-            key, arms = self._experiment
-            name = self._assigner.assign(unit_id)
-            spec = next(a for a in arms if a.name == name)
-            return _route(spec.model_id, spec.version, "experiment", experiment_key=key, arm=name)
+        if self._assigner is not None:
+            return self._arm_routes[self._assigner.assign(unit_id)]
         if self._rollout is not None:
             r = self._rollout
-            is_new = bucket(r.deployment_id, unit_id) < r.traffic
-            model_id, version = r.new if is_new else r.previous
-            side = "new" if is_new else "previous"
-            return _route(model_id, version, "deployment", deployment_id=r.deployment_id, arm=side)
-        if self._champion is not None:
-            return _route(*self._champion, "champion")
+            return self._sides[
+                "new" if bucket(r.deployment_id, unit_id) < r.traffic else "previous"
+            ]
+        if self._champion_route is not None:
+            return self._champion_route
         raise NotFoundError("no experiment, deployment or champion to route to")
 
 

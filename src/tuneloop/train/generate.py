@@ -8,19 +8,32 @@ Used by the tests now and by local serving later::
 The prompt goes through the tokenizer's chat template as the user's message (or pass the
 ``messages`` yourself); generation stops at the end-of-turn token. The adapter is merged
 into the weights by default, so generating costs no more than with the base.
+
+:func:`generate_chats` is the shared core: several chats in one left-padded
+``model.generate``, each cut at its own token limit. The local model server
+(:mod:`tuneloop.serving.local`) batches requests through it; :class:`TextGenerator` sends
+a batch of one.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from tuneloop.errors import ConfigurationError, InvalidInputError
-from tuneloop.train.runtime import load_causal_lm, load_tokenizer, pick_device, torch_threads
+from tuneloop.train.runtime import (
+    context_length,
+    load_causal_lm,
+    load_tokenizer,
+    pick_device,
+    torch_threads,
+)
 
 FinishReason = Literal["stop", "length"]
+Chat = list[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -80,7 +93,7 @@ class TextGenerator:
 
     def generate(
         self,
-        prompt: str | list[dict[str, str]],
+        prompt: str | Chat,
         *,
         max_new_tokens: int = 64,
         temperature: float = 0.0,
@@ -88,31 +101,104 @@ class TextGenerator:
         seed: int | None = None,
     ) -> Generation:
         """Greedy when ``temperature`` is 0, else sampled (reproducible with ``seed``)."""
-        import torch
-
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-        inputs = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self.device)
-        sampling: dict[str, Any] = {"do_sample": False}
-        if temperature > 0:
-            sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p}
-        with torch_threads(self.num_threads), torch.no_grad():
-            if seed is not None:
-                torch.manual_seed(seed)
-            output = self.model.generate(
-                **inputs,
-                max_new_tokens=max_new_tokens,
-                eos_token_id=self.tokenizer.eos_token_id,
-                pad_token_id=self.tokenizer.pad_token_id,
-                **sampling,
+        with torch_threads(self.num_threads):
+            [generation] = generate_chats(
+                self.model,
+                self.tokenizer,
+                [messages],
+                device=self.device,
+                max_new_tokens=[max_new_tokens],
+                temperature=temperature,
+                top_p=top_p,
+                seed=seed,
             )
-        prompt_length = inputs["input_ids"].shape[1]
-        new = output[0, prompt_length:].tolist()
-        stopped = bool(new) and new[-1] == self.tokenizer.eos_token_id
-        return Generation(
-            text=self.tokenizer.decode(new, skip_special_tokens=True).strip(),
-            prompt_tokens=prompt_length,
-            completion_tokens=len(new),
-            finish_reason="stop" if stopped else "length",
+        return generation
+
+
+def generate_chats(
+    model: Any,
+    tokenizer: Any,
+    chats: Sequence[Chat],
+    *,
+    device: str,
+    max_new_tokens: Sequence[int],
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Generation]:
+    """One ``model.generate`` over ``chats``, each cut at its own ``max_new_tokens``.
+
+    Prompts are padded on the left and masked, and ``generate`` derives position ids from
+    the mask, so a chat's greedy output does not depend on the chats beside it. The batch
+    runs for the largest limit (at most what fits the model's context after the longest
+    prompt); a prompt that leaves no room is an :class:`InvalidInputError`. A seeded sample
+    is reproducible only in the same company: the batch shares one random stream.
+    ``should_stop`` is polled after every token; when it turns true generation ends early.
+    """
+    import torch
+
+    if len(max_new_tokens) != len(chats):
+        raise ValueError("one max_new_tokens per chat")
+    inputs = tokenizer.apply_chat_template(
+        list(chats),
+        add_generation_prompt=True,
+        padding=True,
+        return_tensors="pt",
+        return_dict=True,
+        tokenizer_kwargs={"padding_side": "left"},
+    ).to(device)
+    width = int(inputs["input_ids"].shape[1])
+    steps = max(max_new_tokens)
+    if (context := context_length(model)) is not None:
+        if width >= context:
+            raise InvalidInputError(f"a prompt of {width} tokens leaves no room in {context}")
+        steps = min(steps, context - width)
+    options: dict[str, Any] = {"do_sample": False}
+    if temperature > 0:
+        options = {"do_sample": True, "temperature": temperature, "top_p": top_p}
+    if should_stop is not None:
+        options["stopping_criteria"] = _stop_when(should_stop)
+    with torch.no_grad():
+        if seed is not None:
+            torch.manual_seed(seed)
+        output = model.generate(
+            **inputs,
+            max_new_tokens=steps,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **options,
         )
+    prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+    return [
+        _finish(tokenizer, output[row, width : width + limit].tolist(), int(prompt_tokens[row]))
+        for row, limit in enumerate(max_new_tokens)
+    ]
+
+
+def _finish(tokenizer: Any, new: list[int], prompt_tokens: int) -> Generation:
+    """One row's new tokens up to its first end-of-turn (what follows is batch padding)."""
+    eos = tokenizer.eos_token_id
+    if eos in new:
+        new = new[: new.index(eos) + 1]
+    return Generation(
+        text=tokenizer.decode(new, skip_special_tokens=True).strip(),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=len(new),
+        finish_reason="stop" if new and new[-1] == eos else "length",
+    )
+
+
+def _stop_when(should_stop: Callable[[], bool]) -> Any:
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            stop = should_stop()
+            return torch.full(
+                (input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device
+            )
+
+    return StoppingCriteriaList([_Stop()])

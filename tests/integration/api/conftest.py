@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from tuneloop.api.app import create_app
 from tuneloop.config import Settings
 from tuneloop.store.auth_models import Role, create_api_key
+from tuneloop.tracking.connection import MLFLOW_ENV_DEFAULTS
 
 
 @pytest.fixture
@@ -85,3 +86,13 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
             client.delete(key)
     finally:
         client.close()
+
+
+@pytest.fixture
+def mlflow_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """MLflow's own environment defaults, set by the tracker, removed again afterwards."""
+    for name in MLFLOW_ENV_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+    yield
+    for name in MLFLOW_ENV_DEFAULTS:
+        os.environ.pop(name, None)

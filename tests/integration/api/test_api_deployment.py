@@ -3,8 +3,6 @@ registered version an A/B test recommends (embedded MLflow), rollback, reads, ro
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,6 @@ from tuneloop.experiments.service import ModelRef, two_arms
 from tuneloop.pipeline.promotion import promote_first_champion
 from tuneloop.synthetic.traffic import TrafficSpec
 from tuneloop.tracking import Tracker
-from tuneloop.tracking.connection import MLFLOW_ENV_DEFAULTS
 from tuneloop.wiring import tracker_for
 
 MODEL = "tuneloop-acme"
@@ -44,22 +41,13 @@ def _request(ab_test_id: str, version: str = "2", **changes: Any) -> dict[str, A
     } | changes
 
 
-@pytest.fixture
-def _mlflow_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in MLFLOW_ENV_DEFAULTS:
-        monkeypatch.delenv(name, raising=False)
-    yield
-    for name in MLFLOW_ENV_DEFAULTS:
-        os.environ.pop(name, None)
-
-
 def _register(engine: Engine, tracker: Tracker, folder: Path, run: str) -> str:
     return register_version(engine, tracker, folder, run, tenant=TENANT_A)
 
 
 @pytest.fixture
 def decided(
-    _mlflow_environment: None, db: Engine, api_settings: Settings, tmp_path: Path
+    mlflow_environment: None, db: Engine, api_settings: Settings, tmp_path: Path
 ) -> tuple[str, str]:
     """v1 is champion; v2 won an A/B test against it. Returns (ab_test_id, candidate version)."""
     tracker = tracker_for(api_settings)

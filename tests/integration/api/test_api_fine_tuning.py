@@ -18,8 +18,10 @@ import pytest
 from api_helpers import JWT_SECRET, TENANT_A, Keys, auth, with_api
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
+from tuneloop.api.app import create_app
 from tuneloop.api.services.run_progress import StepState, estimated_completion, progress_of
 from tuneloop.config import Settings
 from tuneloop.domain.runs import RunStatus
@@ -27,6 +29,7 @@ from tuneloop.pipeline.service import start_run
 from tuneloop.posts.schema import PostIn
 from tuneloop.store import runs as repo
 from tuneloop.store.auth_models import Role, create_api_key
+from tuneloop.store.pipeline_models import TrainingJob
 from tuneloop.store.posts import upsert_posts
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
 
@@ -251,6 +254,8 @@ def test_a_failed_run_is_continued_not_restarted(
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["pipeline_id"] == failed.id and body["continued"] is True
+    # Reopened before the answer, so no poll can mistake the old "failed" for the outcome.
+    assert body["run_status"] == "running"
     final = poll(client, keys.viewer, failed.id, lambda s: s["finished"])[-1]
     assert final["status"] == "not_enough_data"
     assert final["steps"][0]["attempts"] == 1
@@ -334,7 +339,7 @@ def test_a_started_run_trains_and_reports_every_documented_field(
 @pytest.mark.train
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_abort_stops_a_training_run_and_shutdown_stops_the_next(
+def test_abort_stops_a_training_run_and_cleans_up(
     app: FastAPI, trainable: Settings, engine: Engine
 ) -> None:
     operator = create_api_key(engine, TENANT_A, role=Role.OPERATOR).plaintext
@@ -356,8 +361,63 @@ def test_abort_stops_a_training_run_and_shutdown_stops_the_next(
         assert final["status"] == "aborted" and final["progress"]["deployment"] == "skipped"
         assert not (trainable.workspace / "runs" / TENANT_A / run_id).exists()
 
-        # An aborted run is not continued: a new one starts, and stopping the app aborts it.
+        # An aborted run is not continued: a new one starts.
         second = start(client, operator).json()
         assert second["continued"] is False and second["pipeline_id"] != run_id
-    stopped = repo.get_run(engine, TENANT_A, second["pipeline_id"])
-    assert stopped.status == "aborted" and stopped.abort_reason == "server_shutdown"
+
+
+@pytest.fixture
+def two_epochs(trainable: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Two epochs: the first one's checkpoint is on disk while the second trains."""
+    monkeypatch.setenv("TUNELOOP_TRAINING__EPOCHS", "2")
+    training = trainable.training.model_copy(update={"epochs": 2})
+    return trainable.model_copy(update={"training": training})
+
+
+@pytest.mark.train
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_server_shutdown_interrupts_a_run_and_the_next_start_continues_it(
+    two_epochs: Settings, engine: Engine
+) -> None:
+    from mlflow import MlflowClient
+
+    from tuneloop.train.workdir import complete_checkpoints
+
+    operator = create_api_key(engine, TENANT_A, role=Role.OPERATOR).plaintext
+    train_dir = two_epochs.workspace / "runs" / TENANT_A
+    with TestClient(create_app(two_epochs)) as client:
+        run_id = start(client, operator).json()["pipeline_id"]
+        train_dir = train_dir / run_id / "train"
+        # Stop during the second epoch, with the first one's checkpoint complete on disk.
+        poll(client, operator, run_id, lambda s: bool(complete_checkpoints(train_dir)))
+    kept = complete_checkpoints(train_dir)
+    assert kept, "the interruption must keep the complete checkpoints"
+
+    stopped = repo.get_run(engine, TENANT_A, run_id)
+    assert stopped.status == "running" and stopped.lease_owner is None
+    assert not stopped.abort_requested and stopped.cleanup is None
+    train = next(s for s in repo.steps_of(engine, TENANT_A, run_id) if s.name == "train")
+    assert train.status == "pending" and train.error == "interrupted: server_shutdown"
+
+    with TestClient(create_app(two_epochs)) as client:  # the restarted server
+        status = status_of(client, operator, run_id)
+        assert status["run_status"] == "running" and status["training_progress"] is None
+        assert status["status"] == "interrupted" and status["estimated_completion"] is None
+        assert "server_shutdown" in status["message"]
+        assert status["model_version"]["status"] == "interrupted"
+        again = start(client, operator).json()
+        assert again["pipeline_id"] == run_id and again["continued"] is True
+        final = poll(client, operator, run_id, lambda s: s["finished"])[-1]
+    assert final["status"] in {"succeeded", "gated"}, final["error"]
+    assert [s["attempts"] for s in final["steps"]] == [1, 2, 1, 1]
+    assert repo.list_runs(engine, TENANT_A)[1] == 1
+    train = next(s for s in repo.steps_of(engine, TENANT_A, run_id) if s.name == "train")
+    assert train.output is not None and train.output["resumed_from"] == str(kept[-1])
+    with Session(engine) as session:
+        jobs = session.scalars(select(TrainingJob)).all()
+    assert len(jobs) == 1 and jobs[0].attempts == 2 and jobs[0].status == "succeeded"
+    mlflow = MlflowClient(tracking_uri=two_epochs.mlflow_tracking_uri)
+    assert len(mlflow.search_model_versions(f"name='tuneloop-{TENANT_A}'")) == 1
+    experiment = mlflow.get_experiment_by_name(f"tuneloop-{TENANT_A}")
+    assert len(mlflow.search_runs([experiment.experiment_id])) == 1

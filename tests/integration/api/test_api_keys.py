@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from api_helpers import TENANT_A, Keys, auth
+from api_helpers import TENANT_A, Keys, auth, with_api
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from tuneloop.api.app import create_app
 from tuneloop.cli.main import app as cli
 from tuneloop.config import Settings
 from tuneloop.store.auth_models import ApiKey, hash_key
@@ -61,7 +62,15 @@ def test_an_unknown_role_is_a_422(client: TestClient, keys: Keys) -> None:
     assert response.json()["error"]["details"]["errors"][0]["loc"] == ["body", "role"]
 
 
-def test_cli_creates_lists_and_revokes(settings: Settings, client: TestClient) -> None:
+def test_cli_creates_lists_and_revokes(settings: Settings, api_settings: Settings) -> None:
+    # The CLI revokes from another process: with the key cache off the server sees it at
+    # once (with it on, within api.key_cache_seconds; see tests/unit/api/test_key_cache.py).
+    app_settings = with_api(api_settings, key_cache_seconds=0)
+    with TestClient(create_app(app_settings), raise_server_exceptions=False) as client:
+        _create_list_revoke(client)
+
+
+def _create_list_revoke(client: TestClient) -> None:
     runner = CliRunner()
     created = runner.invoke(
         cli, ["keys", "create", "--tenant", "cli-co", "--role", "operator", "--name", "ci"]

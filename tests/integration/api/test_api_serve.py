@@ -46,7 +46,8 @@ def test_serve_answers_ready_over_http(tmp_path: Path) -> None:
     )
     try:
         ready = wait_ready(f"http://127.0.0.1:{port}/health/ready", process)
-        assert ready.json() == {"status": "ready", "checks": {"migrations": True, "database": True}}
+        checks = {"migrations": True, "database": True, "serving_models": True}
+        assert ready.json() == {"status": "ready", "checks": checks}
         assert httpx.get(f"http://127.0.0.1:{port}/posts/count", timeout=5).status_code == 401
     finally:
         process.send_signal(signal.SIGTERM)

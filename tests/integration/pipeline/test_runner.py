@@ -2,7 +2,8 @@
 
 The real steps (collect, train, register, evaluate) are covered by the end-to-end tests;
 here the runner's own promises are checked: resume from the last committed step, one
-active run per tenant, early final states, abort with cleanup, memory recorded.
+active run per tenant, early final states, abort with cleanup, interruption without it,
+memory recorded.
 """
 
 from __future__ import annotations
@@ -112,25 +113,10 @@ def test_abort_of_a_run_nobody_executes_cleans_up(engine: Engine, settings: Sett
 
 def test_abort_while_running_stops_at_the_next_check(engine: Engine, settings: Settings) -> None:
     started = threading.Event()
-
-    def slow_train(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
-        (ctx.workdir / "checkpoint-1").mkdir(parents=True)
-        started.set()
-        for _ in range(400):  # a training loop checking its stop signal
-            ctx.check_abort()
-            time.sleep(0.025)
-        return StepOutcome({})
-
     recorder = Recorder()
-    steps = recorder.steps() | {"train": slow_train}
     run = start_run(engine, settings, "acme")
-    result: dict[str, RunStatus] = {}
-    worker = threading.Thread(
-        target=lambda: result.setdefault(
-            "status", execute(context_for(engine, settings, run), steps, poll_seconds=0.05)
-        )
-    )
-    worker.start()
+    ctx = context_for(engine, settings, run)
+    worker, result = _execute_in_thread(ctx, recorder.steps() | {"train": _slow_train(started)})
     assert started.wait(10)
     report = abort_run(engine, settings, "acme", run.id, reason="operator said so", wait_seconds=10)
     worker.join(10)
@@ -139,3 +125,78 @@ def test_abort_while_running_stops_at_the_next_check(engine: Engine, settings: S
     assert recorder.calls == ["collect"]
     final = repo.get_run(engine, "acme", run.id)
     assert final.cleanup is not None and final.cleanup["reason"] == "operator said so"
+
+
+def _slow_train(started: threading.Event) -> StepFunction:
+    def slow_train(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
+        (ctx.workdir / "checkpoint-1").mkdir(parents=True, exist_ok=True)
+        started.set()
+        for _ in range(400):  # a training loop checking its stop signal
+            ctx.check_abort()
+            time.sleep(0.025)
+        return StepOutcome({})
+
+    return slow_train
+
+
+def _execute_in_thread(
+    ctx: RunContext, steps: dict[str, StepFunction]
+) -> tuple[threading.Thread, dict[str, RunStatus]]:
+    result: dict[str, RunStatus] = {}
+    worker = threading.Thread(
+        target=lambda: result.setdefault("status", execute(ctx, steps, poll_seconds=0.05))
+    )
+    worker.start()
+    return worker, result
+
+
+def test_an_interrupted_run_keeps_its_files_and_is_continued(
+    engine: Engine, settings: Settings
+) -> None:
+    started = threading.Event()
+    recorder = Recorder()
+    run = start_run(engine, settings, "acme")
+    ctx = context_for(engine, settings, run)
+    worker, result = _execute_in_thread(ctx, recorder.steps() | {"train": _slow_train(started)})
+    assert started.wait(10)
+    ctx.interrupt("server_shutdown")
+    worker.join(10)
+
+    assert result["status"] == RunStatus.RUNNING  # not finished: to be continued
+    stopped = repo.get_run(engine, "acme", run.id)
+    assert stopped.status == "running" and stopped.lease_owner is None
+    assert not stopped.abort_requested and stopped.cleanup is None
+    assert (ctx.workdir / "checkpoint-1").is_dir()
+    train = repo.steps_of(engine, "acme", run.id)[1]
+    assert train.status == "pending" and train.attempts == 1
+    assert train.error == "interrupted: server_shutdown"
+
+    resumed = resumable_run(engine, "acme")
+    assert resumed is not None and resumed.id == run.id
+    assert run_once(engine, settings, recorder.steps()) == RunStatus.SUCCEEDED
+    assert recorder.calls == ["collect", "train", "register", "evaluate"]
+    train = repo.steps_of(engine, "acme", run.id)[1]
+    assert train.status == "succeeded" and train.attempts == 2 and train.error is None
+    assert repo.list_runs(engine, "acme")[1] == 1
+
+
+def test_an_abort_that_races_an_interruption_wins(engine: Engine, settings: Settings) -> None:
+    started = threading.Event()
+    recorder = Recorder()
+    run = start_run(engine, settings, "acme")
+    ctx = context_for(engine, settings, run)
+    # Heartbeats far apart: the stored abort is only seen when the interruption ends the step.
+    worker = threading.Thread(
+        target=execute,
+        args=(ctx, recorder.steps() | {"train": _slow_train(started)}),
+        kwargs={"poll_seconds": 30.0},
+    )
+    worker.start()
+    assert started.wait(10)
+    repo.request_abort(engine, "acme", run.id, reason="operator said so")
+    ctx.interrupt("server_shutdown")
+    worker.join(10)
+    final = repo.get_run(engine, "acme", run.id)
+    assert final.status == "aborted" and final.cleanup is not None
+    assert final.cleanup["reason"] == "operator said so"
+    assert not ctx.workdir.exists()

@@ -1,4 +1,8 @@
-"""``/metrics``: Prometheus text format; pool and breaker gauges refreshed on each scrape."""
+"""``/metrics``: Prometheus text format; pool and breaker gauges refreshed on each scrape.
+
+With several workers any one of them answers, with every worker's values merged
+(``tuneloop.observability.metrics.exposition``); the gauges refreshed here are its own.
+"""
 
 from __future__ import annotations
 

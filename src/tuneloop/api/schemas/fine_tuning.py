@@ -76,7 +76,8 @@ class ModelVersionOut(BaseModel):
     base_model: str | None = Field(description="What the candidate is fine-tuned from.")
     status: str | None = Field(
         description="The version's status (challenger, champion, archived) once registered; "
-        "before that the training job's (running, succeeded, cancelled); null before training."
+        "before that the training job's (running, interrupted, succeeded, cancelled); null "
+        "before training."
     )
 
 
@@ -155,7 +156,8 @@ class StatusOut(BaseModel):
     pipeline_id: str
     status: str = Field(
         description="pending, collecting_data, training, registering, evaluating, aborting, "
-        "succeeded, not_enough_data, gated, failed or aborted."
+        "interrupted (nobody executes it: the next start continues it), succeeded, "
+        "not_enough_data, gated, failed or aborted."
     )
     run_status: str = Field(description="The run's state machine status (running while going).")
     finished: bool

@@ -27,9 +27,13 @@ class DeploymentPage:
 
 
 def manager_for(engine: Engine, settings: Settings) -> DeploymentManager:
+    from tuneloop.rollout.safety import ArtifactProbe
+    from tuneloop.serving.probe import ServingProbe
     from tuneloop.wiring import tracker_for
 
-    return DeploymentManager(engine, tracker=tracker_for(settings), settings=settings.rollout)
+    tracker = tracker_for(settings)
+    probe = ServingProbe(settings, ArtifactProbe(tracker))
+    return DeploymentManager(engine, tracker=tracker, settings=settings.rollout, probe=probe)
 
 
 def deploy(

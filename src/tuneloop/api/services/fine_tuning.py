@@ -36,8 +36,9 @@ from tuneloop.api.services.run_progress import (
 )
 from tuneloop.api.services.run_workers import RunWorkers, Worker
 from tuneloop.config import Settings
-from tuneloop.domain.runs import STAGE_OF_STEP, StepStatus
+from tuneloop.domain.runs import STAGE_OF_STEP, RunStatus, StepStatus
 from tuneloop.errors import ConflictError, NotFoundError
+from tuneloop.pipeline.lease import owner_is_alive
 from tuneloop.pipeline.service import AbortReport, abort_run, resumable_run, start_run
 from tuneloop.store import runs as repo
 from tuneloop.store.models_registry import get_model_version, list_model_versions
@@ -68,6 +69,10 @@ def start_pipeline(
         run = existing or start_run(
             engine, settings, tenant_id, overrides=overrides, force_run=force_run
         )
+        if run.status == RunStatus.FAILED:
+            # Reopen it before answering: a status read right after this 202 must not see
+            # the old, finished "failed" (the worker thread may not have started yet).
+            run = repo.move_run(engine, tenant_id, run.id, RunStatus.RUNNING, error=None)
         workers.launch(engine, settings, run)
     outputs = _outputs(repo.steps_of(engine, tenant_id, run.id))
     return RunView(
@@ -97,15 +102,18 @@ def run_status(engine: Engine, tenant_id: str, run_id: str, *, workers: RunWorke
         else None
     )
     examples = outputs.get("collect", {}).get("counts", {}).get("train")
+    stalled = _interrupted(run, live is not None, now)
     return StatusView(
         pipeline_id=run.id,
-        status=display_status(states, run_status=run.status),
+        status="interrupted" if stalled else display_status(states, run_status=run.status),
         run_status=run.status,
         finished=not is_active(run.status),
         progress=dict(progress_of(states, run_status=run.status)),
         current_stage=current_stage_of(states, run_status=run.status),
         current_step=current_step_of(states, run_status=run.status),
-        estimated_completion=estimated_completion(
+        estimated_completion=None
+        if stalled
+        else estimated_completion(
             states,
             run_status=run.status,
             started_at=run.started_at,
@@ -120,7 +128,7 @@ def run_status(engine: Engine, tenant_id: str, run_id: str, *, workers: RunWorke
                 round(run.memory_peak_mb / examples, 3) if run.memory_peak_mb and examples else None
             ),
         ),
-        message=_outcome_message(run, outputs),
+        message=_interrupted_message(steps) if stalled else _outcome_message(run, outputs),
         error=run.error,
         losses=_chart(_losses(live, outputs)),
         training_progress=training,
@@ -237,6 +245,18 @@ def _chart(values: list[float]) -> list[float]:
     stride = len(values) / MAX_CHART_POINTS
     picked = [values[int(i * stride)] for i in range(MAX_CHART_POINTS - 1)]
     return [*picked, values[-1]]
+
+
+def _interrupted(run: PipelineRun, executing_here: bool, now: datetime) -> bool:
+    """Active, but nobody executes it: a server stopped (or crashed) in the middle of it."""
+    if run.status != RunStatus.RUNNING or executing_here:
+        return False
+    return run.lease_owner is None or not owner_is_alive(run.lease_owner, run.heartbeat_at, now)
+
+
+def _interrupted_message(steps: Sequence[PipelineStep]) -> str:
+    why = next((s.error for s in steps if s.error and s.error.startswith("interrupted")), None)
+    return f"{why or 'interrupted'}; POST /fine-tuning/start (or `tuneloop run`) continues it"
 
 
 def _outcome_message(run: PipelineRun, outputs: dict[str, dict[str, Any]]) -> str | None:

@@ -2,15 +2,16 @@
 
 ``POST /fine-tuning/start`` answers at once; the run executes here, in a thread that calls
 ``execute(context_for(...), STEP_FUNCTIONS)`` like ``tuneloop run`` does. The registry lives
-on ``app.state.run_workers`` while the app runs. At shutdown every live run is asked to stop
-through its abort flag (stored, so the run ends ``aborted`` with its cleanup) and waited
-for. Each worker keeps its live training progress (step, total, losses) for the status
-endpoint, and records the documented pipeline metrics when its run finishes.
+on ``app.state.run_workers`` while the app runs. At shutdown every live run is interrupted
+(``RunContext.interrupt``), not aborted: training stops at its next step, the lease is
+released and nothing is cleaned, so the next start (or ``tuneloop run``) continues the run
+from its last committed step and checkpoint. Each worker keeps its live training progress
+(step, total, losses) for the status endpoint, and records the documented pipeline metrics
+when its execution ends.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -26,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tuneloop.config import Settings
 from tuneloop.domain.runs import RunStatus
-from tuneloop.errors import ConflictError, TuneloopError
+from tuneloop.errors import ConflictError
 from tuneloop.observability.metrics import observe_pipeline_run
 from tuneloop.pipeline.context import RunContext
 from tuneloop.pipeline.runner import execute
@@ -38,7 +39,7 @@ from tuneloop.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_REASON = "server_shutdown"
+SHUTDOWN_REASON = "server_shutdown"  # recorded on the interrupted step
 MAX_LIVE_LOSSES = 2000  # a chart needs no more; the train step's output keeps the full list
 
 
@@ -120,11 +121,11 @@ class RunWorkers:
             del self._workers[run_id]
 
     def shutdown(self, *, timeout_s: float = 60.0) -> None:
-        """Abort every live run through its abort flag and wait for the workers to stop."""
+        """Interrupt every live run (kept resumable, not aborted) and wait for it to stop."""
         with self._lock:
             live = [w for w in self._workers.values() if w.thread.is_alive()]
         for worker in live:
-            _request_stop(worker)
+            worker.context.interrupt(SHUTDOWN_REASON)
         deadline = time.monotonic() + timeout_s
         for worker in live:
             worker.thread.join(max(0.0, deadline - time.monotonic()))
@@ -132,13 +133,6 @@ class RunWorkers:
                 log.warning(
                     "run %s did not stop within %.0f s of shutdown", worker.run_id, timeout_s
                 )
-
-
-def _request_stop(worker: Worker) -> None:
-    ctx = worker.context
-    with contextlib.suppress(TuneloopError):  # it may have finished in the meantime
-        repo.request_abort(ctx.engine, ctx.tenant_id, ctx.run_id, reason=SHUTDOWN_REASON)
-    ctx.abort.set()  # do not wait for the heartbeat to notice the stored flag
 
 
 def _work(ctx: RunContext) -> None:
@@ -169,10 +163,12 @@ def _record_metrics(
         if step.name == "collect" and step.status == "succeeded" and built_now:
             examples = int((step.output or {}).get("counts", {}).get("train", 0))
     observe_pipeline_run(seconds=seconds, peak_mb=run.memory_peak_mb, training_examples=examples)
+    # RUNNING after execute: interrupted (server shutdown), to be continued by the next start.
+    outcome = "was interrupted" if status == RunStatus.RUNNING else f"finished {status.value}"
     log.info(
-        "run %s finished %s in %.1f s",
+        "run %s %s in %.1f s",
         ctx.run_id,
-        status.value,
+        outcome,
         seconds,
         extra={"event": "pipeline_run_finished"},
     )

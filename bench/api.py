@@ -1,0 +1,267 @@
+"""HTTP service under load: /v1/events and /fine-tuning/status vs bare FastAPI, same run.
+
+``POST /v1/events`` and ``GET /fine-tuning/status/{id}`` against a bare FastAPI app answering
+the same JSON, measured in the same run by the same load generator.
+
+``tuneloop serve`` runs as deployed (uvicorn, 1 and 2 workers, a real SQLite workspace or,
+with --database-url, a private PostgreSQL schema), authenticated with an operator API key,
+rate limit off. The reference is FastAPI under the same uvicorn settings with no middleware,
+auth or database: it parses the same body and returns our endpoint's own answer (same JSON).
+
+  * ``POST /v1/events``: batches of --batch events (exposures, generations and outcomes of a
+    running experiment); every request carries fresh idempotency keys, so each is stored;
+  * ``GET /fine-tuning/status/{id}``: a finished run with its steps, outputs and model.
+
+Each server gets --connections keep-alive connections (bench/http_load.py), --warmup seconds
+unrecorded, then --seconds timed; rounds alternate ours and bare, best of each. Prints req/s,
+events/s, p50/p99 latency, errors, the generator's CPU, and ratio = ours / bare (req/s).
+
+    python bench/api.py                                     # SQLite, 1 and 2 workers
+    python bench/api.py --database-url postgresql://postgres@127.0.0.1:5432/test
+    python bench/api.py --smoke                             # half-second windows, 1 worker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from http_load import (
+    RequestSource,
+    Result,
+    Row,
+    best_of,
+    cycle,
+    print_table,
+    probe,
+    request_bytes,
+    request_head,
+)
+from http_servers import (
+    BareRoute,
+    Workspace,
+    bare_server,
+    tuneloop_server,
+    workspace,
+    write_bare_spec,
+)
+from tuneloop.config import Settings
+from tuneloop.domain.experiments import ArmSpec
+from tuneloop.domain.runs import RunStatus, StepStatus
+from tuneloop.experiments.service import create_experiment
+from tuneloop.pipeline.service import start_run
+from tuneloop.store import runs as repo
+from tuneloop.store.auth_models import Role, create_api_key
+from tuneloop.store.models_registry import record_model_version
+from tuneloop.store.types import utcnow
+from tuneloop.synthetic.traffic import TrafficSpec, generate_traffic
+
+TENANT = "bench"
+KEY = "ab-test-bench-001"
+MODEL = "tuneloop-bench"
+ARMS = [ArmSpec("baseline", MODEL, "1", 0.5), ArmSpec("candidate", MODEL, "2", 0.5)]
+EVENTS = "POST /v1/events"
+STATUS = "GET /fine-tuning/status/{id}"
+PLACEHOLDER = "@@idempotency-key@@"
+
+
+class EventBatches:
+    """The same ``size`` events in every request, each request with fresh idempotency keys.
+
+    The events are JSON-encoded once around a placeholder key; per request only the keys
+    are put in, at a fixed width (so the head and its Content-Length are built once): cheap
+    for the generator, which shares the cores with the server.
+    """
+
+    def __init__(self, size: int, api_key: str) -> None:
+        spec = TrafficSpec(KEY, [(a.name, a.weight) for a in ARMS], units=size, seed=1)
+        events = next(generate_traffic(spec))[:size]
+        self._pieces: list[tuple[bytes, bytes]] = []
+        for event in events:
+            shown = {**event, "ts": event["ts"].isoformat(), "idempotency_key": PLACEHOLDER}
+            before, after = json.dumps(shown).split(PLACEHOLDER)
+            self._pieces.append((before.encode(), after.encode()))
+        self.size = len(self._pieces)
+        self._tag = uuid.uuid4().hex[:8].encode()  # keys unique across instances too
+        self._sent = 0
+        self._head = request_head(
+            "POST",
+            "/v1/events",
+            headers={"Authorization": f"Bearer {api_key}"},
+            length=len(self.body()),
+        )
+
+    def body(self) -> bytes:
+        self._sent += 1
+        request = b"%s-%010d-" % (self._tag, self._sent)
+        events = b",".join(
+            before + request + b"%03d" % index + after
+            for index, (before, after) in enumerate(self._pieces)
+        )
+        return b'{"events":[' + events + b"]}"
+
+    def __call__(self) -> bytes:
+        return self._head + self.body()
+
+
+def finished_run(ws: Workspace) -> str:
+    """A succeeded run with the outputs a real one stores, made directly in the store (the
+    status endpoint only reads them); returns its id."""
+    settings = Settings(workspace=ws.folder, database={"url": ws.url})
+    run = start_run(ws.engine, settings, TENANT)
+    started = utcnow() - timedelta(minutes=30)
+    repo.move_run(ws.engine, TENANT, run.id, RunStatus.RUNNING, started_at=started)
+    record_model_version(
+        ws.engine,
+        TENANT,
+        model_id=MODEL,
+        version="3",
+        run_id=run.id,
+        base_model="tiny",
+        status="challenger",
+    )
+    for offset, (name, output) in enumerate(step_outputs(run.id).items()):
+        repo.update_step(
+            ws.engine,
+            TENANT,
+            run.id,
+            name,
+            status=StepStatus.SUCCEEDED,
+            attempts=1,
+            output=output,
+            started_at=started + timedelta(minutes=5 * offset),
+            finished_at=started + timedelta(minutes=5 * offset + 4),
+        )
+    repo.move_run(ws.engine, TENANT, run.id, RunStatus.SUCCEEDED, finished_at=utcnow())
+    return run.id
+
+
+def step_outputs(run_id: str) -> dict[str, dict[str, Any]]:
+    """What the pipeline's steps store (``pipeline.steps``), with plausible values."""
+    return {
+        "collect": {
+            "status": "ok",
+            "message": None,
+            "counts": {"hook": 812, "body": 804, "train": 1452, "validation": 164},
+            "source_records": 1616,
+            "qualifying": 1616,
+            "tokens_total": 412_337,
+            "estimated_cost_usd": 1.24,
+            "dataset_id": "sha256-" + "0" * 57,
+        },
+        "train": {
+            "seconds": 1260.5,
+            "job_id": f"{run_id}-train",
+            "base_model": "tiny",
+            "losses": [round(2.5 - i * 0.01, 4) for i in range(200)],
+            "train_loss": 0.52,
+            "validation_loss": 0.61,
+        },
+        "register": {"model_id": MODEL, "version": 3, "source": "runs:/x/adapter"},
+        "evaluate": {"passed": True, "metrics": {"offline_validation_loss": 0.61}},
+    }
+
+
+def answer(port: int, method: str, path: str, *, body: bytes = b"", key: str) -> Any:
+    """Our endpoint's answer (it must be a 200): the reference returns the same JSON."""
+    status, found = probe(port, method, path, body=body, headers={"Authorization": f"Bearer {key}"})
+    if status != 200:
+        raise SystemExit(f"{method} {path} answered {status}: {found}")
+    return found
+
+
+def measure(args: argparse.Namespace, ws: Workspace, run_id: str, workers: int) -> list[Row]:
+    key = create_api_key(ws.engine, TENANT, role=Role.OPERATOR, name=f"bench-{workers}").plaintext
+    batches = EventBatches(args.batch, key)
+    status_path = f"/fine-tuning/status/{run_id}"
+    status_request = request_bytes("GET", status_path, headers={"Authorization": f"Bearer {key}"})
+    env = ws.server_env()
+    rows: list[Row] = []
+    with tuneloop_server(workers, env=env, log=ws.folder / f"tuneloop-{workers}.log") as ours:
+        stored = answer(ours, "POST", "/v1/events", body=batches.body(), key=key)
+        if stored.get("accepted") != batches.size:  # else we would time refusals
+            raise SystemExit(f"POST /v1/events did not store the whole batch: {stored}")
+        routes = [
+            BareRoute("POST", "/v1/events", stored),
+            BareRoute(
+                "GET", "/fine-tuning/status/{item}", answer(ours, "GET", status_path, key=key)
+            ),
+        ]
+        sizes = [len(json.dumps(route.answer, separators=(",", ":"))) for route in routes]
+        print(
+            f"  {workers} worker(s): events request body {len(batches.body()):,} B, answer "
+            f"{sizes[0]:,} B; status answer {sizes[1]:,} B"
+        )
+        bare_env = env | write_bare_spec(ws.folder / "bare.json", routes)
+        with bare_server(workers, env=bare_env, log=ws.folder / f"bare-{workers}.log") as bare:
+            ports = {"tuneloop": ours, "bare FastAPI": bare}
+            sources: list[tuple[str, RequestSource, int]] = [
+                (f"{EVENTS} ({batches.size}/request)", batches, batches.size),
+                (STATUS, cycle([status_request]), 0),
+            ]
+            for endpoint, source, items in sources:
+                best = best_of(
+                    ports,
+                    source,
+                    rounds=args.rounds,
+                    connections=args.connections,
+                    warmup=args.warmup,
+                    seconds=args.seconds,
+                )
+                rows += [
+                    Row(endpoint, workers, name, result, items) for name, result in best.items()
+                ]
+    return rows
+
+
+def ratio_line(ours: Row, bare: Row) -> str:
+    return (
+        f"ratio ours / bare  {ours.endpoint:34s} {ours.workers} worker(s): "
+        f"{ratio(ours.result, bare.result):.2f}x req/s; p99 {ours.result.percentile_ms(0.99):.1f} "
+        f"vs {bare.result.percentile_ms(0.99):.1f} ms"
+    )
+
+
+def ratio(ours: Result, bare: Result) -> float:
+    return ours.rate / bare.rate if bare.rate else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL server (a private schema is made and dropped); default: SQLite",
+    )
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--connections", type=int, default=16, help="Keep-alive connections.")
+    parser.add_argument("--warmup", type=float, default=2.0, help="Seconds unrecorded first.")
+    parser.add_argument("--seconds", type=float, default=8.0, help="Timed window per round.")
+    parser.add_argument("--rounds", type=int, default=2, help="Alternating rounds; best of each.")
+    parser.add_argument("--batch", type=int, default=100, help="Events per request.")
+    parser.add_argument(
+        "--smoke", action="store_true", help="1 worker, 4 connections, 0.5 s windows, 1 round."
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        args.workers, args.connections, args.warmup, args.seconds, args.rounds = [1], 4, 0.3, 0.5, 1
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    print(
+        f"tuneloop serve vs bare FastAPI on {database}: {args.connections} connections, "
+        f"{args.warmup:g} s warm-up, {args.seconds:g} s windows, best of {args.rounds} rounds"
+    )
+    rows: list[Row] = []
+    with workspace(args.database_url, "api") as ws:
+        create_experiment(ws.engine, TENANT, arms=ARMS, key=KEY)
+        run_id = finished_run(ws)
+        for workers in args.workers:
+            rows += measure(args, ws, run_id, workers)
+    print_table(rows)
+    for ours, bare in zip(rows[::2], rows[1::2], strict=True):
+        print(ratio_line(ours, bare))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Serving: routing, the OpenAI-compatible proxy, and the local model server."""

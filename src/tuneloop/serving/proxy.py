@@ -1,0 +1,334 @@
+"""The OpenAI-compatible proxy: route a chat request, call the chosen model, record what happened.
+
+Per request (``POST /v1/chat/completions``):
+
+1. **decide**: a generation id (``gen-…``); the unit is the request's ``user`` (OpenAI's
+   end-user field), else the ``X-Tuneloop-Unit`` header, else the generation id (no
+   stickiness); ``model="auto"`` routes the unit (experiment > rollout > champion, see
+   ``rollout.routing``), ``model="MODEL@VERSION"`` pins a version; then where that version
+   is served (``serving.targets``);
+2. **call** the upstream or the local model server, streaming or not;
+3. **record** one ``generation`` event (tokens, latency, cost, error) labelled
+   ``MODEL@VERSION`` — plus the unit's ``exposure`` when an experiment routed it — through the
+   background ``EventRecorder``. The response carries ``X-Tuneloop-Generation-Id``; engagement
+   events sent later with that ``generation_id`` attach to the generation.
+
+A failed call (no answer, 5xx, any upstream error) is recorded with ``error: true``: that is
+what the rollout's error-rate trigger counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+
+from tuneloop.config import Settings
+from tuneloop.errors import InvalidInputError, NotFoundError, Problem
+from tuneloop.rollout.checks import model_label
+from tuneloop.rollout.routing import Route
+from tuneloop.serving.chat import AUTO, ChatCompletionRequest, chunks, completion
+from tuneloop.serving.local_serving import LocalServing
+from tuneloop.serving.recorder import EventRecorder
+from tuneloop.serving.routes import RouteCache
+from tuneloop.serving.targets import (
+    LocalTarget,
+    Target,
+    UpstreamTarget,
+    target_for,
+)
+from tuneloop.serving.upstream import Reply, UpstreamClient, UpstreamUnavailableError
+from tuneloop.store.models_registry import get_model_version
+from tuneloop.store.pipeline_models import ModelVersion
+
+log = logging.getLogger(__name__)
+
+GENERATION_HEADER = "X-Tuneloop-Generation-Id"
+MODEL_HEADER = "X-Tuneloop-Model"
+SOURCE_HEADER = "X-Tuneloop-Route-Source"
+UNIT_HEADER = "X-Tuneloop-Unit"
+
+
+@dataclass(frozen=True)
+class Decision:
+    tenant_id: str
+    generation_id: str
+    unit_id: str
+    route: Route
+    target: Target
+
+    def headers(self) -> dict[str, str]:
+        return {
+            GENERATION_HEADER: self.generation_id,
+            MODEL_HEADER: self.route.model,
+            SOURCE_HEADER: self.route.source,
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the generation cost, for its event."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: bool = False
+
+    @property
+    def tokens(self) -> int | None:
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+
+@dataclass
+class Opened:
+    """A streamed answer: SSE bytes to send, or (``body``) the error the call ended in."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    events: AsyncIterator[bytes] | None = None
+
+
+class ChatProxy:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        routes: RouteCache,
+        upstream: UpstreamClient,
+        local: LocalServing,
+        recorder: EventRecorder,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.routes = routes
+        self.upstream = upstream
+        self.local = local
+        self.recorder = recorder
+        self._versions: dict[tuple[str, str, str], ModelVersion] = {}
+
+    # -- 1. decide -------------------------------------------------------------------------
+
+    def decide(
+        self, tenant_id: str, request: ChatCompletionRequest, unit_header: str | None
+    ) -> Decision:
+        """Route the request (reads the database when the caches are cold)."""
+        generation_id = f"gen-{uuid.uuid4().hex}"
+        unit_id = request.user or unit_header or generation_id
+        if request.model == AUTO:
+            route = self.routes.route(tenant_id, unit_id)
+            row = self.version_record(tenant_id, route.model_id, route.version)
+        else:
+            route, row = self._pinned(tenant_id, request.model)
+        target = target_for(self.settings, tenant_id, route.model_id, route.version, row)
+        if isinstance(target, LocalTarget) and request.n > 1:
+            raise InvalidInputError(
+                "the local model server answers one choice per request",
+                [Problem("body.n", "must be 1 for a locally served model")],
+            )
+        return Decision(tenant_id, generation_id, unit_id, route, target)
+
+    def _pinned(self, tenant_id: str, name: str) -> tuple[Route, ModelVersion | None]:
+        model_id, at, version = name.rpartition("@")
+        if not at or not model_id or not version:
+            raise NotFoundError(
+                f"model {name!r} not found: ask for 'auto' (tuneloop routes) or a "
+                "MODEL@VERSION listed by GET /v1/models"
+            )
+        row = self.version_record(tenant_id, model_id, version)
+        if row is None and name not in self.settings.serving.upstreams:
+            raise NotFoundError(f"model {name!r} not found: GET /v1/models lists them")
+        return Route(model_label(model_id, version), model_id, version, "pinned"), row
+
+    def version_record(self, tenant_id: str, model_id: str, version: str) -> ModelVersion | None:
+        """The registry record (cached: where a version is served does not change)."""
+        key = (tenant_id, model_id, version)
+        found = self._versions.get(key)
+        if found is None:
+            try:
+                found = get_model_version(self.engine, tenant_id, model_id, version)
+            except NotFoundError:
+                return None
+            self._versions[key] = found
+        return found
+
+    # -- 2. call, 3. record ----------------------------------------------------------------
+
+    async def complete(self, decision: Decision, request: ChatCompletionRequest) -> Reply:
+        started = time.perf_counter()
+        outcome = Outcome(error=True)
+        try:
+            if isinstance(decision.target, LocalTarget):
+                generation = await self.local.generate(decision.target.model, request)
+                body = completion(
+                    generation,
+                    completion_id=f"chatcmpl-{decision.generation_id[4:]}",
+                    model=decision.route.model,
+                )
+                reply = Reply(200, body)
+            else:
+                body = request.upstream_body(decision.target.model)
+                reply = await self.upstream.complete(decision.target, body)
+                if reply.status < 400:
+                    reply.body["model"] = decision.route.model
+            outcome = _outcome(reply.body.get("usage"), error=reply.status >= 400)
+            return reply
+        finally:
+            self._record(decision, outcome, started)
+
+    async def open_stream(self, decision: Decision, request: ChatCompletionRequest) -> Opened:
+        started = time.perf_counter()
+        if isinstance(decision.target, LocalTarget):
+            try:
+                generation = await self.local.generate(decision.target.model, request)
+            except Exception:
+                self._record(decision, Outcome(error=True), started)
+                raise
+            pieces = chunks(
+                generation,
+                completion_id=f"chatcmpl-{decision.generation_id[4:]}",
+                model=decision.route.model,
+                include_usage=request.wants_usage,
+            )
+            outcome = Outcome(generation.prompt_tokens, generation.completion_tokens)
+            return Opened(200, events=self._local_events(decision, pieces, outcome, started))
+        try:
+            stream = await self.upstream.open_stream(
+                decision.target, request.upstream_body(decision.target.model)
+            )
+        except Exception:
+            self._record(decision, Outcome(error=True), started)
+            raise
+        if stream.lines is None:
+            self._record(decision, Outcome(error=True), started)
+            return Opened(stream.status, body=stream.body)
+        return Opened(stream.status, events=self._relay(decision, request, stream.lines, started))
+
+    async def _local_events(
+        self, decision: Decision, pieces: Any, outcome: Outcome, started: float
+    ) -> AsyncIterator[bytes]:
+        try:
+            for piece in pieces:
+                yield _sse(piece)
+            yield b"data: [DONE]\n\n"
+        finally:
+            self._record(decision, outcome, started)
+
+    async def _relay(
+        self,
+        decision: Decision,
+        request: ChatCompletionRequest,
+        lines: AsyncIterable[str],
+        started: float,
+    ) -> AsyncIterator[bytes]:
+        """The upstream's chunks, relabelled with the routed model; its usage chunk is kept
+        for the event and passed on only if the client asked for it."""
+        usage: dict[str, Any] | None = None
+        error = True
+        try:
+            async for line in lines:
+                if not line.startswith("data:"):
+                    continue  # blank separators and SSE comments
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    error = False
+                    yield b"data: [DONE]\n\n"
+                    continue
+                chunk = orjson.loads(data)
+                if not isinstance(chunk, dict):
+                    continue
+                if chunk.get("error"):
+                    yield _sse(chunk)
+                    break
+                if chunk.get("usage"):
+                    usage = chunk["usage"]
+                    if not chunk.get("choices") and not request.wants_usage:
+                        continue
+                    if not request.wants_usage:
+                        chunk.pop("usage")
+                chunk["model"] = decision.route.model
+                yield _sse(chunk)
+        except UpstreamUnavailableError as exc:
+            yield _sse({"error": {"message": str(exc), "type": "upstream_unavailable"}})
+        finally:
+            self._record(decision, _outcome(usage, error=error), started)
+
+    def _record(self, decision: Decision, outcome: Outcome, started: float) -> None:
+        latency_ms = (time.perf_counter() - started) * 1000
+        self.recorder.record(decision.tenant_id, generation_events(decision, outcome, latency_ms))
+
+
+def generation_events(
+    decision: Decision, outcome: Outcome, latency_ms: float
+) -> list[dict[str, Any]]:
+    """The ``generation`` event of one call, and the unit's exposure when an experiment
+    routed it (one per unit and experiment: later ones are duplicates, ignored)."""
+    route, now = decision.route, datetime.now(UTC)
+    cost = None
+    target = decision.target
+    if isinstance(target, UpstreamTarget) and outcome.prompt_tokens is not None:
+        cost = target.cost(outcome.prompt_tokens, outcome.completion_tokens or 0)
+    elif isinstance(target, LocalTarget) and outcome.tokens is not None:
+        cost = 0.0
+    experiment = (
+        {"experiment_key": route.experiment_key, "arm": route.arm}
+        if route.source == "experiment"
+        else {}
+    )
+    events = [
+        {
+            "idempotency_key": f"generation:{decision.generation_id}",
+            "kind": "generation",
+            "unit_id": decision.unit_id,
+            "model_id": route.model,
+            "generation_id": decision.generation_id,
+            "tokens": outcome.tokens,
+            "cost": cost,
+            "latency_ms": latency_ms,
+            "error": outcome.error,
+            "ts": now,
+            **experiment,
+        }
+    ]
+    if experiment:
+        events.append(
+            {
+                "idempotency_key": _key("exposure", route.experiment_key, decision.unit_id),
+                "kind": "exposure",
+                "unit_id": decision.unit_id,
+                "model_id": route.model,
+                "ts": now,
+                **experiment,
+            }
+        )
+    return events
+
+
+def _key(*parts: str | None) -> str:
+    """An idempotency key from ``parts``, hashed when it would pass the 128-character limit."""
+    key = ":".join(str(part) for part in parts)
+    return key if len(key) <= 128 else f"{parts[0]}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def _outcome(usage: Any, *, error: bool) -> Outcome:
+    if not isinstance(usage, dict):
+        return Outcome(error=error)
+    prompt, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return Outcome(
+        prompt if isinstance(prompt, int) else None,
+        completion_tokens if isinstance(completion_tokens, int) else None,
+        error,
+    )
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"

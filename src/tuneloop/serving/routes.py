@@ -1,0 +1,59 @@
+"""Routing decisions for the serving endpoints, with each tenant's routing state cached briefly.
+
+``rollout.routing.routing_table`` reads three things (the running experiment, the active
+deployment, the champion); answering every ``/v1/route`` call from the database would put
+three queries on the hot path. ``RouteCache`` keeps each tenant's table for
+``serving.route_cache_seconds`` (1 s by default), so a deploy, a rollout step or a rollback
+reaches every process within that time. Assignment itself is a pure function of ids, so a
+cached table routes exactly like a fresh one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from tuneloop.rollout.routing import Route, RoutingTable, routing_table
+
+
+class RouteCache:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._engine = engine
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._tables: dict[str, tuple[float, RoutingTable]] = {}
+        self._lock = threading.Lock()
+
+    def table(self, tenant_id: str) -> RoutingTable:
+        now = self._clock()
+        found = self._tables.get(tenant_id)
+        if found is not None and now < found[0]:
+            return found[1]
+        table = routing_table(self._engine, tenant_id)
+        if self._ttl > 0:
+            with self._lock:
+                self._tables[tenant_id] = (now + self._ttl, table)
+        return table
+
+    def cached(self, tenant_id: str) -> RoutingTable | None:
+        """The tenant's table if it is still fresh (no database access)."""
+        found = self._tables.get(tenant_id)
+        return found[1] if found is not None and self._clock() < found[0] else None
+
+    def route(self, tenant_id: str, unit_id: str) -> Route:
+        """The model for ``unit_id``; ``NotFoundError`` when the tenant has nothing to serve."""
+        return self.table(tenant_id).route(unit_id)
+
+    def forget(self, tenant_id: str) -> None:
+        """Drop a tenant's table (this process changed its deployments)."""
+        with self._lock:
+            self._tables.pop(tenant_id, None)

@@ -1,0 +1,102 @@
+"""``Serving``: what the app holds to answer ``/v1/route``, ``/v1/models`` and the proxy.
+
+Built once per process from settings and the engine; ``start`` (in the app's startup) begins
+warming the locally served models, ``aclose`` (at shutdown) writes the last generation
+events and closes the upstream connections and the local model server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from tuneloop.config import Settings
+from tuneloop.domain.experiments import ExperimentStatus
+from tuneloop.rollout.checks import model_label
+from tuneloop.rollout.routing import routing_table
+from tuneloop.serving.local import LocalModel
+from tuneloop.serving.local_serving import LocalServing
+from tuneloop.serving.proxy import ChatProxy
+from tuneloop.serving.recorder import EventRecorder
+from tuneloop.serving.routes import RouteCache
+from tuneloop.serving.targets import LocalTarget, target_for
+from tuneloop.serving.upstream import UpstreamClient
+from tuneloop.store.deployments import active_deployment_ids
+from tuneloop.store.experiment_models import Experiment
+from tuneloop.store.models_registry import list_model_versions
+from tuneloop.store.pipeline_models import ModelVersion
+
+
+class Serving:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.routes = RouteCache(engine, ttl_seconds=settings.serving.route_cache_seconds)
+        self.upstream = UpstreamClient(transport=transport)
+        self.local = LocalServing(settings.serving.local)
+        self.recorder = EventRecorder(engine)
+        self.proxy = ChatProxy(
+            settings,
+            engine,
+            routes=self.routes,
+            upstream=self.upstream,
+            local=self.local,
+            recorder=self.recorder,
+        )
+
+    def models_to_warm(self) -> list[LocalModel]:
+        """Every locally served version that can get traffic now, in any tenant."""
+        found: dict[LocalModel, None] = {}
+        for tenant_id in serving_tenants(self.engine):
+            for model_id, version in routing_table(self.engine, tenant_id).models():
+                row = self.proxy.version_record(tenant_id, model_id, version)
+                target = target_for(self.settings, tenant_id, model_id, version, row)
+                if isinstance(target, LocalTarget):
+                    found[target.model] = None
+        return list(found)
+
+    def model_list(self, tenant_id: str, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """``GET /v1/models``: ``auto`` and the tenant's registered versions, newest first."""
+        rows = list_model_versions(self.engine, tenant_id, limit=limit)
+        data = [{"id": "auto", "object": "model", "created": 0, "owned_by": "tuneloop"}]
+        data += [
+            {
+                "id": model_label(row.model_id, row.version),
+                "object": "model",
+                "created": int(row.created_at.timestamp()),
+                "owned_by": tenant_id,
+            }
+            for row in rows
+        ]
+        return data
+
+    def close_recorder(self) -> None:
+        self.recorder.close()
+
+    async def aclose(self) -> None:
+        await self.local.aclose()
+        await self.upstream.aclose()
+
+
+def serving_tenants(engine: Engine) -> list[str]:
+    """Tenants with something to serve: a champion, an active rollout or a running experiment."""
+    with Session(engine) as session:
+        champions = session.scalars(
+            select(ModelVersion.tenant_id).where(ModelVersion.status == "champion").distinct()
+        ).all()
+        running = session.scalars(
+            select(Experiment.tenant_id)
+            .where(Experiment.status == ExperimentStatus.RUNNING.value)
+            .distinct()
+        ).all()
+    rollouts = [tenant for tenant, _ in active_deployment_ids(engine)]
+    return sorted({*champions, *running, *rollouts})

@@ -1,0 +1,173 @@
+"""Calls to OpenAI-compatible upstreams (a provider, vLLM): pooled HTTP, timeouts, breakers.
+
+One ``httpx.AsyncClient`` per base URL keeps connections alive between requests. Each
+upstream has a circuit breaker (``UpstreamTarget.name``): the ``openai`` section shares the
+process's documented ``openai`` breaker (3 failures, 120 s), shown in ``/health`` and
+``/metrics``; every other upstream gets its own with the same settings, so a broken vLLM
+node does not stop calls to the provider.
+
+A failure is what says the upstream is unwell: no connection, a timeout, a 5xx or a 429. An
+upstream that answers 4xx is up (the breaker counts a success); the proxy passes its error on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tuneloop.errors import ExternalServiceError
+from tuneloop.resilience.breaker import OPENAI_BREAKER, CircuitBreaker
+from tuneloop.resilience.registry import process_breaker
+from tuneloop.serving.targets import UpstreamTarget
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A whole (non-streamed) answer: the upstream's status and JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class UpstreamUnavailableError(ExternalServiceError):
+    """No answer: refused connection, timeout, or the breaker is open."""
+
+
+def _is_unwell(status: int) -> bool:
+    return status >= 500 or status == 429
+
+
+class UpstreamClient:
+    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._transport = transport  # tests may pass an ASGI transport
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._lock = threading.Lock()
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        if name == "openai":
+            return process_breaker("openai")
+        with self._lock:
+            if name not in self._breakers:
+                self._breakers[name] = CircuitBreaker(name, OPENAI_BREAKER)
+            return self._breakers[name]
+
+    def _client(self, target: UpstreamTarget) -> httpx.AsyncClient:
+        base = target.base_url.rstrip("/")
+        client = self._clients.get(base)
+        if client is None:
+            client = httpx.AsyncClient(
+                base_url=base,
+                transport=self._transport,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            )
+            self._clients[base] = client
+        return client
+
+    @staticmethod
+    def _headers(target: UpstreamTarget) -> dict[str, str]:
+        return {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+
+    async def complete(self, target: UpstreamTarget, body: dict[str, Any]) -> Reply:
+        """POST ``/chat/completions`` and read the whole answer."""
+        breaker = self.breaker(target.name)
+        breaker.before_call()
+        try:
+            response = await self._client(target).post(
+                "/chat/completions",
+                json=body,
+                headers=self._headers(target),
+                timeout=target.timeout_seconds,
+            )
+        except httpx.HTTPError as exc:
+            breaker.record_failure()
+            raise _unavailable(target, exc) from exc
+        _record(breaker, response.status_code)
+        return Reply(response.status_code, _json_body(response.content, response.status_code))
+
+    async def open_stream(self, target: UpstreamTarget, body: dict[str, Any]) -> Stream:
+        """POST a streaming ``/chat/completions``; the answer's status is known on return."""
+        breaker = self.breaker(target.name)
+        breaker.before_call()
+        client = self._client(target)
+        request = client.build_request(
+            "POST",
+            "/chat/completions",
+            json=body,
+            headers=self._headers(target),
+            timeout=target.timeout_seconds,
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            breaker.record_failure()
+            raise _unavailable(target, exc) from exc
+        if response.status_code >= 400:
+            content = await response.aread()
+            await response.aclose()
+            _record(breaker, response.status_code)
+            return Stream(response.status_code, _json_body(content, response.status_code), None)
+        return Stream(response.status_code, None, _Lines(response, breaker))
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+@dataclass
+class Stream:
+    """A streamed answer: ``lines`` when the upstream said 2xx, else its error ``body``."""
+
+    status: int
+    body: dict[str, Any] | None
+    lines: _Lines | None
+
+
+class _Lines:
+    """The upstream's SSE lines; the breaker learns how the stream ended."""
+
+    def __init__(self, response: httpx.Response, breaker: CircuitBreaker) -> None:
+        self._response = response
+        self._breaker = breaker
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        try:
+            async for line in self._response.aiter_lines():
+                yield line
+        except httpx.HTTPError as exc:
+            self._breaker.record_failure()
+            raise UpstreamUnavailableError("upstream", f"the stream broke off: {exc}") from exc
+        finally:
+            await self._response.aclose()
+        self._breaker.record_success()
+
+
+def _record(breaker: CircuitBreaker, status: int) -> None:
+    if _is_unwell(status):
+        breaker.record_failure()
+    else:
+        breaker.record_success()
+
+
+def _unavailable(target: UpstreamTarget, exc: httpx.HTTPError) -> UpstreamUnavailableError:
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "could not be reached"
+    # The URL, not the exception text: it may quote request headers.
+    return UpstreamUnavailableError(target.name, f"{target.base_url} {kind}")
+
+
+def _json_body(content: bytes, status: int) -> dict[str, Any]:
+    import orjson
+
+    try:
+        parsed = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict):
+        return parsed
+    text = content[:500].decode("utf-8", "replace")
+    return {"error": {"message": f"upstream answered {status}: {text}", "type": "upstream"}}
