@@ -97,7 +97,11 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["Authorization", "X-API-Key", "Content-Type", REQUEST_ID_HEADER],
             expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
         )
+    # Starlette tries routes in order: the hot paths (the proxy, /v1/route, /v1/events)
+    # come first so each of their requests is matched at once, not after ~40 misses.
     for router in (
+        serving.router,
+        events.router,
         health.router,
         metrics.router,
         posts.router,
@@ -107,8 +111,6 @@ def create_app(settings: Settings) -> FastAPI:
         models.router,
         evaluation.router,
         deployment.router,
-        events.router,
-        serving.router,
     ):
         app.include_router(router)
     add_readiness_check(app, "serving_models", lambda: _serving_ready(app))

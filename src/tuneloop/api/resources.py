@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Engine
 
+from tuneloop.api.principals import KeyCache
 from tuneloop.api.ratelimit import RateLimiter, limiter_for
 from tuneloop.config import Settings
 from tuneloop.errors import ConfigurationError
@@ -44,6 +45,7 @@ class Resources:
     engine: Engine
     redis: Any | None
     limiter: RateLimiter
+    keys: KeyCache  # verified API keys, for api.key_cache_seconds
     migrated: bool = False
 
 
@@ -75,7 +77,14 @@ def open_resources(settings: Settings) -> Resources:
     limiter = limiter_for(
         settings.api.rate_limit_per_minute, redis=client, prefix=settings.api.rate_limit_prefix
     )
-    return Resources(settings=settings, engine=engine, redis=client, limiter=limiter, migrated=True)
+    return Resources(
+        settings=settings,
+        engine=engine,
+        redis=client,
+        limiter=limiter,
+        keys=KeyCache(settings.api.key_cache_seconds),
+        migrated=True,
+    )
 
 
 def close_resources(resources: Resources) -> None:

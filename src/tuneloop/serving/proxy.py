@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
@@ -29,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from cachetools import LRUCache
 from sqlalchemy import Engine
 
 from tuneloop.config import Settings
@@ -55,6 +57,7 @@ GENERATION_HEADER = "X-Tuneloop-Generation-Id"
 MODEL_HEADER = "X-Tuneloop-Model"
 SOURCE_HEADER = "X-Tuneloop-Route-Source"
 UNIT_HEADER = "X-Tuneloop-Unit"
+VERSION_CACHE_SIZE = 4096  # registry records kept per process
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,9 @@ class ChatProxy:
         self.upstream = upstream
         self.local = local
         self.recorder = recorder
-        self._versions: dict[tuple[str, str, str], ModelVersion] = {}
+        # Bounded: a long-lived server sees every version ever pinned by any tenant.
+        self._versions: LRUCache[tuple[str, str, str], ModelVersion] = LRUCache(VERSION_CACHE_SIZE)
+        self._versions_lock = threading.Lock()  # decide() runs in the threadpool
 
     # -- 1. decide -------------------------------------------------------------------------
 
@@ -152,13 +157,15 @@ class ChatProxy:
     def version_record(self, tenant_id: str, model_id: str, version: str) -> ModelVersion | None:
         """The registry record (cached: where a version is served does not change)."""
         key = (tenant_id, model_id, version)
-        found = self._versions.get(key)
+        with self._versions_lock:
+            found = self._versions.get(key)
         if found is None:
             try:
                 found = get_model_version(self.engine, tenant_id, model_id, version)
             except NotFoundError:
                 return None
-            self._versions[key] = found
+            with self._versions_lock:
+                self._versions[key] = found
         return found
 
     # -- 2. call, 3. record ----------------------------------------------------------------
@@ -216,12 +223,18 @@ class ChatProxy:
     async def _local_events(
         self, decision: Decision, pieces: Any, outcome: Outcome, started: float
     ) -> AsyncIterator[bytes]:
+        recorded = False
         try:
             for piece in pieces:
                 yield _sse(piece)
+            # Recorded before the client sees the end: whoever reads the events after the
+            # stream finds this one queued (a client may also just go away mid-stream).
+            self._record(decision, outcome, started)
+            recorded = True
             yield b"data: [DONE]\n\n"
         finally:
-            self._record(decision, outcome, started)
+            if not recorded:
+                self._record(decision, outcome, started)
 
     async def _relay(
         self,
@@ -233,14 +246,17 @@ class ChatProxy:
         """The upstream's chunks, relabelled with the routed model; its usage chunk is kept
         for the event and passed on only if the client asked for it."""
         usage: dict[str, Any] | None = None
-        error = True
+        error, done, finished, recorded = True, False, False, False
         try:
             async for line in lines:
                 if not line.startswith("data:"):
                     continue  # blank separators and SSE comments
                 data = line[5:].strip()
                 if data == "[DONE]":
-                    error = False
+                    error, done = False, True
+                    # Recorded before the client sees the end (as for local streams).
+                    self._record(decision, _outcome(usage, error=False), started)
+                    recorded = True
                     yield b"data: [DONE]\n\n"
                     continue
                 chunk = orjson.loads(data)
@@ -249,6 +265,7 @@ class ChatProxy:
                 if chunk.get("error"):
                     yield _sse(chunk)
                     break
+                finished = finished or _finishes(chunk)
                 if chunk.get("usage"):
                     usage = chunk["usage"]
                     if not chunk.get("choices") and not request.wants_usage:
@@ -257,14 +274,31 @@ class ChatProxy:
                         chunk.pop("usage")
                 chunk["model"] = decision.route.model
                 yield _sse(chunk)
+            else:
+                if not done and finished:
+                    # Some servers end a complete answer without the [DONE] sentinel: the
+                    # answer is whole (a choice said why it stopped), not an error.
+                    error = False
+                    self._record(decision, _outcome(usage, error=False), started)
+                    recorded = True
+                    yield b"data: [DONE]\n\n"
         except UpstreamUnavailableError as exc:
             yield _sse({"error": {"message": str(exc), "type": "upstream_unavailable"}})
         finally:
-            self._record(decision, _outcome(usage, error=error), started)
+            if not recorded:
+                self._record(decision, _outcome(usage, error=error), started)
 
     def _record(self, decision: Decision, outcome: Outcome, started: float) -> None:
         latency_ms = (time.perf_counter() - started) * 1000
         self.recorder.record(decision.tenant_id, generation_events(decision, outcome, latency_ms))
+
+
+def _finishes(chunk: dict[str, Any]) -> bool:
+    """Whether a stream chunk ends a choice (its ``finish_reason`` is set)."""
+    choices = chunk.get("choices")
+    return isinstance(choices, list) and any(
+        isinstance(c, dict) and c.get("finish_reason") for c in choices
+    )
 
 
 def generation_events(

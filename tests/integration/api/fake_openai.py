@@ -30,6 +30,8 @@ API_KEY = "sk-upstream-test"
 class Behaviour:
     error: bool = False
     delay_s: float = 0.0
+    omit_done: bool = False  # end a complete stream without ``data: [DONE]``
+    cut_after: int | None = None  # end a stream after this many words, unfinished
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -73,6 +75,8 @@ def fake_openai(behaviour: Behaviour) -> FastAPI:
 
             yield chunk({"role": "assistant", "content": ""})
             for index, word in enumerate(words):
+                if behaviour.cut_after is not None and index >= behaviour.cut_after:
+                    return
                 yield chunk({"content": word if index == 0 else f" {word}"})
             yield chunk({}, "stop")
             if include_usage:
@@ -83,7 +87,8 @@ def fake_openai(behaviour: Behaviour) -> FastAPI:
                     "usage": usage,
                 }
                 yield f"data: {json.dumps(payload)}\n\n".encode()
-            yield b"data: [DONE]\n\n"
+            if not behaviour.omit_done:
+                yield b"data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
 

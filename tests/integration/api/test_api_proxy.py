@@ -139,6 +139,17 @@ def test_a_stream_arrives_whole_and_its_usage_is_recorded(tuneloop: Tuneloop) ->
     assert with_usage[-1].usage.total_tokens == 12
 
 
+def test_a_whole_stream_without_done_is_no_error_but_a_cut_one_is(tuneloop: Tuneloop) -> None:
+    client = tuneloop.client()
+    tuneloop.upstream.omit_done = True
+    whole = list(client.chat.completions.create(model="auto", messages=QUESTION, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in whole).endswith("about tea")
+    tuneloop.upstream.omit_done, tuneloop.upstream.cut_after = False, 2
+    cut = list(client.chat.completions.create(model="auto", messages=QUESTION, stream=True))
+    assert all(c.choices[0].finish_reason is None for c in cut)
+    assert [e.error for e in tuneloop.events("generation")] == [False, True]
+
+
 def test_generation_id_links_later_engagement(tuneloop: Tuneloop) -> None:
     raw = tuneloop.client().chat.completions.with_raw_response.create(
         model="auto", messages=QUESTION, user="persona-2"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuneloop.api.auth import KeyCache, Principal
+from tuneloop.api.principals import KeyCache, Principal
 from tuneloop.store.auth_models import Role
 
 WHO = Principal("acme", Role.VIEWER, "k1", "api_key")

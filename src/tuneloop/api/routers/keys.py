@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from tuneloop.api.auth import Admin, key_cache
+from tuneloop.api.auth import Admin
 from tuneloop.api.resources import ResourcesDep
 from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, BODY_RESPONSES
 from tuneloop.api.schemas.keys import KeyCreate, KeyCreated, KeyList
@@ -31,4 +31,4 @@ def list_keys(principal: Admin, resources: ResourcesDep) -> KeyList:
 @router.delete("/{key_id}", status_code=204, response_class=Response, summary="Revoke an API key")
 def revoke_key(key_id: KeyId, principal: Admin, resources: ResourcesDep) -> None:
     revoke_api_key(resources.engine, principal.tenant_id, key_id)
-    key_cache(resources).clear()  # this process stops accepting it now
+    resources.keys.clear()  # this process stops accepting it now

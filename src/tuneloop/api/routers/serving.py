@@ -34,7 +34,7 @@ _PROXY_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_serving(request: Request) -> Serving:
+async def get_serving(request: Request) -> Serving:  # async: no threadpool hop
     serving: Serving | None = getattr(request.app.state, "serving", None)
     if serving is None:
         raise RuntimeError("the app has not started: use it inside its lifespan")

@@ -190,7 +190,7 @@ async def run_workers_lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(workers.shutdown)
 
 
-def workers_of(request: Request) -> RunWorkers:
+async def workers_of(request: Request) -> RunWorkers:
     """FastAPI dependency: the started app's background runs."""
     workers: RunWorkers | None = getattr(request.app.state, "run_workers", None)
     if workers is None:
