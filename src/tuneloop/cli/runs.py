@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -10,7 +14,8 @@ from rich.table import Table
 
 from tuneloop.cli.charts import ends, sparkline
 from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, err_console, settings
-from tuneloop.domain.runs import Trigger
+from tuneloop.domain.runs import RunStatus, Trigger
+from tuneloop.pipeline.context import RunContext
 from tuneloop.pipeline.runner import execute
 from tuneloop.pipeline.service import abort_run, context_for, resumable_run, start_run
 from tuneloop.pipeline.steps import STEP_FUNCTIONS
@@ -87,7 +92,13 @@ def run(
         bool, typer.Option("--new", help="Start a new run even if the last one failed.")
     ] = False,
 ) -> None:
-    """Run the pipeline, or continue the interrupted (or failed) run from its last finished step."""
+    """Run the pipeline, or continue the interrupted (or failed) run from its last finished step.
+
+    SIGTERM or Ctrl-C stops it at the next safe point (training: its next optimizer step)
+    and keeps it resumable: run this command again to continue it. Exits 0 when the run
+    finishes (succeeded, not enough data, gated, aborted), 1 when it failed, 128 + signal
+    when it was interrupted.
+    """
     config, store = settings(), engine()
     existing = resumable_run(store, tenant, include_failed=not new)
     if existing is not None:
@@ -101,8 +112,16 @@ def run(
     else:
         target = start_run(store, config, tenant, trigger=trigger, force_run=force)
         console.print(f"started run [bold]{target.id}[/]")
-    status = execute(context_for(store, config, target, LiveReporter()), STEP_FUNCTIONS)
+    ctx = context_for(store, config, target, LiveReporter())
+    with interrupt_on_signals(ctx) as received:
+        status = execute(ctx, STEP_FUNCTIONS)
     final = repo.get_run(store, tenant, target.id)
+    if status == RunStatus.RUNNING:  # interrupted: kept, with its checkpoints, for later
+        console.print(
+            f"run [bold]{final.id}[/] [yellow]interrupted[/] ({ctx.interrupt_reason}); "
+            "`tuneloop run` continues it"
+        )
+        raise typer.Exit(128 + received[0] if received else 1)
     style = {"succeeded": "green", "failed": "red", "aborted": "yellow"}.get(status.value, "yellow")
     console.print(
         f"run [bold]{final.id}[/] [{style}]{status.value}[/]"
@@ -110,6 +129,32 @@ def run(
     )
     if status.value == "failed":
         raise typer.Exit(1)
+
+
+@contextmanager
+def interrupt_on_signals(ctx: RunContext) -> Iterator[list[int]]:
+    """SIGTERM (a pod eviction, ``systemctl stop``) or a first Ctrl-C interrupts the run at
+    its next safe point and keeps it resumable; a second Ctrl-C stops at once. Yields the
+    signals received, so the command can exit 128 + signal like a killed process."""
+    received: list[int] = []
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signum)
+        name = signal.Signals(signum).name
+        ctx.interrupt(name)
+        err_console.print(
+            f"[yellow]{name}: stopping at the next safe point; the run stays resumable "
+            "(Ctrl-C again to stop at once)[/]"
+        )
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command("list")

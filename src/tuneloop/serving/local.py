@@ -12,48 +12,35 @@ PEFT's active-adapter state is never switched under a running batch. The worker 
 to ``max_batch_size`` queued requests, waiting at most ``batch_wait_ms`` for company,
 groups them by model and sampling, and runs one left-padded ``generate`` per group
 (:func:`tuneloop.train.generate.generate_chats`); results go back to each caller's future.
-
-Memory: a base is loaded once per process. Adapters attach to one ``PeftModel`` per base as
-named adapters (``load_adapter`` / ``set_adapter``), not merged copies, so a large base is
-never duplicated; the bare base is served inside ``disable_adapter()``. At most
-``adapter_cache_size`` adapters stay attached (LRU over all bases, removed with
-``delete_adapter``; the last one of a base with ``unload``, which gives the plain model back).
+What is loaded, and the adapter cache, live in :mod:`tuneloop.serving.loaded`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Hashable, Sequence
-from contextlib import nullcontext, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tuneloop.config import LocalServingSettings
 from tuneloop.errors import (
-    ConfigurationError,
     ExternalServiceError,
     InvalidInputError,
     InvalidStateError,
     TuneloopError,
 )
-from tuneloop.train.generate import Chat, Generation, adapter_base, generate_chats
-from tuneloop.train.tiny import TINY, is_tiny_base
+from tuneloop.serving.loaded import LoadedBase, LoadedModels, LocalModel
+from tuneloop.train.generate import Chat, Generation, generate_chats
 
 WARMUP_CHAT: Chat = [{"role": "user", "content": "Hello"}]
 SERVICE = "local model server"
-ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")  # what PEFT saves
 
-
-@dataclass(frozen=True)
-class LocalModel:
-    base_model: str  # as stored in model_versions.base_model: "tiny", a hub id, or a path
-    adapter_path: str | None = None  # a saved PEFT adapter directory; None serves the base
+__all__ = ["LocalModel", "LocalModelServer"]
 
 
 @dataclass(eq=False)
@@ -90,16 +77,6 @@ class _Request:
             self.loop.call_soon_threadsafe(deliver)
 
 
-@dataclass
-class _Base:
-    """One loaded base model, its tokenizer, and the PeftModel once an adapter is attached."""
-
-    model: Any
-    tokenizer: Any
-    peft: Any = None
-    adapters: dict[str, str] = field(default_factory=dict)  # adapter path -> adapter name
-
-
 _STOP = object()
 
 
@@ -113,22 +90,8 @@ class LocalModelServer:
         self._worker: threading.Thread | None = None
         self._closing = threading.Event()
         self._ready = False
-        self._bases: dict[str, _Base] = {}
-        self._lru: OrderedDict[tuple[str, str], None] = OrderedDict()  # (base, adapter path)
-        self._names = itertools.count(1)
-        self._device: str | None = None
-        self._counts = dict.fromkeys(
-            (
-                "requests",
-                "failed",
-                "batches",
-                "batched_requests",
-                "adapter_hits",
-                "adapter_misses",
-                "adapter_evictions",
-            ),
-            0,
-        )
+        self.models = LoadedModels(settings, tiny_dir=tiny_dir)
+        self._counts = dict.fromkeys(("requests", "failed", "batches", "batched_requests"), 0)
 
     @property
     def ready(self) -> bool:
@@ -183,13 +146,15 @@ class LocalModelServer:
         counts = dict(self._counts)
         batches = counts.pop("batches")
         generated = counts.pop("batched_requests")
-        return counts | {
-            "batches": batches,
-            "mean_batch_size": round(generated / batches, 3) if batches else 0.0,
-            "loaded_bases": len(self._bases),
-            "loaded_adapters": len(self._lru),
-            "queued": self._queue.qsize(),
-        }
+        return (
+            counts
+            | self.models.stats()
+            | {
+                "batches": batches,
+                "mean_batch_size": round(generated / batches, 3) if batches else 0.0,
+                "queued": self._queue.qsize(),
+            }
+        )
 
     async def aclose(self) -> None:
         """Stop the worker (a running batch stops at its next token); fail what is pending."""
@@ -246,7 +211,7 @@ class LocalModelServer:
     def _serve(self, group: list[_Request]) -> None:
         """Load the group's model, then generate; a generation failure is isolated per request."""
         try:
-            base, adapter = self._load(group[0].model)
+            base, adapter = self.models.load(group[0].model)
         except Exception as exc:
             self._fail(group, _translate(exc))
             return
@@ -266,23 +231,18 @@ class LocalModelServer:
             request.settle(generation)
 
     def _generate(
-        self, base: _Base, adapter: str | None, group: list[_Request]
+        self, base: LoadedBase, adapter: str | None, group: list[_Request]
     ) -> list[Generation]:
         from tuneloop.train.runtime import torch_threads
 
-        model: Any = base.model if base.peft is None else base.peft
-        context: Any = nullcontext()
-        if adapter is not None:
-            base.peft.set_adapter(adapter, inference_mode=True)
-        elif base.peft is not None:  # the model holds LoRA layers now: switch them off
-            context = base.peft.disable_adapter()
+        model, context = base.ready_for(adapter)
         first = group[0]
         with torch_threads(self.settings.num_threads), context:
             generations = generate_chats(
                 model,
                 base.tokenizer,
                 [r.chat for r in group],
-                device=self._pick_device(),
+                device=self.models.device(),
                 max_new_tokens=[r.max_new_tokens for r in group],
                 temperature=first.temperature,
                 top_p=first.top_p,
@@ -292,96 +252,6 @@ class LocalModelServer:
         self._counts["batches"] += 1
         self._counts["batched_requests"] += len(group)
         return generations
-
-    def _load(self, model: LocalModel) -> tuple[_Base, str | None]:
-        """The loaded base of ``model`` and the name of its attached adapter (None: bare)."""
-        key = self._resolve_base(model.base_model)
-        base = self._bases.get(key) or self._load_base(key)
-        if model.adapter_path is None:
-            return base, None
-        path = str(Path(model.adapter_path).resolve())  # one cache entry however it is named
-        if (name := base.adapters.get(path)) is not None:
-            self._counts["adapter_hits"] += 1
-            self._lru.move_to_end((key, path))
-            return base, name
-        self._counts["adapter_misses"] += 1
-        name = self._attach(key, base, path)
-        self._lru[(key, path)] = None
-        while len(self._lru) > self.settings.adapter_cache_size:
-            self._evict(*self._lru.popitem(last=False)[0])
-        return base, name
-
-    def _resolve_base(self, base_model: str) -> str:
-        """``"tiny"`` as the built-in base's directory; a local path made absolute."""
-        if base_model == TINY:
-            if self.tiny_dir is None or not is_tiny_base(self.tiny_dir):
-                where = f" in {self.tiny_dir}" if self.tiny_dir is not None else ""
-                raise ConfigurationError(
-                    f"base model 'tiny' is not built{where}; train a model first to build it"
-                )
-            return str(self.tiny_dir.resolve())
-        path = Path(base_model)
-        return str(path.resolve()) if path.is_dir() else base_model
-
-    def _load_base(self, key: str) -> _Base:
-        from tuneloop.train.runtime import load_causal_lm, load_tokenizer, torch_threads
-
-        with torch_threads(self.settings.num_threads):
-            tokenizer = load_tokenizer(key)
-            model = load_causal_lm(key, device=self._pick_device())
-        model.eval()
-        base = self._bases[key] = _Base(model, tokenizer)
-        return base
-
-    def _attach(self, key: str, base: _Base, path: str) -> str:
-        from peft import PeftModel
-
-        if not Path(path).is_dir():
-            raise ConfigurationError(f"adapter {path} does not exist")
-        adapter_base(Path(path))  # a ConfigurationError unless it holds an adapter_config.json
-        if not any((Path(path) / f).is_file() for f in ADAPTER_WEIGHTS):
-            raise ConfigurationError(f"adapter {path} has no weights ({ADAPTER_WEIGHTS[0]})")
-        name = f"adapter_{next(self._names)}"
-        try:
-            if base.peft is None:
-                base.peft = PeftModel.from_pretrained(base.model, path, adapter_name=name)
-            else:
-                base.peft.load_adapter(path, adapter_name=name)
-        except Exception as exc:  # weights missing, or shaped for another base
-            # PEFT injects the LoRA layers before it loads their weights, so a failure can
-            # leave half an adapter in the base: forget the base, the next request reloads it.
-            self._forget(key)
-            raise ConfigurationError(f"cannot load adapter {path}: {exc}") from exc
-        base.peft.eval()
-        base.adapters[path] = name
-        return name
-
-    def _forget(self, key: str) -> None:
-        del self._bases[key]
-        for entry in [entry for entry in self._lru if entry[0] == key]:
-            del self._lru[entry]
-
-    def _evict(self, key: str, path: str) -> None:
-        base = self._bases[key]
-        name = base.adapters.pop(path)
-        self._counts["adapter_evictions"] += 1
-        if not base.adapters:
-            # Deleting a PeftModel's last adapter leaves it with no config to disable
-            # adapters by; unload takes the LoRA layers out and gives the plain model back.
-            base.model, base.peft = base.peft.unload(), None
-            return
-        if name in base.peft.active_adapters:
-            base.peft.set_adapter(next(iter(base.adapters.values())), inference_mode=True)
-        base.peft.delete_adapter(name)
-
-    def _pick_device(self) -> str:
-        if self._device is None:
-            from tuneloop.train.runtime import pick_device
-
-            self._device = pick_device(
-                None if self.settings.device == "auto" else self.settings.device
-            )
-        return self._device
 
     def _closed_error(self) -> ExternalServiceError:
         return ExternalServiceError(SERVICE, "closed before the request finished")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from tuneloop.config import LocalServingSettings
 from tuneloop.serving.chat import ChatCompletionRequest
-from tuneloop.serving.local import LocalModel
+from tuneloop.serving.loaded import LocalModel
 from tuneloop.train.generate import Generation
 
 if TYPE_CHECKING:

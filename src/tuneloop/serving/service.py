@@ -17,7 +17,7 @@ from tuneloop.config import Settings
 from tuneloop.domain.experiments import ExperimentStatus
 from tuneloop.rollout.checks import model_label
 from tuneloop.rollout.routing import routing_table
-from tuneloop.serving.local import LocalModel
+from tuneloop.serving.loaded import LocalModel
 from tuneloop.serving.local_serving import LocalServing
 from tuneloop.serving.proxy import ChatProxy
 from tuneloop.serving.recorder import EventRecorder

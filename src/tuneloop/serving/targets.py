@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tuneloop.config import Settings, UpstreamSettings
 from tuneloop.rollout.checks import model_label
-from tuneloop.serving.local import LocalModel
+from tuneloop.serving.loaded import LocalModel
 from tuneloop.store.pipeline_models import ModelVersion
 
 TINY = "tiny"

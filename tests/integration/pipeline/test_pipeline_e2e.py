@@ -155,6 +155,31 @@ def test_sigkill_during_training_then_rerun_trains_once_and_registers_once(
     assert len(client.search_runs([experiment.experiment_id])) == 1
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sigterm_during_training_interrupts_and_keeps_the_run_resumable(
+    engine: Engine, prepared: Settings
+) -> None:
+    command = [sys.executable, "-m", "tuneloop.cli.main", "run", "--tenant", TENANT]
+    child = subprocess.Popen(
+        command, env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    runs_dir = prepared.workspace / "runs" / TENANT
+    _wait_for(lambda: any(runs_dir.glob("*/train/*")), seconds=300, what="training to start")
+    child.send_signal(signal.SIGTERM)
+    output, _ = child.communicate(timeout=120)
+
+    assert child.returncode == 128 + signal.SIGTERM, output
+    assert "interrupted (SIGTERM)" in output and "`tuneloop run` continues it" in output
+    (run,), _ = repo.list_runs(engine, TENANT)
+    assert run.status == "running" and run.lease_owner is None  # left for the next executor
+    assert runs_dir.joinpath(run.id).exists()  # nothing cleaned: checkpoints kept
+    train = next(s for s in repo.steps_of(engine, TENANT, run.id) if s.name == "train")
+    assert train.status == "pending" and train.error == "interrupted: SIGTERM"
+    with Session(engine) as session:
+        job = session.get(TrainingJob, (TENANT, run.id))
+    assert job is not None and job.status != "cancelled"
+
+
 def test_abort_during_training_stops_and_cleans_up(engine: Engine, prepared: Settings) -> None:
     command = [sys.executable, "-m", "tuneloop.cli.main", "run", "--tenant", TENANT]
     child = subprocess.Popen(
