@@ -147,6 +147,10 @@ def abort_run(
                     reason,
                     cleanup.get("resources_cleaned", []),
                 )
+            if run.status not in {s.value for s in ACTIVE}:  # its last step beat the abort
+                raise InvalidStateError(
+                    f"run {run_id} finished {run.status} before the abort took effect"
+                )
             time.sleep(0.2)
         return AbortReport(run_id, "aborting", "pending", reason, [])
     cleaned = clean_run(context_for(engine, settings, run))

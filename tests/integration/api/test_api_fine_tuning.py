@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from api_helpers import JWT_SECRET, TENANT_A, Keys, auth, with_api
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -339,11 +338,9 @@ def test_a_started_run_trains_and_reports_every_documented_field(
 @pytest.mark.train
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_abort_stops_a_training_run_and_cleans_up(
-    app: FastAPI, trainable: Settings, engine: Engine
-) -> None:
+def test_abort_stops_a_training_run_and_cleans_up(long_training: Settings, engine: Engine) -> None:
     operator = create_api_key(engine, TENANT_A, role=Role.OPERATOR).plaintext
-    with TestClient(app) as client:
+    with TestClient(create_app(long_training)) as client:
         run_id = start(client, operator).json()["pipeline_id"]
         poll(client, operator, run_id, lambda s: (s["training_progress"] or {}).get("step", 0) > 0)
         response = client.post(
@@ -359,19 +356,30 @@ def test_abort_stops_a_training_run_and_cleans_up(
         assert {"temporary_files", "training_job_cancelled"} <= set(aborted["resources_cleaned"])
         final = status_of(client, operator, run_id)
         assert final["status"] == "aborted" and final["progress"]["deployment"] == "skipped"
-        assert not (trainable.workspace / "runs" / TENANT_A / run_id).exists()
+        assert not (long_training.workspace / "runs" / TENANT_A / run_id).exists()
 
         # An aborted run is not continued: a new one starts.
         second = start(client, operator).json()
         assert second["continued"] is False and second["pipeline_id"] != run_id
 
 
+def _epochs(settings: Settings, monkeypatch: pytest.MonkeyPatch, epochs: int) -> Settings:
+    monkeypatch.setenv("TUNELOOP_TRAINING__EPOCHS", str(epochs))
+    training = settings.training.model_copy(update={"epochs": epochs})
+    return settings.model_copy(update={"training": training})
+
+
 @pytest.fixture
 def two_epochs(trainable: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Two epochs: the first one's checkpoint is on disk while the second trains."""
-    monkeypatch.setenv("TUNELOOP_TRAINING__EPOCHS", "2")
-    training = trainable.training.model_copy(update={"epochs": 2})
-    return trainable.model_copy(update={"training": training})
+    return _epochs(trainable, monkeypatch, 2)
+
+
+@pytest.fixture
+def long_training(trainable: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Far more epochs than a test waits for: an abort always finds training running
+    (with the default, a loaded CI machine could see the run end before its abort)."""
+    return _epochs(trainable, monkeypatch, 200)
 
 
 @pytest.mark.train

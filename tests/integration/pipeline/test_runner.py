@@ -127,6 +127,24 @@ def test_abort_while_running_stops_at_the_next_check(engine: Engine, settings: S
     assert final.cleanup is not None and final.cleanup["reason"] == "operator said so"
 
 
+def test_an_abort_the_last_step_beats_says_so(engine: Engine, settings: Settings) -> None:
+    started = threading.Event()
+
+    def last_step(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
+        started.set()
+        time.sleep(0.5)  # finishing its work: no safe point left to stop at
+        return StepOutcome({})
+
+    run = start_run(engine, settings, "acme")
+    ctx = context_for(engine, settings, run)
+    worker, result = _execute_in_thread(ctx, Recorder().steps() | {"evaluate": last_step})
+    assert started.wait(10)
+    with pytest.raises(InvalidStateError, match="finished succeeded before the abort"):
+        abort_run(engine, settings, "acme", run.id, wait_seconds=10)
+    worker.join(10)
+    assert result["status"] == RunStatus.SUCCEEDED
+
+
 def _slow_train(started: threading.Event) -> StepFunction:
     def slow_train(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
         (ctx.workdir / "checkpoint-1").mkdir(parents=True, exist_ok=True)
