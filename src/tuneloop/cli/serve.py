@@ -39,29 +39,44 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the REST API: migrations run at start; /docs has the OpenAPI documentation."""
-    import uvicorn  # local: the rest of the CLI starts without the web stack
-
     from tuneloop.observability.logging import configure_logging
 
     config = settings()
     configure_logging(config)
     processes = workers or config.api.workers
-    options: dict[str, Any] = {
+    options = uvicorn_options(
+        host=host or config.api.host,
+        port=port or config.api.port,
+        workers=processes,
+        log_level=config.log_level.lower(),
+    )
+    with shared_metrics_dir(config.workspace, workers=processes):
+        run_uvicorn(APP, options)
+
+
+def uvicorn_options(*, host: str, port: int, workers: int, log_level: str) -> dict[str, Any]:
+    """How ``tuneloop serve`` runs uvicorn (``bench/bare_serve.py`` runs its reference so too)."""
+    return {
         "factory": True,
-        "host": host or config.api.host,
-        "port": port or config.api.port,
-        "workers": processes,
-        "log_config": None,  # our JSON logging, configured above and in each worker
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_config": None,  # our JSON logging, configured before and in each worker
         "access_log": False,  # the request log line replaces uvicorn's
-        "log_level": config.log_level.lower(),
+        "log_level": log_level,
         "server_header": False,
         "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
     }
-    with shared_metrics_dir(config.workspace, workers=processes):
-        if processes == 1:
-            uvicorn.run(APP, **options)
-        else:
-            run_workers(uvicorn.Config(APP, **options))
+
+
+def run_uvicorn(app: str, options: dict[str, Any]) -> None:
+    """One worker in this process, or uvicorn's supervisor over ``options["workers"]``."""
+    import uvicorn
+
+    if options["workers"] == 1:
+        uvicorn.run(app, **options)
+    else:
+        run_workers(uvicorn.Config(app, **options))
 
 
 def run_workers(server_config: Any) -> None:
