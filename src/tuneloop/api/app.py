@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from tuneloop import __version__
+from tuneloop.api.auth import document_security
 from tuneloop.api.errors import ErrorTable, install_error_handlers
 from tuneloop.api.middleware import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestContextMiddleware
 from tuneloop.api.resources import (
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
         deployment.router,
     ):
         app.include_router(router)
+    document_security(app)
     add_readiness_check(app, "serving_models", lambda: _serving_ready(app))
     return app
 

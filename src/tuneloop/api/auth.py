@@ -27,8 +27,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -39,11 +38,23 @@ from tuneloop.api.resources import Resources, resources_of
 from tuneloop.config import DEFAULT_TENANT, ApiSettings
 from tuneloop.store.auth_models import KEY_PREFIX, Role, hash_key, verify_api_key
 
-_bearer = HTTPBearer(
-    auto_error=False,
-    description="An API key (`tl_...`) or a JWT (HS256; claims sub, tenant, role, exp).",
-)
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (`tl_...`).")
+API_KEY_HEADER = "X-API-Key"
+# The credentials as OpenAPI documents them (the names FastAPI's HTTPBearer and
+# APIKeyHeader would give); see ``document_security``.
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "HTTPBearer": {
+        "type": "http",
+        "description": "An API key (`tl_...`) or a JWT (HS256; claims sub, tenant, role, exp).",
+        "scheme": "bearer",
+    },
+    "APIKeyHeader": {
+        "type": "apiKey",
+        "description": "An API key (`tl_...`).",
+        "in": "header",
+        "name": API_KEY_HEADER,
+    },
+}
+_SECURITY_REQUIREMENT: list[dict[str, list[str]]] = [{"HTTPBearer": []}, {"APIKeyHeader": []}]
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -51,21 +62,25 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers=_CHALLENGE)
 
 
-async def authenticate(
-    request: Request,
-    resources: Resources,
-    bearer: HTTPAuthorizationCredentials | None,
-    api_key: str | None,
-) -> Principal:
+def _bearer_token(request: Request) -> str | None:
+    """The credentials of ``Authorization: Bearer <credentials>`` (any case), else None."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    credentials = credentials.strip()
+    return credentials if scheme.lower() == "bearer" and credentials else None
+
+
+async def authenticate(request: Request, resources: Resources) -> Principal:
     """The caller's principal, or 401."""
+    api_key = request.headers.get(API_KEY_HEADER)
+    bearer = None if api_key else _bearer_token(request)
     if resources.settings.api.auth_disabled:
         principal = Principal(DEFAULT_TENANT, Role.ADMIN, "local", "disabled")
     elif api_key:
         principal = await _from_api_key(resources, api_key)
-    elif bearer is not None and bearer.credentials.startswith(KEY_PREFIX):
-        principal = await _from_api_key(resources, bearer.credentials)
+    elif bearer is not None and bearer.startswith(KEY_PREFIX):
+        principal = await _from_api_key(resources, bearer)
     elif bearer is not None:
-        principal = principal_from_jwt(bearer.credentials, resources.settings.api)
+        principal = principal_from_jwt(bearer, resources.settings.api)
     else:
         raise _unauthorized(
             "credentials missing: send Authorization: Bearer <key or JWT>, or X-API-Key"
@@ -118,16 +133,13 @@ def principal_from_jwt(token: str, settings: ApiSettings) -> Principal:
 def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency that admits callers with ``role`` or above and returns their principal."""
 
-    # One flat dependency (the two security schemes are its only sub-dependencies, and they
-    # document the credentials in OpenAPI): each nested dependency costs every request
-    # FastAPI's solving, a measurable share of a /v1/route answer (bench/route.py).
-    async def dependency(
-        request: Request,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-        api_key: Annotated[str | None, Security(_api_key)],
-    ) -> Principal:
+    # One flat dependency reading the headers itself: each sub-dependency (FastAPI's
+    # HTTPBearer and APIKeyHeader included) costs every request FastAPI's dependency
+    # solving, the largest share of a /v1/route answer (bench/route.py). The credentials
+    # are documented in OpenAPI by ``document_security`` instead.
+    async def dependency(request: Request) -> Principal:
         resources = resources_of(request.app)
-        principal = await authenticate(request, resources, bearer, api_key)
+        principal = await authenticate(request, resources)
         limiter = resources.limiter
         if isinstance(limiter, RedisRateLimiter):  # a network round trip: off the event loop
             decision = await run_in_threadpool(limiter.hit, principal.rate_key)
@@ -152,3 +164,24 @@ def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+
+def document_security(app: FastAPI) -> None:
+    """Add the credentials to ``app``'s OpenAPI: the two schemes, required by every
+    operation that documents a 401 (the routes behind ``require``; the probes and
+    ``/metrics`` do not)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                if "401" in operation.get("responses", {}):
+                    operation["security"] = _SECURITY_REQUIREMENT
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
