@@ -130,6 +130,30 @@ def principal_from_jwt(token: str, settings: ApiSettings) -> Principal:
     return Principal(tenant, Role(role), str(claims["sub"]), "jwt")
 
 
+async def admit(request: Request, role: Role) -> Principal:
+    """Authenticate (401), rate-limit (429) and check ``role`` or above (403): what
+    ``require(role)`` does, for an endpoint that takes no dependencies (``/v1/route``)."""
+    resources = resources_of(request.app)
+    principal = await authenticate(request, resources)
+    limiter = resources.limiter
+    if isinstance(limiter, RedisRateLimiter):  # a network round trip: off the event loop
+        decision = await run_in_threadpool(limiter.hit, principal.rate_key)
+    else:
+        decision = limiter.hit(principal.rate_key)
+    if not decision.allowed:
+        raise HTTPException(
+            429,
+            f"rate limit of {resources.settings.api.rate_limit_per_minute} requests per "
+            f"minute exceeded; retry in {decision.retry_after_seconds} s",
+            headers={"Retry-After": str(decision.retry_after_seconds)},
+        )
+    if not principal.role.includes(role):
+        raise HTTPException(
+            403, f"this needs the {role.value} role; the caller is {principal.role.value}"
+        )
+    return principal
+
+
 def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency that admits callers with ``role`` or above and returns their principal."""
 
@@ -138,25 +162,7 @@ def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     # solving, the largest share of a /v1/route answer (bench/route.py). The credentials
     # are documented in OpenAPI by ``document_security`` instead.
     async def dependency(request: Request) -> Principal:
-        resources = resources_of(request.app)
-        principal = await authenticate(request, resources)
-        limiter = resources.limiter
-        if isinstance(limiter, RedisRateLimiter):  # a network round trip: off the event loop
-            decision = await run_in_threadpool(limiter.hit, principal.rate_key)
-        else:
-            decision = limiter.hit(principal.rate_key)
-        if not decision.allowed:
-            raise HTTPException(
-                429,
-                f"rate limit of {resources.settings.api.rate_limit_per_minute} requests per "
-                f"minute exceeded; retry in {decision.retry_after_seconds} s",
-                headers={"Retry-After": str(decision.retry_after_seconds)},
-            )
-        if not principal.role.includes(role):
-            raise HTTPException(
-                403, f"this needs the {role.value} role; the caller is {principal.role.value}"
-            )
-        return principal
+        return await admit(request, role)
 
     return dependency
 

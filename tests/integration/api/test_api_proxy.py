@@ -237,6 +237,17 @@ def test_bad_requests_are_422_and_need_a_key(tuneloop: Tuneloop) -> None:
     assert tuneloop.events("generation") == []
 
 
+def test_route_endpoint_checks_credentials_then_the_body(tuneloop: Tuneloop) -> None:
+    url, headers = f"{tuneloop.url}/v1/route", {"Authorization": f"Bearer {tuneloop.key}"}
+    assert httpx.post(url, json={"unit_id": ""}).status_code == 401  # credentials first
+    for body, where in (({"unit_id": ""}, ["body", "unit_id"]), ({"unit": "x"}, ["body", "unit"])):
+        refused = httpx.post(url, json=body, headers=headers)
+        assert refused.status_code == 422
+        assert where in [e["loc"] for e in refused.json()["error"]["details"]["errors"]]
+    broken = httpx.post(url, content=b"{not json", headers=headers)
+    assert broken.status_code == 422 and broken.json()["error"]["type"] == "invalid_input"
+
+
 def test_route_endpoint_answers_like_the_proxy(tuneloop: Tuneloop) -> None:
     headers = {"Authorization": f"Bearer {tuneloop.key}"}
     response = httpx.post(f"{tuneloop.url}/v1/route", json={"unit_id": "u-9"}, headers=headers)
