@@ -33,6 +33,7 @@ from http_load import (
     RequestSource,
     Result,
     Row,
+    add_load_options,
     best_of,
     cycle,
     print_table,
@@ -231,15 +232,7 @@ def ratio(ours: Result, bare: Result) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database-url",
-        help="PostgreSQL server (a private schema is made and dropped); default: SQLite",
-    )
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--connections", type=int, default=16, help="Keep-alive connections.")
-    parser.add_argument("--warmup", type=float, default=2.0, help="Seconds unrecorded first.")
-    parser.add_argument("--seconds", type=float, default=8.0, help="Timed window per round.")
-    parser.add_argument("--rounds", type=int, default=2, help="Alternating rounds; best of each.")
+    add_load_options(parser, rounds=2, rounds_help="Alternating rounds; best of each.")
     parser.add_argument("--batch", type=int, default=100, help="Events per request.")
     parser.add_argument(
         "--smoke", action="store_true", help="1 worker, 4 connections, 0.5 s windows, 1 round."

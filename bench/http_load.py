@@ -13,6 +13,7 @@ generator measures our endpoint and the reference in the same run.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import http.client
 import json
@@ -251,3 +252,16 @@ def print_table(rows: Sequence[Row]) -> None:
             f"  errors in {row.endpoint} ({row.server}, {row.workers} worker(s)): statuses "
             f"{statuses}, connection failures {row.result.failures}"
         )
+
+
+def add_load_options(parser: argparse.ArgumentParser, *, rounds: int, rounds_help: str) -> None:
+    """The options every HTTP bench shares: database, workers and the load's shape."""
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL server (a private schema is made and dropped); default: SQLite",
+    )
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--connections", type=int, default=16, help="Keep-alive connections.")
+    parser.add_argument("--warmup", type=float, default=2.0, help="Seconds unrecorded first.")
+    parser.add_argument("--seconds", type=float, default=8.0, help="Timed window per round.")
+    parser.add_argument("--rounds", type=int, default=rounds, help=rounds_help)

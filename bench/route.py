@@ -39,7 +39,16 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from http_load import Result, Row, best_of, cycle, print_table, probe, request_bytes
+from http_load import (
+    Result,
+    Row,
+    add_load_options,
+    best_of,
+    cycle,
+    print_table,
+    probe,
+    request_bytes,
+)
 from http_servers import (
     BareRoute,
     Workspace,
@@ -236,16 +245,8 @@ def verdict(ours: Result, bare: Result, workers: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database-url",
-        help="PostgreSQL server (a private schema is made and dropped); default: SQLite",
-    )
+    add_load_options(parser, rounds=3, rounds_help="Rounds; best of each.")
     parser.add_argument("--units", type=int, default=200_000, help="Unit ids routed in-process.")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--connections", type=int, default=16, help="Keep-alive connections.")
-    parser.add_argument("--warmup", type=float, default=2.0, help="Seconds unrecorded first.")
-    parser.add_argument("--seconds", type=float, default=8.0, help="Timed window per round.")
-    parser.add_argument("--rounds", type=int, default=3, help="Rounds; best of each.")
     parser.add_argument(
         "--smoke", action="store_true", help="20,000 ids, 1 worker, 4 connections, 0.5 s, 1 round."
     )

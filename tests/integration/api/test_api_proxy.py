@@ -8,6 +8,7 @@ sees and what tuneloop recorded (generation and exposure events, via the databas
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,10 +78,9 @@ def upstream() -> Iterator[tuple[Behaviour, str]]:
         yield behaviour, f"{url}/v1"
 
 
-@pytest.fixture
-def tuneloop(api_settings: Settings, upstream: tuple[Behaviour, str]) -> Iterator[Tuneloop]:
-    behaviour, upstream_url = upstream
-    settings = api_settings.model_copy(update={"serving": _serving(upstream_url)})
+@contextmanager
+def _served(settings: Settings, behaviour: Behaviour) -> Iterator[Tuneloop]:
+    """tuneloop under uvicorn, version 1 of MODEL champion, an operator key."""
     app = create_app(settings)
     with serve_in_thread(app) as url:
         engine: Engine = app.state.resources.engine
@@ -88,6 +88,14 @@ def tuneloop(api_settings: Settings, upstream: tuple[Behaviour, str]) -> Iterato
         set_champion(engine, TENANT_A, MODEL, "1")
         key = create_api_key(engine, TENANT_A, role=Role.OPERATOR).plaintext
         yield Tuneloop(url, engine, app.state.serving, key, behaviour)
+
+
+@pytest.fixture
+def tuneloop(api_settings: Settings, upstream: tuple[Behaviour, str]) -> Iterator[Tuneloop]:
+    behaviour, upstream_url = upstream
+    settings = api_settings.model_copy(update={"serving": _serving(upstream_url)})
+    with _served(settings, behaviour) as served:
+        yield served
 
 
 def test_a_completion_is_routed_to_the_champion_and_recorded(tuneloop: Tuneloop) -> None:
@@ -279,13 +287,8 @@ def unreachable_openai(api_settings: Settings) -> Iterator[Tuneloop]:
             "openai": api_settings.openai.model_copy(update={"base_url": "http://127.0.0.1:9/v1"})
         }
     )
-    app = create_app(settings)
-    with serve_in_thread(app) as url:
-        engine: Engine = app.state.resources.engine
-        _version(engine, "1")
-        set_champion(engine, TENANT_A, MODEL, "1")
-        key = create_api_key(engine, TENANT_A, role=Role.OPERATOR).plaintext
-        yield Tuneloop(url, engine, app.state.serving, key, Behaviour())
+    with _served(settings, Behaviour()) as served:
+        yield served
     reset_process_breakers()
 
 
