@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 
 from tuneloop.api.auth import Viewer
 from tuneloop.api.resources import ResourcesDep
-from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES
+from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, PageLimit, PageOffset
 from tuneloop.api.schemas.datasets import DatasetDetail, DatasetPageOut
 from tuneloop.api.services.datasets import dataset_page
 from tuneloop.store.datasets import get_dataset
@@ -20,8 +20,8 @@ router = APIRouter(prefix="/datasets", tags=["datasets"], responses=AUTHENTICATE
 def list_dataset_versions(
     principal: Viewer,
     resources: ResourcesDep,
-    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Versions to skip.")] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> DatasetPageOut:
     page = dataset_page(resources.engine, principal.tenant_id, limit=limit, offset=offset)
     return DatasetPageOut.of(page)

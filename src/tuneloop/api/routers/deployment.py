@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 
 from tuneloop.api.auth import Operator, Viewer
 from tuneloop.api.resources import ResourcesDep
-from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, BODY_RESPONSES, ErrorResponse
+from tuneloop.api.schemas.common import (
+    AUTHENTICATED_RESPONSES,
+    BODY_RESPONSES,
+    ErrorResponse,
+    PageLimit,
+    PageOffset,
+)
 from tuneloop.api.schemas.deployment import (
     DeployIn,
     DeploymentDetailOut,
@@ -103,8 +109,8 @@ def get_deployment(
 def list_deployments(
     principal: Viewer,
     resources: ResourcesDep,
-    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Deployments to skip.")] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> DeploymentPageOut:
     page = deployment_page(resources.engine, principal.tenant_id, limit=limit, offset=offset)
     return DeploymentPageOut(

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 
 from tuneloop.api.auth import Operator, Viewer
 from tuneloop.api.resources import ResourcesDep
-from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, BODY_RESPONSES
+from tuneloop.api.schemas.common import (
+    AUTHENTICATED_RESPONSES,
+    BODY_RESPONSES,
+    PageLimit,
+    PageOffset,
+)
 from tuneloop.api.schemas.evaluation import AbTestOut, AbTestPageOut, CreateAbTestIn, MetricsOut
 from tuneloop.api.services.evaluation import ab_test_page, create_ab_test
 from tuneloop.experiments.service import analyze_experiment, describe_experiment, get_experiment
@@ -64,8 +69,8 @@ def status(principal: Viewer, resources: ResourcesDep, ab_test_id: AbTestId) -> 
 def list_ab_tests(
     principal: Viewer,
     resources: ResourcesDep,
-    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Tests to skip.")] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> AbTestPageOut:
     page = ab_test_page(resources.engine, principal.tenant_id, limit=limit, offset=offset)
     return AbTestPageOut(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 
 from tuneloop.api.auth import Viewer
 from tuneloop.api.resources import ResourcesDep
-from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES
+from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, PageLimit, PageOffset
 from tuneloop.api.schemas.fine_tuning import ModelPageOut, ModelVersionDetailOut
 from tuneloop.api.services.fine_tuning import model_page
 from tuneloop.store.models_registry import get_model_version
@@ -20,8 +20,8 @@ router = APIRouter(prefix="/models", tags=["models"], responses=AUTHENTICATED_RE
 def list_models(
     principal: Viewer,
     resources: ResourcesDep,
-    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Versions to skip.")] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> ModelPageOut:
     page = model_page(resources.engine, principal.tenant_id, limit=limit, offset=offset)
     return ModelPageOut.of(page)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -61,3 +62,8 @@ BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _error("The body could not be decoded (not UTF-8, not readable)."),
     413: _error("The request body is larger than the configured limit."),
 }
+
+
+# The paging query parameters of every list endpoint (``?limit=&offset=``).
+PageLimit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
+PageOffset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")]
