@@ -19,16 +19,18 @@ what the rollout's error-rate trigger counts.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import orjson
 from cachetools import LRUCache
 from sqlalchemy import Engine
@@ -47,7 +49,12 @@ from tuneloop.serving.targets import (
     UpstreamTarget,
     target_for,
 )
-from tuneloop.serving.upstream import Reply, UpstreamClient, UpstreamUnavailableError
+from tuneloop.serving.upstream import (
+    Reply,
+    UpstreamClient,
+    UpstreamLines,
+    UpstreamUnavailableError,
+)
 from tuneloop.store.models_registry import get_model_version
 from tuneloop.store.pipeline_models import ModelVersion
 
@@ -240,11 +247,16 @@ class ChatProxy:
         self,
         decision: Decision,
         request: ChatCompletionRequest,
-        lines: AsyncIterable[str],
+        lines: UpstreamLines,
         started: float,
     ) -> AsyncIterator[bytes]:
         """The upstream's chunks, relabelled with the routed model; its usage chunk is kept
-        for the event and passed on only if the client asked for it."""
+        for the event and passed on only if the client asked for it.
+
+        The event is an error when the upstream failed (broke off, sent an error chunk or a
+        malformed line, ended without finishing); not when the client left early, which
+        says nothing about the model (the local server's streams count it the same way).
+        """
         usage: dict[str, Any] | None = None
         error, done, finished, recorded = True, False, False, False
         try:
@@ -259,10 +271,16 @@ class ChatProxy:
                     recorded = True
                     yield b"data: [DONE]\n\n"
                     continue
-                chunk = orjson.loads(data)
+                try:
+                    chunk = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    lines.fail()
+                    yield _sse(_MALFORMED)
+                    break
                 if not isinstance(chunk, dict):
                     continue
                 if chunk.get("error"):
+                    lines.fail()
                     yield _sse(chunk)
                     break
                 finished = finished or _finishes(chunk)
@@ -284,13 +302,22 @@ class ChatProxy:
                     yield b"data: [DONE]\n\n"
         except UpstreamUnavailableError as exc:
             yield _sse({"error": {"message": str(exc), "type": "upstream_unavailable"}})
+        except (GeneratorExit, asyncio.CancelledError):
+            error = False  # the client went away: no fault of the model's
+            raise
         finally:
+            # Shielded: after a client's disconnect this runs inside a cancelled scope.
+            with anyio.CancelScope(shield=True):
+                await lines.aclose()
             if not recorded:
                 self._record(decision, _outcome(usage, error=error), started)
 
     def _record(self, decision: Decision, outcome: Outcome, started: float) -> None:
         latency_ms = (time.perf_counter() - started) * 1000
         self.recorder.record(decision.tenant_id, generation_events(decision, outcome, latency_ms))
+
+
+_MALFORMED = {"error": {"message": "the upstream sent a malformed event", "type": "upstream"}}
 
 
 def _finishes(chunk: dict[str, Any]) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from tuneloop.errors import ExternalServiceError
 from tuneloop.resilience.breaker import OPENAI_BREAKER, CircuitBreaker
@@ -107,11 +108,16 @@ class UpstreamClient:
             breaker.record_failure()
             raise _unavailable(target, exc) from exc
         if response.status_code >= 400:
-            content = await response.aread()
-            await response.aclose()
+            try:
+                content = await response.aread()
+            except httpx.HTTPError as exc:  # the error body itself broke off
+                breaker.record_failure()
+                raise _unavailable(target, exc) from exc
+            finally:
+                await response.aclose()
             _record(breaker, response.status_code)
             return Stream(response.status_code, _json_body(content, response.status_code), None)
-        return Stream(response.status_code, None, _Lines(response, breaker))
+        return Stream(response.status_code, None, UpstreamLines(response, breaker))
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -125,26 +131,49 @@ class Stream:
 
     status: int
     body: dict[str, Any] | None
-    lines: _Lines | None
+    lines: UpstreamLines | None
 
 
-class _Lines:
-    """The upstream's SSE lines; the breaker learns how the stream ended."""
+class UpstreamLines:
+    """The upstream's SSE lines; the breaker learns how the stream ended, once.
+
+    A stream read to its end, or left early by the reader (``aclose``: the client went
+    away), counts as a success; one that broke off, or that the reader found bad
+    (``fail``: an error chunk, a malformed line), as a failure. ``aclose`` always closes
+    the upstream response, however the reading stopped.
+    """
 
     def __init__(self, response: httpx.Response, breaker: CircuitBreaker) -> None:
         self._response = response
         self._breaker = breaker
+        self._settled = False
 
     async def __aiter__(self) -> AsyncIterator[str]:
         try:
             async for line in self._response.aiter_lines():
                 yield line
         except httpx.HTTPError as exc:
-            self._breaker.record_failure()
+            self._settle(ok=False)
             raise UpstreamUnavailableError("upstream", f"the stream broke off: {exc}") from exc
         finally:
             await self._response.aclose()
-        self._breaker.record_success()
+        self._settle(ok=True)
+
+    def fail(self) -> None:
+        self._settle(ok=False)
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+        self._settle(ok=True)
+
+    def _settle(self, *, ok: bool) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        if ok:
+            self._breaker.record_success()
+        else:
+            self._breaker.record_failure()
 
 
 def _record(breaker: CircuitBreaker, status: int) -> None:
@@ -161,8 +190,6 @@ def _unavailable(target: UpstreamTarget, exc: httpx.HTTPError) -> UpstreamUnavai
 
 
 def _json_body(content: bytes, status: int) -> dict[str, Any]:
-    import orjson
-
     try:
         parsed = orjson.loads(content)
     except orjson.JSONDecodeError:

@@ -32,6 +32,8 @@ class Behaviour:
     delay_s: float = 0.0
     omit_done: bool = False  # end a complete stream without ``data: [DONE]``
     cut_after: int | None = None  # end a stream after this many words, unfinished
+    malformed_after: int | None = None  # after this many words, send a line that is not JSON
+    chunk_delay_s: float = 0.0  # pause before each streamed word
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -77,6 +79,11 @@ def fake_openai(behaviour: Behaviour) -> FastAPI:
             for index, word in enumerate(words):
                 if behaviour.cut_after is not None and index >= behaviour.cut_after:
                     return
+                if behaviour.malformed_after is not None and index >= behaviour.malformed_after:
+                    yield b"data: {not json\n\n"
+                    return
+                if behaviour.chunk_delay_s:
+                    await asyncio.sleep(behaviour.chunk_delay_s)
                 yield chunk({"content": word if index == 0 else f" {word}"})
             yield chunk({}, "stop")
             if include_usage:

@@ -7,6 +7,8 @@ sees and what tuneloop recorded (generation and exposure events, via the databas
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -156,6 +158,36 @@ def test_a_whole_stream_without_done_is_no_error_but_a_cut_one_is(tuneloop: Tune
     cut = list(client.chat.completions.create(model="auto", messages=QUESTION, stream=True))
     assert all(c.choices[0].finish_reason is None for c in cut)
     assert [e.error for e in tuneloop.events("generation")] == [False, True]
+
+
+def test_a_malformed_upstream_stream_ends_in_an_error_event(tuneloop: Tuneloop) -> None:
+    tuneloop.upstream.malformed_after = 2
+    headers = {"Authorization": f"Bearer {tuneloop.key}"}
+    body = {"model": "auto", "messages": QUESTION, "stream": True}
+    with httpx.stream(
+        "POST", f"{tuneloop.url}/v1/chat/completions", json=body, headers=headers
+    ) as response:
+        data = [line[5:].strip() for line in response.iter_lines() if line.startswith("data:")]
+    assert response.status_code == 200
+    assert json.loads(data[-1])["error"]["message"] == "the upstream sent a malformed event"
+    [event] = tuneloop.events("generation")
+    assert event.error is True
+
+
+def test_a_client_that_leaves_mid_stream_is_no_model_error(tuneloop: Tuneloop) -> None:
+    tuneloop.upstream.chunk_delay_s = 0.2
+    headers = {"Authorization": f"Bearer {tuneloop.key}"}
+    body = {"model": "auto", "messages": QUESTION, "stream": True}
+    with httpx.stream(
+        "POST", f"{tuneloop.url}/v1/chat/completions", json=body, headers=headers
+    ) as response:
+        first = next(line for line in response.iter_lines() if line.startswith("data:"))
+    assert json.loads(first[5:])["choices"][0]["delta"]["role"] == "assistant"
+    deadline = time.monotonic() + 10
+    while not (events := tuneloop.events("generation")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # recorded once the server notices the disconnect
+    [event] = events
+    assert event.error is False
 
 
 def test_generation_id_links_later_engagement(tuneloop: Tuneloop) -> None:
