@@ -150,9 +150,12 @@ class UpstreamSettings(BaseModel):
         "None: the model id.",
     )
     timeout_seconds: float = Field(default=30.0, gt=0.0)
-    input_price_per_million: float = Field(default=0.0, ge=0.0, description="USD, prompt tokens.")
-    output_price_per_million: float = Field(
-        default=0.0, ge=0.0, description="USD, completion tokens."
+    # Unset prices record no cost (null), not a free model: experiments compare cost per token.
+    input_price_per_million: float | None = Field(
+        default=None, ge=0.0, description="USD, prompt tokens; unset: cost not recorded."
+    )
+    output_price_per_million: float | None = Field(
+        default=None, ge=0.0, description="USD, completion tokens; unset: cost not recorded."
     )
 
 

@@ -139,14 +139,16 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         outer = getattr(app.state, "resources", None)  # a test harness may start it twice
         app.state.resources = resources
         outer_serving = getattr(app.state, "serving", None)
-        app.state.serving = service = Serving(settings, resources.engine)
-        service.local.start(await run_in_threadpool(service.models_to_warm))
-        log.info("tuneloop API started", extra={"event": "startup"})
-        try:
-            yield
+        try:  # a start that fails half-way still closes what it opened (threads, pools)
+            app.state.serving = service = Serving(settings, resources.engine)
+            try:
+                service.local.start(await run_in_threadpool(service.models_to_warm))
+                log.info("tuneloop API started", extra={"event": "startup"})
+                yield
+            finally:
+                await service.aclose()
+                await run_in_threadpool(service.close_recorder)
         finally:
-            await service.aclose()
-            await run_in_threadpool(service.close_recorder)
             app.state.serving = outer_serving
             app.state.resources = outer
             await run_in_threadpool(close_resources, resources)

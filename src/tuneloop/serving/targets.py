@@ -31,10 +31,13 @@ class UpstreamTarget:
     api_key: str | None
     model: str
     timeout_seconds: float = 30.0
-    input_price_per_million: float = 0.0
-    output_price_per_million: float = 0.0
+    input_price_per_million: float | None = None  # None: unknown (the openai section)
+    output_price_per_million: float | None = None
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """USD for the call; None when the prices are not configured."""
+        if self.input_price_per_million is None or self.output_price_per_million is None:
+            return None
         return (
             prompt_tokens * self.input_price_per_million
             + completion_tokens * self.output_price_per_million

@@ -19,6 +19,7 @@ import openai
 import pytest
 from api_helpers import TENANT_A, TENANT_B
 from fake_openai import API_KEY, Behaviour, fake_openai, serve_in_thread
+from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -158,6 +159,33 @@ def test_a_whole_stream_without_done_is_no_error_but_a_cut_one_is(tuneloop: Tune
     cut = list(client.chat.completions.create(model="auto", messages=QUESTION, stream=True))
     assert all(c.choices[0].finish_reason is None for c in cut)
     assert [e.error for e in tuneloop.events("generation")] == [False, True]
+
+
+def test_an_upstream_refusing_our_key_is_a_502_not_the_clients_401(
+    api_settings: Settings, upstream: tuple[Behaviour, str]
+) -> None:
+    behaviour, upstream_url = upstream
+    serving = _serving(upstream_url)
+    wrong = serving.upstreams[MODEL].model_copy(update={"api_key": SecretStr("not-the-key")})
+    serving = serving.model_copy(update={"upstreams": {MODEL: wrong}})
+    settings = api_settings.model_copy(update={"serving": serving})
+    with _served(settings, behaviour) as served, pytest.raises(openai.APIStatusError) as failed:
+        served.client().chat.completions.create(model="auto", messages=QUESTION)
+    assert failed.value.status_code == 502
+    assert "refused tuneloop's credentials" in str(failed.value)
+
+
+def test_a_model_without_prices_records_no_cost_not_zero(
+    api_settings: Settings, upstream: tuple[Behaviour, str]
+) -> None:
+    behaviour, upstream_url = upstream
+    section = api_settings.openai.model_copy(
+        update={"base_url": upstream_url, "api_key": SecretStr(API_KEY)}
+    )
+    with _served(api_settings.model_copy(update={"openai": section}), behaviour) as served:
+        served.client().chat.completions.create(model="auto", messages=QUESTION)
+        [event] = served.events("generation")
+    assert event.error is False and event.tokens is not None and event.cost is None
 
 
 def test_a_malformed_upstream_stream_ends_in_an_error_event(tuneloop: Tuneloop) -> None:

@@ -121,14 +121,28 @@ async def chat_completions(
         if body.stream:
             opened = await proxy.open_stream(decision, body)
             if opened.events is None:
-                return JSONResponse(opened.body, status_code=opened.status, headers=headers)
+                return _answer(decision, opened.status, opened.body)
             return StreamingResponse(opened.events, media_type="text/event-stream", headers=headers)
         reply = await proxy.complete(decision, body)
     except CircuitOpenError as exc:
         return _failed(decision, 503, "circuit_open", str(exc), retry=exc.retry_after_s)
     except UpstreamUnavailableError as exc:
         return _failed(decision, 502, "upstream_unavailable", str(exc))
-    return JSONResponse(reply.body, status_code=reply.status, headers=headers)
+    return _answer(decision, reply.status, reply.body)
+
+
+def _answer(decision: Decision, status: int, body: Any) -> JSONResponse:
+    """The upstream's answer as it came, except that its 401/403 (tuneloop's credentials
+    for the upstream are wrong) is a 502: passed on, the client would blame its own key."""
+    if status in (401, 403):
+        return _failed(
+            decision,
+            502,
+            "upstream_refused",
+            f"the model's upstream refused tuneloop's credentials ({status}): check the "
+            "api_key of its serving.upstreams entry or of the openai section",
+        )
+    return JSONResponse(body, status_code=status, headers=decision.headers())
 
 
 def _failed(
