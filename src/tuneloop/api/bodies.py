@@ -27,7 +27,9 @@ async def read_body(request: Request, model: type[Model]) -> Model:
 
 
 def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """The OpenAPI ``requestBody`` of a required JSON ``model`` (for ``openapi_extra``)."""
+    """The OpenAPI ``requestBody`` of a required JSON ``model`` (for ``openapi_extra``),
+    with the schema inline: for flat models only (a nested model's ``$defs`` would not be
+    moved into ``components``)."""
     schema = model.model_json_schema()
     schema.setdefault("title", model.__name__)
     return {"required": True, "content": {"application/json": {"schema": schema}}}

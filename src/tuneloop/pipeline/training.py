@@ -21,6 +21,7 @@ from tuneloop.store.models_registry import champion_of
 from tuneloop.store.pipeline_models import TrainingJob
 from tuneloop.store.posts import iter_hook_body
 from tuneloop.store.types import utcnow
+from tuneloop.train.tiny import tiny_base_dir
 
 
 def hyperparameters_from(training: TrainingSettings) -> Any:
@@ -40,7 +41,7 @@ def hyperparameters_from(training: TrainingSettings) -> Any:
 
 
 def tiny_dir(ctx: RunContext) -> Path:
-    return ctx.settings.workspace / "models" / f"tiny-{ctx.tenant_id}"
+    return tiny_base_dir(ctx.settings.workspace, ctx.tenant_id)
 
 
 def quiet_libraries() -> None:

@@ -2,8 +2,8 @@
 
 ::
 
-    server = LocalModelServer(settings.serving.local, tiny_dir=workspace / "models" / "tiny")
-    await server.start(warm=[LocalModel("tiny", "runs/ft-.../train/adapter")])
+    server = LocalModelServer(settings.serving.local)
+    await server.start(warm=[LocalModel("/path/to/base", "runs/ft-.../train/adapter")])
     generation = await server.generate(model, [{"role": "user", "content": "Write a hook"}])
     await server.aclose()
 

@@ -43,7 +43,8 @@ class EventRecorder:
         self._queue.put((tenant_id, events))
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything recorded so far is written; False on timeout."""
+        """Wait until nothing is pending (everything recorded so far, and anything recorded
+        meanwhile, is written); False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 

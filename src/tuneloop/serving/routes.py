@@ -52,8 +52,3 @@ class RouteCache:
     def route(self, tenant_id: str, unit_id: str) -> Route:
         """The model for ``unit_id``; ``NotFoundError`` when the tenant has nothing to serve."""
         return self.table(tenant_id).route(unit_id)
-
-    def forget(self, tenant_id: str) -> None:
-        """Drop a tenant's table (this process changed its deployments)."""
-        with self._lock:
-            self._tables.pop(tenant_id, None)

@@ -12,14 +12,12 @@ Resolution, first match wins (documented in the README's configuration section):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from tuneloop.config import Settings, UpstreamSettings
 from tuneloop.rollout.checks import model_label
 from tuneloop.serving.loaded import LocalModel
 from tuneloop.store.pipeline_models import ModelVersion
-
-TINY = "tiny"
+from tuneloop.train.tiny import TINY, tiny_base_dir
 
 
 @dataclass(frozen=True)
@@ -52,11 +50,6 @@ class LocalTarget:
 Target = UpstreamTarget | LocalTarget
 
 
-def tiny_base_dir(settings: Settings, tenant_id: str) -> Path:
-    """The tenant's built-in tiny base (where the pipeline builds it)."""
-    return settings.workspace / "models" / f"tiny-{tenant_id}"
-
-
 def configured_upstream(settings: Settings, model_id: str, version: str) -> UpstreamTarget | None:
     """The ``serving.upstreams`` entry for ``MODEL@VERSION`` or ``MODEL``, if there is one."""
     upstreams = settings.serving.upstreams
@@ -77,7 +70,7 @@ def target_for(
     if row is not None and row.adapter_path and settings.serving.local.enabled:
         base = row.base_model
         if base == TINY:
-            base = str(tiny_base_dir(settings, tenant_id).resolve())
+            base = str(tiny_base_dir(settings.workspace, tenant_id).resolve())
         return LocalTarget(LocalModel(base_model=base, adapter_path=row.adapter_path))
     key = settings.openai.api_key
     return UpstreamTarget(

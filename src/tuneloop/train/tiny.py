@@ -60,6 +60,11 @@ class TinyConfig:
     warmup_ratio: float = 0.05
 
 
+def tiny_base_dir(workspace: Path, tenant_id: str) -> Path:
+    """Where a tenant's built-in tiny base lives (the pipeline builds it, serving loads it)."""
+    return workspace / "models" / f"tiny-{tenant_id}"
+
+
 def is_tiny_base(path: Path) -> bool:
     return (path / MARKER).is_file() and (path / "config.json").is_file()
 
