@@ -32,7 +32,7 @@ from typing import Any
 
 import anyio
 import orjson
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 from sqlalchemy import Engine
 
 from tuneloop.config import Settings
@@ -126,6 +126,12 @@ class ChatProxy:
         self.recorder = recorder
         # Bounded: a long-lived server sees every version ever pinned by any tenant.
         self._versions: LRUCache[tuple[str, str, str], ModelVersion] = LRUCache(VERSION_CACHE_SIZE)
+        # Versions not registered (a provider's model in an experiment arm, an upstream-only
+        # pin) are remembered briefly too, or each of their calls would cost a query; one
+        # registered meanwhile is found within route_cache_seconds, like a deploy.
+        self._unregistered: TTLCache[tuple[str, str, str], bool] = TTLCache(
+            VERSION_CACHE_SIZE, ttl=max(settings.serving.route_cache_seconds, 0.001)
+        )
         self._versions_lock = threading.Lock()  # decide() runs in the threadpool
 
     # -- 1. decide -------------------------------------------------------------------------
@@ -162,14 +168,19 @@ class ChatProxy:
         return Route(model_label(model_id, version), model_id, version, "pinned"), row
 
     def version_record(self, tenant_id: str, model_id: str, version: str) -> ModelVersion | None:
-        """The registry record (cached: where a version is served does not change)."""
+        """The registry record (cached: where a version is served does not change), or None
+        for a version tuneloop did not register."""
         key = (tenant_id, model_id, version)
         with self._versions_lock:
             found = self._versions.get(key)
+            if found is None and key in self._unregistered:
+                return None
         if found is None:
             try:
                 found = get_model_version(self.engine, tenant_id, model_id, version)
             except NotFoundError:
+                with self._versions_lock:
+                    self._unregistered[key] = True
                 return None
             with self._versions_lock:
                 self._versions[key] = found

@@ -3,7 +3,9 @@
 The proxy answers first and records after: ``record`` only queues (it never blocks, so it is
 safe in a streaming response's ``finally``, even while the client disconnects). The thread
 writes whatever has queued up through the same ingestion as ``POST /v1/events``
-(validated, idempotent), one batch per tenant. ``flush`` waits until everything queued so
+(validated, idempotent), one batch per tenant; a batch the database refuses is tried again
+(3 attempts, 0.5 s then 1 s apart: ingestion is idempotent, so a retry cannot double it)
+before it is logged and dropped. ``flush`` waits until everything queued so
 far is written; the app flushes at shutdown, so a clean stop loses nothing.
 """
 
@@ -17,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
+from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from tuneloop.events.ingest import IngestReport, ingest_events
 
@@ -25,6 +28,8 @@ log = logging.getLogger(__name__)
 Batch = tuple[str, list[dict[str, Any]]]  # tenant, events
 Ingest = Callable[[Engine, str, Sequence[Any]], IngestReport]
 MAX_BATCH = 1000
+RETRY_ATTEMPTS = 3
+RETRY_WAIT_S = 0.5
 
 
 class EventRecorder:
@@ -82,7 +87,7 @@ class EventRecorder:
             by_tenant[tenant_id].extend(events)
         for tenant_id, events in by_tenant.items():
             try:
-                report = self._ingest(self._engine, tenant_id, events)
+                report = self._ingest_with_retries(tenant_id, events)
             except Exception:
                 log.exception(
                     "could not record %d generation events",
@@ -92,3 +97,13 @@ class EventRecorder:
                 continue
             for problem in report.problems:
                 log.warning("generation event refused: %s", problem, extra={"tenant": tenant_id})
+
+    def _ingest_with_retries(self, tenant_id: str, events: list[dict[str, Any]]) -> IngestReport:
+        for attempt in Retrying(
+            stop=stop_after_attempt(RETRY_ATTEMPTS),
+            wait=wait_exponential(multiplier=RETRY_WAIT_S, max=4 * RETRY_WAIT_S),
+            reraise=True,
+        ):
+            with attempt:
+                return self._ingest(self._engine, tenant_id, events)
+        raise AssertionError("unreachable: tenacity re-raises the last error")

@@ -5,7 +5,8 @@ deployment, the champion); answering every ``/v1/route`` call from the database 
 three queries on the hot path. ``RouteCache`` keeps each tenant's table for
 ``serving.route_cache_seconds`` (1 s by default), so a deploy, a rollout step or a rollback
 reaches every process within that time. Assignment itself is a pure function of ids, so a
-cached table routes exactly like a fresh one.
+cached table routes exactly like a fresh one. When a table expires, one request per tenant
+reads the new one while the others wait for it (no stampede of identical reads).
 """
 
 from __future__ import annotations
@@ -32,17 +33,24 @@ class RouteCache:
         self._clock = clock
         self._tables: dict[str, tuple[float, RoutingTable]] = {}
         self._lock = threading.Lock()
+        self._reading: dict[str, threading.Lock] = {}  # per tenant: one reader at a time
 
     def table(self, tenant_id: str) -> RoutingTable:
-        now = self._clock()
-        found = self._tables.get(tenant_id)
-        if found is not None and now < found[0]:
-            return found[1]
-        table = routing_table(self._engine, tenant_id)
-        if self._ttl > 0:
-            with self._lock:
-                self._tables[tenant_id] = (now + self._ttl, table)
-        return table
+        fresh = self.cached(tenant_id)
+        if fresh is not None:
+            return fresh
+        with self._lock:
+            reading = self._reading.setdefault(tenant_id, threading.Lock())
+        with reading:
+            fresh = self.cached(tenant_id)  # read by the request this one waited for
+            if fresh is not None:
+                return fresh
+            now = self._clock()
+            table = routing_table(self._engine, tenant_id)
+            if self._ttl > 0:
+                with self._lock:
+                    self._tables[tenant_id] = (now + self._ttl, table)
+            return table
 
     def cached(self, tenant_id: str) -> RoutingTable | None:
         """The tenant's table if it is still fresh (no database access)."""

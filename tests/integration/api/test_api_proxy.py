@@ -20,7 +20,7 @@ import pytest
 from api_helpers import TENANT_A, TENANT_B
 from fake_openai import API_KEY, Behaviour, fake_openai, serve_in_thread
 from pydantic import SecretStr
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from tuneloop.api.app import create_app
@@ -173,6 +173,32 @@ def test_an_upstream_refusing_our_key_is_a_502_not_the_clients_401(
         served.client().chat.completions.create(model="auto", messages=QUESTION)
     assert failed.value.status_code == 502
     assert "refused tuneloop's credentials" in str(failed.value)
+
+
+def test_an_unregistered_pinned_version_is_looked_up_once(
+    api_settings: Settings, upstream: tuple[Behaviour, str]
+) -> None:
+    behaviour, upstream_url = upstream
+    serving = _serving(upstream_url)
+    only_upstream = {f"{MODEL}@7": serving.upstreams[MODEL]}  # served, never registered
+    settings = api_settings.model_copy(
+        update={"serving": serving.model_copy(update={"upstreams": only_upstream})}
+    )
+    with _served(settings, behaviour) as served:
+        client = served.client()
+        client.chat.completions.create(model=f"{MODEL}@7", messages=QUESTION)
+        lookups: list[str] = []
+
+        def count(*args: Any) -> None:
+            if "FROM model_versions" in args[2]:
+                lookups.append(args[2])
+
+        event.listen(served.engine, "before_cursor_execute", count)
+        for _ in range(3):
+            answer = client.chat.completions.create(model=f"{MODEL}@7", messages=QUESTION)
+            assert answer.model == f"{MODEL}@7"
+        event.remove(served.engine, "before_cursor_execute", count)
+    assert lookups == []
 
 
 def test_a_model_without_prices_records_no_cost_not_zero(
