@@ -36,12 +36,10 @@ class ServingProbe:
             "messages": [{"role": "user", "content": "ping"}],
             "max_tokens": 1,
         }
-        headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+        url = f"{target.base_url.rstrip('/')}/chat/completions"
         try:
             with httpx.Client(transport=self._transport, timeout=target.timeout_seconds) as http:
-                response = http.post(
-                    f"{target.base_url.rstrip('/')}/chat/completions", json=body, headers=headers
-                )
+                response = http.post(url, json=body, headers=target.headers)
         except httpx.HTTPError as exc:
             raise TuneloopError(
                 f"{target.base_url} could not be reached ({type(exc).__name__})"

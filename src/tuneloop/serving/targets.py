@@ -32,6 +32,11 @@ class UpstreamTarget:
     input_price_per_million: float | None = None  # None: unknown (the openai section)
     output_price_per_million: float | None = None
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """What every request to it carries: the key as a bearer token, if there is one."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         """USD for the call; None when the prices are not configured."""
         if self.input_price_per_million is None or self.output_price_per_million is None:

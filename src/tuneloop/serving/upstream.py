@@ -69,10 +69,6 @@ class UpstreamClient:
             self._clients[base] = client
         return client
 
-    @staticmethod
-    def _headers(target: UpstreamTarget) -> dict[str, str]:
-        return {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
-
     async def complete(self, target: UpstreamTarget, body: dict[str, Any]) -> Reply:
         """POST ``/chat/completions`` and read the whole answer."""
         breaker = self.breaker(target.name)
@@ -81,7 +77,7 @@ class UpstreamClient:
             response = await self._client(target).post(
                 "/chat/completions",
                 json=body,
-                headers=self._headers(target),
+                headers=target.headers,
                 timeout=target.timeout_seconds,
             )
         except httpx.HTTPError as exc:
@@ -99,7 +95,7 @@ class UpstreamClient:
             "POST",
             "/chat/completions",
             json=body,
-            headers=self._headers(target),
+            headers=target.headers,
             timeout=target.timeout_seconds,
         )
         try:

@@ -201,6 +201,20 @@ def test_an_unregistered_pinned_version_is_looked_up_once(
     assert lookups == []
 
 
+def test_the_unit_header_names_the_unit_when_the_body_has_no_user(tuneloop: Tuneloop) -> None:
+    client = tuneloop.client()
+    client.chat.completions.create(
+        model="auto", messages=QUESTION, extra_headers={"X-Tuneloop-Unit": "persona-9"}
+    )
+    client.chat.completions.create(
+        model="auto",
+        messages=QUESTION,
+        user="persona-1",
+        extra_headers={"X-Tuneloop-Unit": "persona-9"},
+    )
+    assert [e.unit_id for e in tuneloop.events("generation")] == ["persona-9", "persona-1"]
+
+
 def test_a_model_without_prices_records_no_cost_not_zero(
     api_settings: Settings, upstream: tuple[Behaviour, str]
 ) -> None:
