@@ -8,6 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from tuneloop import __version__
+from tuneloop.cli import backup as backup_cli
 from tuneloop.cli import collect as collect_cli
 from tuneloop.cli import config_cmd as config_cli
 from tuneloop.cli import db as db_cli
@@ -75,6 +76,8 @@ app.command("deploy")(deploy_cli.deploy)
 app.command("rollback")(deploy_cli.rollback)
 app.add_typer(deploy_cli.deployments_app, name="deployments")
 app.add_typer(deploy_cli.rollout_app, name="rollout")
+app.command("backup")(backup_cli.backup)
+app.command("restore")(backup_cli.restore)
 
 
 @app.callback()
