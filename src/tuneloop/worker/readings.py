@@ -53,7 +53,7 @@ def read_triggers(
 ) -> tuple[Reading, ...]:
     triggers = settings.triggers
     new_posts = (
-        new_qualifying_since_last(engine, settings, tenant_id)
+        new_qualifying_since_last(engine, settings, tenant_id, now=now)
         if triggers.min_new_examples is not None
         else 0
     )
