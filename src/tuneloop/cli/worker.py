@@ -19,7 +19,10 @@ def worker(
     tick_seconds: Annotated[
         float | None, typer.Option(min=0.01, help="Seconds between ticks (default: setting).")
     ] = None,
-    once: Annotated[bool, typer.Option("--once", help="Tick once and exit.")] = False,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="Tick once, wait for the runs it started, and exit."),
+    ] = False,
 ) -> None:
     """Keep the loop moving: start runs on schedule and triggers, advance runs, tick rollouts.
 
@@ -39,8 +42,8 @@ def worker(
     found = build_worker(config)
     if once:
         report = found.tick()
-        found.actions.close()
         console.print(f"leader: {report.leader}; started: {report.started or 'nothing'}")
+        found.actions.close(interrupt=False)
         return
     console.print(f"worker {found.holder} ticking every {config.worker.tick_seconds:g}s")
     run_foreground(found)

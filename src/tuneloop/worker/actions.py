@@ -55,8 +55,9 @@ class LoopActions(Protocol):
         """Tick every active deployment once; how many were ticked."""
         ...
 
-    def close(self) -> None:
-        """Stop what was started in the background, keeping it resumable."""
+    def close(self, *, interrupt: bool = True) -> None:
+        """Stop what was started in the background, keeping it resumable (or, with
+        ``interrupt=False``, wait for it to finish)."""
         ...
 
 
@@ -103,13 +104,14 @@ class PipelineActions:
             return 0
         return len(self._deployments().tick(None, actor="worker", now=self.clock.now()))
 
-    def close(self) -> None:
+    def close(self, *, interrupt: bool = True) -> None:
         with self._lock:
             running = list(self._running.values())
-        for _, ctx in running:
-            ctx.interrupt("worker stopping")
+        if interrupt:
+            for _, ctx in running:
+                ctx.interrupt("worker stopping")
         for thread, _ in running:
-            thread.join(timeout=60)
+            thread.join(timeout=60 if interrupt else None)
 
     def _busy(self, tenant: str) -> bool:
         with self._lock:

@@ -47,7 +47,7 @@ class RecordingActions:
         self.rollout_ticks += 1
         return 0
 
-    def close(self) -> None:
+    def close(self, *, interrupt: bool = True) -> None:
         pass
 
 
