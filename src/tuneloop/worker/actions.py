@@ -18,15 +18,18 @@ from sqlalchemy import Engine
 
 from tuneloop.config import DEFAULT_TENANT, Settings
 from tuneloop.domain.clock import Clock
-from tuneloop.domain.runs import Trigger
+from tuneloop.domain.runs import RunStatus, Trigger
 from tuneloop.errors import ConflictError
 from tuneloop.pipeline.context import RunContext
+from tuneloop.pipeline.lease import STALE_AFTER
 from tuneloop.pipeline.runner import execute
 from tuneloop.pipeline.service import context_for, resumable_run, run_config
 from tuneloop.pipeline.steps import STEP_FUNCTIONS
 from tuneloop.store import runs as runs_repo
 from tuneloop.store.deployments import active_deployment_ids
+from tuneloop.store.pipeline_models import PipelineRun
 from tuneloop.store.schedules import known_tenants
+from tuneloop.store.types import utcnow
 
 if TYPE_CHECKING:
     from tuneloop.rollout.manager import DeploymentManager
@@ -59,6 +62,12 @@ class LoopActions(Protocol):
         """Stop what was started in the background, keeping it resumable (or, with
         ``interrupt=False``, wait for it to finish)."""
         ...
+
+
+def _just_created(run: PipelineRun) -> bool:
+    """A pending run younger than a heartbeat's staleness is its starter's to launch (the
+    API or the CLI takes its lease a moment after creating it): leave it alone."""
+    return run.status == RunStatus.PENDING and utcnow() - run.created_at < STALE_AFTER
 
 
 class PipelineActions:
@@ -94,9 +103,10 @@ class PipelineActions:
                 run = resumable_run(self.engine, tenant, include_failed=False)
             except ConflictError:  # somebody alive executes it
                 continue
-            if run is not None:
-                self._launch(tenant, run.id)
-                moved += 1
+            if run is None or _just_created(run):
+                continue
+            self._launch(tenant, run.id)
+            moved += 1
         return moved
 
     def tick_rollouts(self) -> int:

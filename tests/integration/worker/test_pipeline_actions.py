@@ -56,9 +56,14 @@ def test_a_worker_tick_starts_the_scheduled_run_once_and_it_executes(
 def test_advance_continues_a_run_that_nobody_executes(engine: Engine, settings: Settings) -> None:
     clock = ManualClock(SATURDAY)
     actions = PipelineActions(engine, quiet(settings), clock=clock)
-    orphan = runs_repo.create_run(engine, DEFAULT_TENANT, trigger="manual", config={})
+    created = datetime.now(UTC) - timedelta(seconds=30)
+    orphan = runs_repo.create_run(engine, DEFAULT_TENANT, trigger="manual", config={}, now=created)
     try:
         assert actions.has_active_run(DEFAULT_TENANT)
+        assert actions.advance_runs() == 0  # just created: its starter is about to launch it
+        runs_repo.update_run(
+            engine, DEFAULT_TENANT, orphan.id, created_at=created - timedelta(minutes=1)
+        )
         assert actions.advance_runs() == 1
         assert wait_finished(engine, orphan.id).status == RunStatus.NOT_ENOUGH_DATA
         assert actions.advance_runs() == 0
