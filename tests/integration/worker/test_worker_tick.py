@@ -12,8 +12,8 @@ from tuneloop.domain.clock import ManualClock
 from tuneloop.domain.runs import Trigger
 from tuneloop.store import leases
 from tuneloop.store.db import make_engine
-from tuneloop.store.schedules import count_fires
-from tuneloop.worker.loop import Worker
+from tuneloop.store.schedules import claim_fire, count_fires
+from tuneloop.worker.loop import TickReport, Worker
 
 SATURDAY = datetime(2027, 3, 6, 12, tzinfo=UTC)
 SUNDAY_2AM = datetime(2027, 3, 7, 2, tzinfo=UTC)
@@ -123,3 +123,22 @@ def test_two_workers_one_leads_and_a_killed_leader_is_replaced_within_one_lease(
         assert not first.tick().leader  # back from the dead: it follows
     finally:
         own.dispose()
+
+
+def test_a_fire_starts_one_run_even_if_two_workers_both_act_on_it(
+    engine: Engine, settings: Settings
+) -> None:
+    """Belt and braces for a leader that stalled past its lease: the fire's unique row."""
+    clock = ManualClock(SATURDAY)
+    config = quiet(settings)
+    first, second = worker(engine, config, clock, "first"), worker(engine, config, clock, "second")
+    first.tick()
+    clock.set(SUNDAY_2AM)
+    first_report, second_report = TickReport(True, "a"), TickReport(True, "b")
+    first.check_tenant(TENANT, first_report)
+    finish(engine, TENANT, started(first)[0][2])  # even with no active run left to block it
+    second.check_tenant(TENANT, second_report)
+    assert list(first_report.started) == [TENANT] and second_report.started == {}
+    assert started(second) == [] and count_fires(engine, TENANT) == 1
+    # Had the second read the state before the first claimed, its claim would lose:
+    assert not claim_fire(engine, TENANT, SUNDAY_2AM, by="second", now=SUNDAY_2AM)
