@@ -92,10 +92,13 @@ class Worker:
             return verdict  # another worker claimed this fire
         try:
             run_id = self.actions.start_run(tenant, verdict.trigger)
-        except ConflictError:  # a run started meanwhile (API, CLI): the fire stays for later
+        except Exception as exc:
+            # Not started (a run began meanwhile, a database blip): the fire stays due.
             if verdict.fire_at is not None:
                 repo.unclaim_fire(self.engine, tenant, verdict.fire_at)
-            return verdict
+            if isinstance(exc, ConflictError):
+                return verdict
+            raise
         if verdict.fire_at is not None:
             repo.attach_run(self.engine, tenant, verdict.fire_at, run_id)
         report.started[tenant] = f"{verdict.trigger} {run_id}"

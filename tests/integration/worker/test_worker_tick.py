@@ -142,3 +142,26 @@ def test_a_fire_starts_one_run_even_if_two_workers_both_act_on_it(
     assert started(second) == [] and count_fires(engine, TENANT) == 1
     # Had the second read the state before the first claimed, its claim would lose:
     assert not claim_fire(engine, TENANT, SUNDAY_2AM, by="second", now=SUNDAY_2AM)
+
+
+class FailingOnce(RecordingActions):
+    def start_run(self, tenant: str, trigger: Trigger) -> str:
+        if not getattr(self, "failed", False):
+            self.failed = True
+            raise RuntimeError("database blip")
+        return super().start_run(tenant, trigger)
+
+
+def test_a_fire_whose_start_failed_stays_due_for_the_next_tick(
+    engine: Engine, settings: Settings
+) -> None:
+    clock = ManualClock(SATURDAY)
+    w = Worker(engine, quiet(settings), FailingOnce(engine, clock), clock=clock, holder="w")
+    w.tick()
+    clock.set(SUNDAY_2AM)
+    report = w.tick()
+    assert report.started == {} and "database blip" in report.errors[0]
+    assert count_fires(engine, TENANT) == 0
+    clock.advance(timedelta(seconds=30))
+    assert list(w.tick().started) == [TENANT]
+    assert count_fires(engine, TENANT) == 1
