@@ -44,7 +44,9 @@ class LoopActions(Protocol):
         """Every tenant whose schedule and triggers the worker checks."""
         ...
 
-    def has_active_run(self, tenant: str) -> bool: ...
+    def active_run_id(self, tenant: str) -> str | None:
+        """The tenant's active run (running, waiting...), if any: it blocks a new start."""
+        ...
 
     def start_run(self, tenant: str, trigger: Trigger) -> str:
         """Start a run in the background and return its id; ConflictError if one is active."""
@@ -82,8 +84,9 @@ class PipelineActions:
     def tenants(self) -> list[str]:
         return known_tenants(self.engine, always=(DEFAULT_TENANT,))
 
-    def has_active_run(self, tenant: str) -> bool:
-        return runs_repo.active_run(self.engine, tenant) is not None
+    def active_run_id(self, tenant: str) -> str | None:
+        run = runs_repo.active_run(self.engine, tenant)
+        return None if run is None else run.id
 
     def start_run(self, tenant: str, trigger: Trigger) -> str:
         config = run_config(self.settings)

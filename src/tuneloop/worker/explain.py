@@ -7,14 +7,17 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from tuneloop.config import DEFAULT_TENANT, Settings
-from tuneloop.store.schedules import known_tenants
+from tuneloop.config import Settings
+from tuneloop.worker.actions import LoopActions
 from tuneloop.worker.decide import decide
 from tuneloop.worker.readings import read_state
 
 
-def explain(engine: Engine, settings: Settings, tenant_id: str, *, now: datetime) -> dict[str, Any]:
-    state = read_state(engine, settings, tenant_id, now=now)
+def explain(
+    engine: Engine, settings: Settings, actions: LoopActions, tenant_id: str, *, now: datetime
+) -> dict[str, Any]:
+    active = actions.active_run_id(tenant_id)
+    state = read_state(engine, settings, tenant_id, now=now, active_run=active)
     verdict = decide(state)
     return {
         "tenant": tenant_id,
@@ -40,6 +43,7 @@ def explain(engine: Engine, settings: Settings, tenant_id: str, *, now: datetime
     }
 
 
-def explain_all(engine: Engine, settings: Settings, *, now: datetime) -> list[dict[str, Any]]:
-    tenants = known_tenants(engine, always=(DEFAULT_TENANT,))
-    return [explain(engine, settings, tenant, now=now) for tenant in tenants]
+def explain_all(
+    engine: Engine, settings: Settings, actions: LoopActions, *, now: datetime
+) -> list[dict[str, Any]]:
+    return [explain(engine, settings, actions, t, now=now) for t in actions.tenants()]

@@ -83,7 +83,8 @@ class Worker:
     def check_tenant(self, tenant: str, report: TickReport) -> Verdict:
         """Start the tenant's run if its schedule or a trigger says so (and nothing blocks)."""
         now = self.clock.now()
-        verdict = decide(read_state(self.engine, self.settings, tenant, now=now))
+        active = self.actions.active_run_id(tenant)
+        verdict = decide(read_state(self.engine, self.settings, tenant, now=now, active_run=active))
         if not verdict.start or verdict.trigger is None:
             return verdict
         if verdict.fire_at is not None and not repo.claim_fire(

@@ -10,7 +10,6 @@ from tuneloop.collect.service import new_qualifying_since_last
 from tuneloop.config import Settings
 from tuneloop.domain.experiments import Moments
 from tuneloop.rollout.checks import model_label
-from tuneloop.store import runs as runs_repo
 from tuneloop.store import schedules as repo
 from tuneloop.store.deployments import engagement_moments
 from tuneloop.store.models_registry import champion_of
@@ -23,11 +22,13 @@ def schedule_zone(settings: Settings) -> str:
     return settings.worker.timezone or settings.pipeline.timezone
 
 
-def read_state(engine: Engine, settings: Settings, tenant_id: str, *, now: datetime) -> TenantState:
+def read_state(
+    engine: Engine, settings: Settings, tenant_id: str, *, now: datetime, active_run: str | None
+) -> TenantState:
+    """``active_run``: the tenant's active run id, as the worker's ``LoopActions`` sees it."""
     schedule = repo.ensure_schedule(engine, tenant_id, now=now)
     cron = schedule.cron or settings.pipeline.weekly_schedule
     zone = schedule_zone(settings)
-    active = runs_repo.active_run(engine, tenant_id)
     return TenantState(
         tenant_id=tenant_id,
         now=now,
@@ -41,7 +42,7 @@ def read_state(engine: Engine, settings: Settings, tenant_id: str, *, now: datet
             anchor=schedule.anchor_at,
             last_claimed=repo.last_fire(engine, tenant_id),
         ),
-        active_run=None if active is None else active.id,
+        active_run=active_run,
         last_run_at=repo.last_run_created(engine, tenant_id),
         cooldown=timedelta(hours=settings.triggers.cooldown_hours),
         readings=read_triggers(engine, settings, tenant_id, now=now),

@@ -59,7 +59,7 @@ def test_advance_continues_a_run_that_nobody_executes(engine: Engine, settings: 
     created = datetime.now(UTC) - timedelta(seconds=30)
     orphan = runs_repo.create_run(engine, DEFAULT_TENANT, trigger="manual", config={}, now=created)
     try:
-        assert actions.has_active_run(DEFAULT_TENANT)
+        assert actions.active_run_id(DEFAULT_TENANT) == orphan.id
         assert actions.advance_runs() == 0  # just created: its starter is about to launch it
         runs_repo.update_run(
             engine, DEFAULT_TENANT, orphan.id, created_at=created - timedelta(minutes=1)

@@ -54,7 +54,7 @@ def test_data_starts_a_run_at_min_new_examples_and_not_below(
     upsert_posts(engine, TENANT, posts(100, 20, engagement=0.01))  # below the engagement bar
     w.tick()
     assert triggers_of(w) == []
-    reading = explain(engine, config, TENANT, now=NOW)["triggers"][0]
+    reading = explain(engine, config, w.actions, TENANT, now=NOW)["triggers"][0]
     assert reading == {
         "trigger": "data",
         "value": 9.0,
@@ -128,7 +128,8 @@ def test_drift_starts_a_run_on_a_significant_drop_of_the_champions_engagement(
     w.tick()
     assert triggers_of(w) == []
     assert (
-        "no significant drop" in explain(engine, config, TENANT, now=NOW)["triggers"][1]["detail"]
+        "no significant drop"
+        in explain(engine, config, w.actions, TENANT, now=NOW)["triggers"][1]["detail"]
     )
     # Later: the recent window (last 24 h) now holds a 45% drop.
     clock.advance(timedelta(hours=24))
@@ -152,7 +153,7 @@ def test_the_cool_down_holds_a_trigger_back_after_a_run(engine: Engine, settings
     finish(engine, TENANT, w.actions.started[0][2])
     clock.advance(timedelta(hours=5, minutes=59))
     w.tick()
-    why = explain(engine, config, TENANT, now=clock.now())["reasons"]
+    why = explain(engine, config, w.actions, TENANT, now=clock.now())["reasons"]
     assert why[-1].startswith("cool-down: 0.0 h left")
     clock.advance(timedelta(minutes=1))
     w.tick()

@@ -29,8 +29,9 @@ class RecordingActions:
     def tenants(self) -> list[str]:
         return known_tenants(self.engine, always=(TENANT,))
 
-    def has_active_run(self, tenant: str) -> bool:
-        return runs_repo.active_run(self.engine, tenant) is not None
+    def active_run_id(self, tenant: str) -> str | None:
+        run = runs_repo.active_run(self.engine, tenant)
+        return None if run is None else run.id
 
     def start_run(self, tenant: str, trigger: Trigger) -> str:
         run = runs_repo.create_run(
