@@ -52,21 +52,23 @@ class Worker:
         actions: LoopActions,
         *,
         clock: Clock,
+        lease_clock: Clock | None = None,
         holder: str | None = None,
         lease_seconds: float | None = None,
     ) -> None:
+        """``clock`` decides what is due; ``lease_clock`` (default: the same) times the lease.
+        A worker on a scaled clock keeps its lease on the wall clock: the lease is about
+        whether a process is alive, which scaled time cannot tell."""
         self.engine, self.settings, self.actions, self.clock = engine, settings, actions, clock
+        self.lease_clock = lease_clock or clock
         self.holder = holder or new_owner()
-        # The lease is measured on the worker's clock; on a scaled clock it stretches so
-        # that it still lasts lease_seconds of real time between two real-time ticks.
-        speed = getattr(clock, "speed", 1.0)
-        self.ttl = timedelta(seconds=(lease_seconds or settings.worker.lease_seconds) * speed)
+        self.ttl = timedelta(seconds=lease_seconds or settings.worker.lease_seconds)
         self.leading = False
 
     def tick(self) -> TickReport:
-        now = self.clock.now()
+        now, lease_now = self.clock.now(), self.lease_clock.now()
         try:
-            self.leading = leases.try_acquire(self.engine, self.holder, now=now, ttl=self.ttl)
+            self.leading = leases.try_acquire(self.engine, self.holder, now=lease_now, ttl=self.ttl)
         except OperationalError:  # a busy database: not leading this tick, try the next
             log.warning("lease check failed", exc_info=True)
             self.leading = False
@@ -77,7 +79,7 @@ class Worker:
         report.rollouts = self._guard(report, "rollouts", self.actions.tick_rollouts) or 0
         for tenant in self._guard(report, "tenants", self.actions.tenants) or []:
             self._guard(report, f"tenant {tenant}", lambda t=tenant: self.check_tenant(t, report))
-        leases.record_tick(self.engine, self.holder, at=now, summary=asdict(report))
+        leases.record_tick(self.engine, self.holder, at=lease_now, summary=asdict(report))
         return report
 
     def check_tenant(self, tenant: str, report: TickReport) -> Verdict:
@@ -118,7 +120,7 @@ class Worker:
                 stop.wait(self.settings.worker.tick_seconds)
         finally:
             self.actions.close()
-            leases.release(self.engine, self.holder, now=self.clock.now())
+            leases.release(self.engine, self.holder, now=self.lease_clock.now())
             self.leading = False
 
     def _guard(self, report: TickReport, what: str, action: Any) -> Any:

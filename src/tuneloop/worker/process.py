@@ -22,7 +22,8 @@ def clock_for(settings: Settings) -> Clock:
 def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
     clock = clock or clock_for(settings)
     engine = engine_for(settings)
-    return Worker(engine, settings, PipelineActions(engine, settings, clock=clock), clock=clock)
+    actions = PipelineActions(engine, settings, clock=clock)
+    return Worker(engine, settings, actions, clock=clock, lease_clock=SystemClock())
 
 
 def run_foreground(worker: Worker) -> None:
