@@ -77,7 +77,10 @@ class PipelineSettings(BaseModel):
     enabled: bool = True
     training_data_threshold: int = Field(default=100, ge=1)
     engagement_threshold: float = Field(default=0.06, ge=0.0, le=1.0)
-    weekly_schedule: str = "0 2 * * 0"
+    weekly_schedule: str = Field(
+        default="0 2 * * 0", description="Cron expression of the scheduled runs (5 fields)."
+    )
+    timezone: str = Field(default="UTC", description="IANA time zone the schedule reads in.")
     a_b_test_duration_hours: int = Field(default=168, ge=1)
     days_back: int = Field(default=7, ge=1)
     chunk_size: int = Field(default=1000, ge=1)
@@ -85,6 +88,44 @@ class PipelineSettings(BaseModel):
     memory_alert_mb: int = Field(default=2048, ge=1)
     hook_model: str = "gpt-4o-mini"
     body_model: str = "gpt-4o-mini"
+
+    @field_validator("weekly_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+def check_cron(expression: str) -> str:
+    """The expression, if the cron library accepts it (five fields, each in range)."""
+    from datetime import UTC, datetime
+
+    from cronsim import CronSim, CronSimError
+
+    text = " ".join(expression.split())
+    if len(text.split(" ")) != 5:
+        raise ValueError(f"cron expression {expression!r} must have 5 fields")
+    try:
+        CronSim(text, datetime(2000, 1, 1, tzinfo=UTC))
+    except CronSimError as exc:
+        raise ValueError(f"invalid cron expression {expression!r}: {exc}") from None
+    return text
+
+
+def check_timezone(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name, e.g. Europe/Berlin)"
+        ) from None
+    return name
 
 
 class DatasetSettings(BaseModel):
@@ -190,6 +231,63 @@ class ServingSettings(BaseModel):
     local: LocalServingSettings = LocalServingSettings()
 
 
+class WorkerSettings(BaseModel):
+    """The process that keeps the loop moving: ticks, the leader lease, its clock."""
+
+    enabled_in_serve: bool = Field(
+        default=True, description="`tuneloop serve` runs the worker in-process (--no-worker: off)."
+    )
+    tick_seconds: float = Field(default=30.0, gt=0.0, description="Wall seconds between ticks.")
+    lease_seconds: float = Field(
+        default=90.0,
+        gt=0.0,
+        description="How long a leader's lease lasts without renewal; a killed leader is "
+        "replaced within this time.",
+    )
+    timezone: str | None = Field(
+        default=None, description="Time zone of the schedule; None: pipeline.timezone."
+    )
+    clock_speed: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="Run the worker on a scaled clock (3600: a real second is an hour); "
+        "for trials and demos only.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+
+class TriggerSettings(BaseModel):
+    """When a run starts besides the schedule; None switches a trigger off."""
+
+    min_new_examples: int | None = Field(
+        default=100, ge=1, description="data: new qualifying posts since the last collection."
+    )
+    drift_drop: float | None = Field(
+        default=0.15,
+        gt=0.0,
+        lt=1.0,
+        description="drift: relative drop of the champion's engagement vs its baseline.",
+    )
+    drift_window_hours: float = Field(default=24.0, gt=0.0, description="drift: recent window.")
+    drift_baseline_days: float = Field(
+        default=7.0, gt=0.0, description="drift: trailing baseline before the recent window."
+    )
+    drift_alpha: float = Field(default=0.05, gt=0.0, lt=0.5, description="drift: test level.")
+    drift_min_units: int = Field(
+        default=100, ge=2, description="drift: units needed in each window."
+    )
+    max_model_age_days: float | None = Field(
+        default=30.0, gt=0.0, description="freshness: the champion's greatest age."
+    )
+    cooldown_hours: float = Field(
+        default=24.0, ge=0.0, description="Least time between the starts of two runs."
+    )
+
+
 class ApiSettings(BaseModel):
     """The HTTP service: auth, limits, CORS and where ``tuneloop serve`` listens."""
 
@@ -258,6 +356,8 @@ class Settings(BaseSettings):
     evaluation: EvaluationSettings = EvaluationSettings()
     rollout: RolloutSettings = RolloutSettings()
     serving: ServingSettings = ServingSettings()
+    worker: WorkerSettings = WorkerSettings()
+    triggers: TriggerSettings = TriggerSettings()
 
     @field_validator("workspace")
     @classmethod

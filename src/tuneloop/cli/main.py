@@ -21,6 +21,7 @@ from tuneloop.cli import posts as posts_cli
 from tuneloop.cli import runs as runs_cli
 from tuneloop.cli import serve as serve_cli
 from tuneloop.cli import stats as stats_cli
+from tuneloop.cli import worker as worker_cli
 from tuneloop.cli.common import err_console
 from tuneloop.errors import (
     ConfigurationError,
@@ -78,6 +79,8 @@ app.add_typer(deploy_cli.deployments_app, name="deployments")
 app.add_typer(deploy_cli.rollout_app, name="rollout")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
+app.command("worker")(worker_cli.worker)
+app.add_typer(worker_cli.schedule_app, name="schedule")
 
 
 @app.callback()

@@ -55,6 +55,7 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"
     DATA = "data"
     DRIFT = "drift"
+    FRESHNESS = "freshness"
 
 
 # The loop's first half; later stages append experiment and rollout steps.

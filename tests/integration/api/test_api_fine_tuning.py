@@ -30,6 +30,7 @@ from tuneloop.store import runs as repo
 from tuneloop.store.auth_models import Role, create_api_key
 from tuneloop.store.pipeline_models import TrainingJob
 from tuneloop.store.posts import upsert_posts
+from tuneloop.store.schedules import ensure_schedule
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
 
 SPEC = SyntheticSpec(posts=1600, seed=5)
@@ -159,6 +160,7 @@ INVALID_STARTS: list[dict[str, Any]] = [
     {"config": {"training_data_threshold": 0}},
     {"config": {"engagement_threshold": 1.5}},
     {"config": {"weekly_schedule": "every sunday at two"}},
+    {"config": {"weekly_schedule": "99 99 99 99 99"}},  # five fields, none in range
     {"config": {"a_b_test_duration_hours": 0}},
     {"config": {"learning_rate": 0.1}},
     {"force_run": "maybe"},
@@ -240,6 +242,16 @@ def test_not_enough_data_shows_in_status_and_is_private_to_the_tenant(
     assert page["items"][0]["status"] == "not_enough_data"
     finished = client.post(f"/fine-tuning/abort/{run_id}", headers=auth(keys.operator))
     assert finished.status_code == 409
+
+
+def test_a_start_with_a_weekly_schedule_sets_the_tenants_schedule(
+    client: TestClient, keys: Keys, db: Engine
+) -> None:
+    started = start(client, keys.operator, {"config": {"weekly_schedule": "30 4 * * 1"}})
+    assert started.status_code == 202, started.text
+    poll(client, keys.viewer, started.json()["pipeline_id"], lambda s: s["finished"])
+    assert ensure_schedule(db, TENANT_A, now=datetime.now(UTC)).cron == "30 4 * * 1"
+    assert ensure_schedule(db, "tenant-b", now=datetime.now(UTC)).cron is None
 
 
 def test_a_failed_run_is_continued_not_restarted(

@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tuneloop.api.services.pipeline_views import Page, RunView, StatusView
+from tuneloop.config import check_cron
 from tuneloop.pipeline.service import AbortReport
 
 # Five cron fields (minute hour day month weekday) of digits, names, * / , - and ?.
@@ -35,11 +36,17 @@ class PipelineConfigIn(BaseModel):
         default=None,
         max_length=100,
         pattern=CRON_PATTERN,
-        description="Cron expression (5 fields) of the scheduled runs.",
+        description="Cron expression (5 fields) of the tenant's scheduled runs; stored as "
+        "the tenant's schedule (the worker reads it) as well as with this run.",
     )
     a_b_test_duration_hours: int | None = Field(
         default=None, ge=1, le=24 * 365, description="How long the candidate's A/B test runs."
     )
+
+    @field_validator("weekly_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
 
     def overrides(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)

@@ -43,6 +43,7 @@ from tuneloop.pipeline.service import AbortReport, abort_run, resumable_run, sta
 from tuneloop.store import runs as repo
 from tuneloop.store.models_registry import get_model_version, list_model_versions
 from tuneloop.store.pipeline_models import ModelVersion, PipelineRun, PipelineStep
+from tuneloop.store.schedules import set_cron
 from tuneloop.store.types import utcnow
 
 MAX_CHART_POINTS = 500
@@ -74,6 +75,8 @@ def start_pipeline(
             # the old, finished "failed" (the worker thread may not have started yet).
             run = repo.move_run(engine, tenant_id, run.id, RunStatus.RUNNING, error=None)
         workers.launch(engine, settings, run)
+    if overrides.get("weekly_schedule"):  # validated cron: the tenant's schedule from now on
+        set_cron(engine, tenant_id, overrides["weekly_schedule"], now=utcnow())
     outputs = _outputs(repo.steps_of(engine, tenant_id, run.id))
     return RunView(
         status="started",
