@@ -197,6 +197,36 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     RECENT_LATENCY.add(seconds)
 
 
+WORKER_IS_LEADER = Gauge(
+    "tuneloop_worker_is_leader",
+    "1 while a worker holds an unexpired leader lease (read from the database at scrape).",
+    multiprocess_mode="max",
+)
+WORKER_LAST_TICK = Gauge(
+    "tuneloop_worker_last_tick_timestamp_seconds",
+    "Epoch seconds of the leader's last completed tick (NaN before the first).",
+    multiprocess_mode="max",
+)
+WORKER_LAST_TICK.set(math.nan)
+
+
+def set_worker_gauges(status: str, detail: Mapping[str, Any] | None) -> None:
+    """The worker's lease as /health reports it (``leading``, ``no_leader``, ``unknown``).
+
+    The worker may run in another process or host (``tuneloop worker``), so the API reads
+    its lease row at scrape time instead of the worker exporting its own gauges: the one
+    scraped job then carries the alerting signal.
+    """
+    from datetime import datetime
+
+    if status == "unknown":
+        return  # the database is down; its own gauges and alerts say so
+    WORKER_IS_LEADER.set(1 if status == "leading" else 0)
+    last_tick = None if detail is None else detail.get("last_tick_at")
+    if last_tick:
+        WORKER_LAST_TICK.set(datetime.fromisoformat(last_tick).timestamp())
+
+
 def set_pool_gauges(pools: Mapping[str, int]) -> None:
     """Pool sizes keyed like /health's ``connection_pools``."""
     DB_CONNECTIONS_ACTIVE.set(pools.get("db_connections_active", 0))

@@ -129,3 +129,23 @@ def test_request_ids_are_propagated_or_made(sqlite_settings: Settings) -> None:
         unsafe = client.get("/health/live", headers={"X-Request-ID": "no spaces\tor tabs"})
         assert len(unsafe.headers["X-Request-ID"]) == 32
         assert " " not in unsafe.headers["X-Request-ID"]
+
+
+def _sample(text: str, name: str) -> float:
+    line = next(line for line in text.splitlines() if line.startswith(f"{name} "))
+    return float(line.split()[1])
+
+
+def test_metrics_show_the_leader_and_its_last_tick_from_the_lease(
+    client: TestClient, db: Engine
+) -> None:
+    """The worker may run elsewhere: the API's scrape reads its lease row."""
+    assert _sample(client.get("/metrics").text, "tuneloop_worker_is_leader") == 0
+    now = datetime.now(UTC).replace(microsecond=0)
+    assert leases.try_acquire(db, "host-b:2:def", now=now, ttl=timedelta(seconds=60))
+    leases.record_tick(db, "host-b:2:def", at=now, summary={"leader": True})
+    text = client.get("/metrics").text
+    assert _sample(text, "tuneloop_worker_is_leader") == 1
+    assert _sample(text, "tuneloop_worker_last_tick_timestamp_seconds") == now.timestamp()
+    leases.release(db, "host-b:2:def", now=datetime.now(UTC))
+    assert _sample(client.get("/metrics").text, "tuneloop_worker_is_leader") == 0

@@ -24,8 +24,6 @@ AWAITED_METRICS = {
     "tuneloop_rollout_stalled": "seams: gauge, 1 while a rollout's next step is overdue",
     "tuneloop_events_pending": "events: gauge, stream entries not yet written to the table",
     "tuneloop_events_dead_lettered_total": "events: counter by `category` (dlq.*)",
-    "tuneloop_worker_is_leader": "worker: gauge, 1 in the process holding the leader lease",
-    "tuneloop_worker_last_tick_timestamp_seconds": "worker: gauge, epoch of the last tick",
 }
 SYNTHETIC = {"up"}  # written by Prometheus itself
 KEYWORDS = {
