@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Served
 
+from conftest import Served
 from registry_helpers import register_version
 from tuneloop.api.services.deployment import deploy
 from tuneloop.domain.runs import RunStatus
