@@ -38,7 +38,8 @@ def serve(
         int | None, typer.Option(min=1, help="Worker processes (default: api.workers).")
     ] = None,
 ) -> None:
-    """Serve the REST API: migrations run at start; /docs has the OpenAPI documentation."""
+    """Serve the REST API and the dashboard (/ui): migrations run at start; /docs has the
+    OpenAPI documentation."""
     from tuneloop.observability.logging import configure_logging
 
     config = settings()
@@ -50,8 +51,16 @@ def serve(
         workers=processes,
         log_level=config.log_level.lower(),
     )
+    typer.echo(f"tuneloop: dashboard at {dashboard_url(options['host'], options['port'])}")
     with shared_metrics_dir(config.workspace, workers=processes):
         run_uvicorn(APP, options)
+
+
+def dashboard_url(host: str, port: int) -> str:
+    """Where a browser on this machine finds the dashboard (any-interface binds: localhost)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}/ui"
 
 
 def uvicorn_options(*, host: str, port: int, workers: int, log_level: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Annotated
 from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from tuneloop.api.resources import hooks_of, resources_of
@@ -24,7 +25,7 @@ from tuneloop.dashboard.session import (
     tokens_match,
 )
 from tuneloop.dashboard.views import Scope
-from tuneloop.store.auth_models import Role
+from tuneloop.store.auth_models import Role, api_key_is_active
 
 MAX_FORM_BYTES = 16 * 1024
 
@@ -39,10 +40,22 @@ def secret_of(request: Request) -> str:
 
 
 async def current_session(request: Request) -> Session:
-    """The request's valid session, or LoginRequired (the route redirects to login)."""
+    """The request's valid session, or LoginRequired (the route redirects to login).
+
+    A session made with an API key lasts only while that key does: revoking the key (or a
+    key row that no longer matches) ends every dashboard session opened with it.
+    """
     session = decode_session(request.cookies.get(SESSION_COOKIE), secret_of(request))
     if session is None:
         raise LoginRequired()
+    p = session.principal
+    if p.method == "api_key":
+        engine = resources_of(request.app).engine
+        active = await run_in_threadpool(
+            api_key_is_active, engine, p.tenant_id, p.subject, p.role.value
+        )
+        if not active:
+            raise LoginRequired()
     request.state.dashboard_session = session
     return session
 

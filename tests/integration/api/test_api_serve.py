@@ -49,9 +49,12 @@ def test_serve_answers_ready_over_http(tmp_path: Path) -> None:
         checks = {"migrations": True, "database": True, "serving_models": True}
         assert ready.json() == {"status": "ready", "checks": checks}
         assert httpx.get(f"http://127.0.0.1:{port}/posts/count", timeout=5).status_code == 401
+        login = httpx.get(f"http://127.0.0.1:{port}/ui/login", timeout=5)
+        assert login.status_code == 200 and "API key or JWT" in login.text
     finally:
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=15)
+        stdout, stderr = process.communicate(timeout=15)
+    assert f"dashboard at http://127.0.0.1:{port}/ui" in stdout
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(line["message"] == "tuneloop API started" for line in lines), stderr
     assert any(line.get("route") == "/posts/count" and line.get("status") == 401 for line in lines)

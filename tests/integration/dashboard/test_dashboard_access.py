@@ -21,7 +21,7 @@ from tuneloop.dashboard.session import (
     session_secret,
 )
 from tuneloop.pipeline.service import start_run
-from tuneloop.store.auth_models import Role, create_api_key
+from tuneloop.store.auth_models import Role, create_api_key, key_id_of, revoke_api_key
 
 
 @pytest.fixture
@@ -146,3 +146,12 @@ def test_the_generated_secret_is_kept_in_the_workspace(settings: Settings) -> No
     assert session_secret(settings) == first and len(first) >= 32
     given = DashboardSettings(session_secret=SecretStr("s" * 40))
     assert session_secret(settings.model_copy(update={"dashboard": given})) == "s" * 40
+
+
+def test_revoking_the_key_ends_its_sessions(client: TestClient) -> None:
+    key = _key(client, Role.OPERATOR)
+    _login(client, key)
+    assert client.get("/ui").status_code == 200
+    engine = client.app.state.resources.engine  # type: ignore[attr-defined]
+    revoke_api_key(engine, "acme", key_id_of(key) or "")
+    assert client.get("/ui").status_code == 303
