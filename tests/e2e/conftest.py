@@ -39,8 +39,15 @@ class Served:
 
 
 @pytest.fixture
-def served(settings: Settings) -> Iterator[Served]:
-    """``create_app(settings)`` under uvicorn in a thread, on a free port."""
+def served_settings(settings: Settings) -> Settings:
+    """The settings the server runs with (a test module may prepare its own)."""
+    return settings
+
+
+@pytest.fixture
+def served(served_settings: Settings) -> Iterator[Served]:
+    """``create_app(served_settings)`` under uvicorn in a thread, on a free port."""
+    settings = served_settings
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
     server = uvicorn.Server(config)
