@@ -72,7 +72,9 @@ def _axes(frame: _Frame, *, x_label: str, y_format: str) -> list[str]:
 
 
 def _number(value: float) -> str:
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+    if float(value).is_integer():
+        return f"{value:.0f}"
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
 
 
 def _empty(title: str, message: str, *, kind: str) -> str:

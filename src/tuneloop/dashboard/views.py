@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -221,12 +221,13 @@ def deployment(scope: Scope, deployment_id: str) -> dict[str, Any]:
     events = view["events"]
     steps: list[tuple[float, float]] = []
     if events:
-        from datetime import datetime
-
         start = datetime.fromisoformat(events[0]["at"])
         for event in events:
             at = (datetime.fromisoformat(event["at"]) - start) / timedelta(hours=1)
             steps.append((at, float(event["to_traffic"] or 0.0)))
+        # the last share holds until now (or until the deployment finished)
+        end = datetime.fromisoformat(view["finished_at"]) if view["finished_at"] else utcnow()
+        steps.append((max((end - start) / timedelta(hours=1), steps[-1][0]), steps[-1][1]))
     return {
         "deployment": view,
         "active": view["status"] in ("rolling_out", "rolling_back"),
