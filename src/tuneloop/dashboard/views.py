@@ -95,13 +95,10 @@ def _alerts(scope: Scope, runs: Any) -> list[dict[str, Any]]:
 
 
 def runs(scope: Scope, *, status: str | None, offset: int, limit: int = 50) -> dict[str, Any]:
-    engine, tenant = scope.resources.engine, scope.tenant_id
-    if status:  # a filter reads a larger window, then pages what matched
-        rows, _ = run_store.list_runs(engine, tenant, limit=1000)
-        matched = [r for r in rows if r.status == status]
-        return {"items": matched[offset : offset + limit], "total": len(matched)}
-    page = fine_tuning.run_page(engine, tenant, limit=limit, offset=offset)
-    return {"items": page.items, "total": page.total}
+    rows, total = run_store.list_runs(
+        scope.resources.engine, scope.tenant_id, limit=limit, offset=offset, status=status
+    )
+    return {"items": rows, "total": total, "statuses": [s.value for s in RunStatus]}
 
 
 def run(scope: Scope, run_id: str) -> dict[str, Any]:

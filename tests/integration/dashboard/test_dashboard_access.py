@@ -111,6 +111,17 @@ def test_operator_starts_a_run_from_the_runs_page(client: TestClient) -> None:
     assert page.status_code == 200 and "started" in page.text
 
 
+def test_the_runs_filter_shows_only_runs_in_that_status(
+    client: TestClient, settings: Settings
+) -> None:
+    engine = client.app.state.resources.engine  # type: ignore[attr-defined]
+    run = start_run(engine, settings, "acme", force_run=True)
+    _login(client, _key(client, Role.VIEWER))
+    assert run.id in client.get("/ui/runs?status=pending").text
+    filtered = client.get("/ui/runs?status=failed").text
+    assert run.id not in filtered and "No runs with status failed" in filtered
+
+
 def test_another_tenants_run_is_a_404_page(client: TestClient, settings: Settings) -> None:
     engine = client.app.state.resources.engine  # type: ignore[attr-defined]
     run = start_run(engine, settings, "acme", force_run=True)

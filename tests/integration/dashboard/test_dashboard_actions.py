@@ -47,6 +47,7 @@ def _login(client: TestClient, role: Role) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_promote_the_first_champion_from_the_models_page(
     client: TestClient, settings: Settings, tmp_path: Path
 ) -> None:
@@ -66,6 +67,7 @@ def test_promote_the_first_champion_from_the_models_page(
     assert again.status_code == 409 and "already has champion" in again.text
 
 
+@pytest.mark.slow
 def test_deploy_the_winner_from_the_experiment_page(
     client: TestClient, settings: Settings, tmp_path: Path
 ) -> None:
