@@ -166,3 +166,27 @@ def test_revoking_the_key_ends_its_sessions(client: TestClient) -> None:
     engine = client.app.state.resources.engine  # type: ignore[attr-defined]
     revoke_api_key(engine, "acme", key_id_of(key) or "")
     assert client.get("/ui").status_code == 303
+
+
+def test_a_jwt_logs_in_with_its_tenant_and_role(settings: Settings) -> None:
+    from datetime import timedelta
+
+    from tuneloop.cli.keys import mint_jwt
+    from tuneloop.config import ApiSettings
+
+    api = ApiSettings(jwt_secret=SecretStr("j" * 40))
+    configured = settings.model_copy(update={"api": api})
+    token = mint_jwt(api, tenant="globex", role=Role.VIEWER, subject="ops", ttl=timedelta(hours=1))
+    with TestClient(create_app(configured), follow_redirects=False) as client:
+        _login(client, token)
+        page = client.get("/ui/runs").text
+        assert "globex · viewer" in page and 'action="/ui/runs/start"' not in page
+
+
+def test_with_auth_disabled_the_login_is_the_local_admin(settings: Settings) -> None:
+    from tuneloop.config import ApiSettings
+
+    configured = settings.model_copy(update={"api": ApiSettings(auth_disabled=True)})
+    with TestClient(create_app(configured), follow_redirects=False) as client:
+        _login(client, "anything")
+        assert "default · admin" in client.get("/ui").text
