@@ -20,6 +20,7 @@ from tuneloop.api.services import fine_tuning
 from tuneloop.api.services.datasets import dataset_page
 from tuneloop.api.services.run_workers import RunWorkers
 from tuneloop.dashboard.charts import Interval, interval_chart, line_chart, step_chart
+from tuneloop.dashboard.history import looks as earlier_looks
 from tuneloop.domain.runs import ACTIVE, RunStatus
 from tuneloop.errors import TuneloopError
 from tuneloop.experiments import service as experiments
@@ -153,27 +154,33 @@ def experiment(scope: Scope, key: str, *, looks: int = LOOKS) -> dict[str, Any]:
     engine, tenant = scope.resources.engine, scope.tenant_id
     row = experiments.get_experiment(engine, tenant, key)
     report = experiments.analyze_experiment(engine, tenant, key)
+    now = _engagement(report)
     history: list[Interval] = []
     if row.started_at is not None:
-        end = row.ended_at or utcnow()
-        span = (end - row.started_at) / looks
-        for index in range(1, looks + 1):
-            until = row.started_at + span * index
-            earlier = experiments.analyze_experiment(engine, tenant, key, until=until)
-            comparison = _engagement(earlier)
-            if comparison is not None:
-                low, high = comparison["ci"]
-                hours = (until - row.started_at) / timedelta(hours=1)
-                history.append(Interval(hours, comparison["estimate"], low, high))
-    described = experiments.describe_experiment(row)
+        start, end = row.started_at, row.ended_at or utcnow()
+
+        def look(until: datetime) -> Interval | None:
+            then = experiments.analyze_experiment(engine, tenant, key, until=until)
+            return _interval(_engagement(then), (until - start) / timedelta(hours=1))
+
+        history = earlier_looks(tenant, key, start=start, end=end, most=looks, look=look)
+        latest = _interval(now, (end - start) / timedelta(hours=1))
+        history += [latest] if latest is not None else []
     return {
-        "experiment": described,
+        "experiment": experiments.describe_experiment(row),
         "report": report.to_json(),
-        "engagement": _engagement(report),
+        "engagement": now,
         "active": row.status == "running",
         "interval_chart": interval_chart(history, title=f"Engagement lift of {key} over time"),
         "looks": len(history),
     }
+
+
+def _interval(comparison: dict[str, Any] | None, hours: float) -> Interval | None:
+    if comparison is None:
+        return None
+    low, high = comparison["ci"]
+    return Interval(hours, comparison["estimate"], low, high)
 
 
 def _engagement(report: experiments.ExperimentReport) -> dict[str, Any] | None:
