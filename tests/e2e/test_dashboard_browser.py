@@ -5,6 +5,7 @@ rollback agreeing with the API, a viewer without buttons, another tenant's 404, 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tuneloop.pipeline.service import start_run
 from tuneloop.rollout.safety import EvaluationResult
 from tuneloop.store import runs as run_store
 from tuneloop.store.auth_models import Role, create_api_key
+from tuneloop.store.experiments import update_experiment
 from tuneloop.synthetic.traffic import TrafficSpec
 from tuneloop.wiring import tracker_for
 
@@ -58,6 +60,9 @@ def _deployed(served: Served, tmp_path: Path) -> tuple[str, str]:
     model = "tuneloop-acme"
     arms = two_arms(ModelRef(model, first), ModelRef(model, second), 0.5)
     row = service.create_experiment(engine, "acme", arms=arms, duration_hours=24)
+    # it began two hours ago, with the simulated traffic (spread over the last two hours)
+    began = datetime.now(UTC) - timedelta(hours=2, minutes=1)
+    update_experiment(engine, "acme", row.key, lambda found: setattr(found, "started_at", began))
     spec = TrafficSpec(row.key, (), units=3000, lift=0.4, cost_change=-0.3, seed=11)
     service.simulate_traffic(engine, "acme", row.key, spec=spec)
     deployment = deploy(
@@ -105,9 +110,9 @@ def test_operator_rolls_back_and_api_agrees(page: Any, served: Served, tmp_path:
     page.goto(f"/ui/experiments/{ab_test_id}")
     band = page.locator("[data-testid=interval-chart] polygon.band")
     assert band.count() == 1
-    assert (
-        int(page.locator("[data-testid=interval-chart] polyline").get_attribute("data-points")) >= 2
-    )
+    # the evidence grew over the two hours: an interval at most 15-minute looks, then now
+    looks = page.locator("[data-testid=interval-chart] polyline").get_attribute("data-points")
+    assert int(looks) >= 4
     page.goto(f"/ui/deployments/{deployment_id}")
     assert page.locator("[data-testid=traffic-chart] polyline.series").count() == 1
     page.on("dialog", lambda dialog: dialog.accept())
