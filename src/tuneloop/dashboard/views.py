@@ -117,6 +117,7 @@ def run(scope: Scope, run_id: str) -> dict[str, Any]:
         "loss_chart": line_chart(status.losses, title=f"Training loss of {run_id}"),
         "evaluation": _scalars(outputs.get("evaluate", {})),
         "mlflow_run_id": outputs.get("collect", {}).get("mlflow_run_id"),
+        "dataset_id": outputs.get("collect", {}).get("dataset_id"),
         "tracking_uri": scope.resources.settings.mlflow_tracking_uri,
     }
 
