@@ -22,7 +22,6 @@ from tuneloop.api.services.run_workers import RunWorkers
 from tuneloop.dashboard.charts import Interval, interval_chart, line_chart, step_chart
 from tuneloop.dashboard.history import looks as earlier_looks
 from tuneloop.domain.runs import ACTIVE, RunStatus
-from tuneloop.errors import TuneloopError
 from tuneloop.experiments import service as experiments
 from tuneloop.experiments.service import ModelRef
 from tuneloop.observability.health import health_report
@@ -303,6 +302,3 @@ def health(scope: Scope) -> dict[str, Any]:
         breakers=scope.hooks.breakers,
     )
     return {"report": report, "worker": None}
-
-
-__all__ = ["Scope", "TuneloopError"]
