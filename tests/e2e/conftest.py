@@ -7,35 +7,22 @@ where they fail.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
-from fastapi import FastAPI
-from sqlalchemy import Engine
+from dashboard_server import Served
 
 from tuneloop.api.app import create_app
 from tuneloop.config import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
-REQUIRE = __import__("os").environ.get("TUNELOOP_REQUIRE_SERVICES") == "1"
-
-
-@dataclass(frozen=True)
-class Served:
-    url: str
-    app: FastAPI
-    settings: Settings
-
-    @property
-    def engine(self) -> Engine:
-        engine: Engine = self.app.state.resources.engine
-        return engine
+REQUIRE = os.environ.get("TUNELOOP_REQUIRE_SERVICES") == "1"
 
 
 @pytest.fixture

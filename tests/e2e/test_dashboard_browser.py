@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from dashboard_server import Served
 
-from conftest import Served
 from registry_helpers import register_version
 from tuneloop.api.services.deployment import deploy
 from tuneloop.domain.runs import RunStatus

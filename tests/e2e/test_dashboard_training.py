@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from dashboard_server import Served
 from sqlalchemy import Engine
 
-from conftest import Served
 from tuneloop.config import Settings
 from tuneloop.posts.schema import PostIn
 from tuneloop.store.auth_models import Role, create_api_key
