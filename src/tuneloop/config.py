@@ -333,6 +333,26 @@ class ApiSettings(BaseModel):
         return value
 
 
+class DashboardSettings(BaseModel):
+    """The web dashboard at ``/ui``: its session cookie."""
+
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the dashboard's session cookie (>= 32 chars). None: a random "
+        "secret is generated once and kept in the workspace (`dashboard-session.key`).",
+    )
+    session_ttl_seconds: int = Field(
+        default=8 * 3600, ge=60, description="How long a dashboard login lasts."
+    )
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("session_secret must be at least 32 characters")
+        return value
+
+
 class Settings(BaseSettings):
     """The root of all deployment settings."""
 
@@ -352,6 +372,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     dataset: DatasetSettings = DatasetSettings()
     api: ApiSettings = ApiSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     rollout: RolloutSettings = RolloutSettings()

@@ -91,6 +91,16 @@ async def authenticate(request: Request, resources: Resources) -> Principal:
     return principal
 
 
+async def principal_from_credential(resources: Resources, credential: str) -> Principal:
+    """The principal of a presented API key or JWT (the dashboard's login form), or 401."""
+    credential = credential.strip()
+    if not credential:
+        raise _unauthorized("enter an API key or a JWT")
+    if credential.startswith(KEY_PREFIX):
+        return await _from_api_key(resources, credential)
+    return principal_from_jwt(credential, resources.settings.api)
+
+
 async def _from_api_key(resources: Resources, presented: str) -> Principal:
     cache = resources.keys
     digest = hash_key(presented)

@@ -45,7 +45,8 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve the REST API: migrations run at start; /docs has the OpenAPI documentation.
+    """Serve the REST API and the dashboard (/ui): migrations run at start; /docs has the
+    OpenAPI documentation.
 
     The loop's worker (schedule, triggers, waiting runs, rollout ticks) runs in this
     process too, unless ``--no-worker``; a production deployment runs ``tuneloop worker``
@@ -63,8 +64,16 @@ def serve(
         log_level=config.log_level.lower(),
     )
     in_process = config.worker.enabled_in_serve if loop_worker is None else loop_worker
+    typer.echo(f"tuneloop: dashboard at {dashboard_url(options['host'], options['port'])}")
     with shared_metrics_dir(config.workspace, workers=processes), worker_thread(config, in_process):
         run_uvicorn(APP, options)
+
+
+def dashboard_url(host: str, port: int) -> str:
+    """Where a browser on this machine finds the dashboard (any-interface binds: localhost)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}/ui"
 
 
 @contextmanager

@@ -275,9 +275,15 @@ def analyze_experiment(
     *,
     method: Method = "sequential",
     now: datetime | None = None,
+    until: datetime | None = None,
 ) -> ExperimentReport:
-    """Per-arm metrics, every comparison with the baseline, SRM and a recommendation."""
+    """Per-arm metrics, every comparison with the baseline, SRM and a recommendation;
+    with ``until``, as they stood then (only the events up to it, hours elapsed by then)."""
     experiment = get_experiment(engine, tenant_id, key)
     return build_report(
-        engine, experiment, elapsed_hours=elapsed_hours(experiment, now), method=method
+        engine,
+        experiment,
+        elapsed_hours=elapsed_hours(experiment, until or now),
+        method=method,
+        until=until,
     )

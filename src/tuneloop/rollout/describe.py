@@ -21,7 +21,7 @@ def describe_deployment(row: Deployment) -> dict[str, Any]:
             "health_check_endpoints": plan["health_check_endpoints"],
         },
         "monitoring": {
-            "deployment_dashboard": f"/dashboard/deployments/{row.id}",
+            "deployment_dashboard": f"/ui/deployments/{row.id}",
             "alerts_configured": True,
             "rollback_triggers": plan["triggers"],
         },

@@ -113,6 +113,18 @@ def revoke_api_key(engine: Engine, tenant_id: str, key_id: str) -> ApiKey:
         return record
 
 
+def api_key_is_active(engine: Engine, tenant_id: str, key_id: str, role: str) -> bool:
+    """The key exists in this tenant with this role and is not revoked (a session's check)."""
+    with Session(engine) as session:
+        record = session.get(ApiKey, key_id)
+        return (
+            record is not None
+            and record.tenant_id == tenant_id
+            and record.role == role
+            and record.revoked_at is None
+        )
+
+
 def verify_api_key(engine: Engine, plaintext: str) -> ApiKey | None:
     """The active key matching ``plaintext``, or None (unknown, malformed or revoked)."""
     key_id = key_id_of(plaintext)

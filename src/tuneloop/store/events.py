@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import psycopg.errors
@@ -157,7 +158,9 @@ def count_events(engine: Engine, tenant_id: str, experiment_key: str | None = No
         return int(connection.execute(query).scalar_one())
 
 
-def arm_statistics(engine: Engine, tenant_id: str, experiment_key: str) -> list[ArmStatistics]:
+def arm_statistics(
+    engine: Engine, tenant_id: str, experiment_key: str, *, until: datetime | None = None
+) -> list[ArmStatistics]:
     """Per arm: exposed units, and n / sum / sum of squares of each metric over units.
 
     Each metric is first reduced to one value per unit (the randomisation unit), so that
@@ -169,8 +172,9 @@ def arm_statistics(engine: Engine, tenant_id: str, experiment_key: str) -> list[
     - ``error_rate``: the unit's share of generations that failed.
 
     A unit without events of a kind has no value for that metric (it is not a zero).
+    ``until`` counts only events that happened by then (the evidence at an earlier look).
     """
-    per_unit = _per_unit_values(tenant_id, experiment_key)
+    per_unit = _per_unit_values(tenant_id, experiment_key, until)
     u = per_unit.c
     columns: list[Any] = [u.arm, func.sum(u.exposed)]
     for metric in METRICS:
@@ -182,8 +186,11 @@ def arm_statistics(engine: Engine, tenant_id: str, experiment_key: str) -> list[
     return [_arm_statistics(row) for row in result]
 
 
-def _per_unit_values(tenant_id: str, experiment_key: str) -> Any:
+def _per_unit_values(tenant_id: str, experiment_key: str, until: datetime | None) -> Any:
     e = OutcomeEvent.__table__.c
+    where = [e.tenant_id == tenant_id, e.experiment_key == experiment_key]
+    if until is not None:
+        where.append(e.ts <= until)
     generation = e.kind == "generation"
     tokens = func.sum(case((generation, e.tokens)))
     return (
@@ -200,7 +207,7 @@ def _per_unit_values(tenant_id: str, experiment_key: str) -> Any:
                 "error_rate"
             ),
         )
-        .where(e.tenant_id == tenant_id, e.experiment_key == experiment_key)
+        .where(*where)
         .group_by(e.arm, e.unit_id)
         .subquery("per_unit")
     )

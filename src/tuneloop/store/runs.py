@@ -90,9 +90,17 @@ def get_run(engine: Engine, tenant_id: str, run_id: str) -> PipelineRun:
 
 
 def list_runs(
-    engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
+    engine: Engine,
+    tenant_id: str,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    status: str | None = None,
 ) -> tuple[Sequence[PipelineRun], int]:
+    """A page of the tenant's runs (only those in ``status`` when given), newest first."""
     where = PipelineRun.tenant_id == tenant_id
+    if status is not None:
+        where = where & (PipelineRun.status == status)
     with Session(engine, expire_on_commit=False) as session:
         total = session.scalar(select(func.count()).select_from(PipelineRun).where(where)) or 0
         rows = session.scalars(

@@ -53,9 +53,12 @@ def test_serve_answers_ready_over_http(tmp_path: Path) -> None:
         # The loop's worker runs in the serving process by default and takes the lease.
         health = wait_health(f"http://127.0.0.1:{port}/health", "leading")
         assert int(health["worker"]["leader"].split(":")[1]) == process.pid
+        login = httpx.get(f"http://127.0.0.1:{port}/ui/login", timeout=5)
+        assert login.status_code == 200 and "API key or JWT" in login.text
     finally:
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=15)
+        stdout, stderr = process.communicate(timeout=15)
+    assert f"dashboard at http://127.0.0.1:{port}/ui" in stdout
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(line["message"] == "tuneloop API started" for line in lines), stderr
     assert any(line.get("route") == "/posts/count" and line.get("status") == 401 for line in lines)

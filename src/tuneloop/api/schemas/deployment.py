@@ -108,7 +108,7 @@ class DeploymentOut(BaseModel):
                         "health_check_endpoints": ["/health", "/health/ready"],
                     },
                     "monitoring": {
-                        "deployment_dashboard": "/dashboard/deployments/deploy-20250102-001",
+                        "deployment_dashboard": "/ui/deployments/deploy-20250102-001",
                         "alerts_configured": True,
                         "rollback_triggers": [
                             "engagement_rate_drop_15_percent",
