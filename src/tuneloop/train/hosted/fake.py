@@ -52,6 +52,7 @@ class FakeJob:
 @dataclass
 class FakeFineTuning:
     clock: Clock
+    process_s: float = 5.0  # an uploaded file is processed this long after
     validate_s: float = 10.0
     queue_s: float = 20.0
     step_s: float = 10.0

@@ -77,7 +77,7 @@ def build_app(fake: FakeFineTuning) -> FastAPI:
 
     def file_view(file_id: str) -> dict[str, Any]:
         record = dict(fake.files[file_id])
-        if fake.now() >= record["created_at"] + 5:
+        if fake.now() >= record["created_at"] + fake.process_s:
             record["status"] = "error" if record["status_details"] else "processed"
         return record
 
