@@ -72,8 +72,12 @@ class LocalTrainer:
         device: str | None = None,
         num_threads: int | None = None,
         keep_checkpoints: int | None = 2,
+        rank: int = 0,
     ) -> None:
         self.tiny_dir = tiny_dir
+        # This process's rank in a distributed job (Ray): only rank 0 writes the job's files;
+        # every rank shares ``output_dir`` (checkpoints hold each rank's RNG state).
+        self.rank = rank
         self.tiny_posts = tiny_posts
         self.tiny_prompts = tiny_prompts  # the dataset settings' prompts, for a new tiny base
         self.device = device
@@ -120,10 +124,12 @@ class LocalTrainer:
             "base_model": base,
             "hyperparams": hyperparams.to_params(),
         }
-        claim(output_dir, request, resume=resume)
+        if self.rank == 0:
+            claim(output_dir, request, resume=resume)
         if (done := finished_job(output_dir)) is not None:
             return done
-        remove_partial(output_dir)  # a crash while writing a checkpoint leaves half of one
+        if self.rank == 0:
+            remove_partial(output_dir)  # a crash while writing a checkpoint leaves half of one
         try:
             with torch_threads(self.num_threads) as threads:
                 job = _Job(self, dataset_dir, base, hyperparams, output_dir, threads)
@@ -225,7 +231,7 @@ class _Job:
         from tuneloop.train.callbacks import steps_from_history
 
         checkpoints = tuple(complete_checkpoints(self.output_dir))
-        left = after_abort(self.output_dir, policy)
+        left = after_abort(self.output_dir, policy) if self.owner.rank == 0 else ()
         return TrainingJob(
             backend=LocalTrainer.backend,
             status="aborted",
@@ -254,6 +260,17 @@ class _Job:
         from tuneloop.train.callbacks import steps_from_history
         from tuneloop.train.nll import assistant_nll
 
+        if self.owner.rank != 0:  # rank 0 saves, scores and records the job
+            return TrainingJob(
+                backend=LocalTrainer.backend,
+                status="succeeded",
+                base_model=self.base,
+                output_dir=self.output_dir,
+                hyperparams=hp,
+                adapter_path=None,
+                device=self.device,
+                details=details,
+            )
         staging = self.output_dir / f"{STAGING_PREFIX}adapter"
         trainer.model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
