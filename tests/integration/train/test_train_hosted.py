@@ -17,7 +17,7 @@ from openai import OpenAI
 from tuneloop.errors import TrainingError
 from tuneloop.train.hosted.fake import API_KEY
 from tuneloop.train.hosted.files import STATE
-from tuneloop.train.hosted.trainer import MODEL_DIR, MODEL_FILE
+from tuneloop.train.hosted.follow import MODEL_DIR, MODEL_FILE
 
 
 def test_a_job_is_created_once_followed_and_mapped(tmp_path: Path) -> None:
