@@ -15,9 +15,13 @@ from hosted_world import hosted_world
 from openai import OpenAI
 
 from tuneloop.errors import TrainingError
+from tuneloop.resilience.breaker import OPENAI_BREAKER, CircuitBreaker
+from tuneloop.train.hosted.api import HostedAPI
 from tuneloop.train.hosted.fake import API_KEY
 from tuneloop.train.hosted.files import STATE
 from tuneloop.train.hosted.follow import MODEL_DIR, MODEL_FILE
+from tuneloop.train.hosted.trainer import HostedTrainer, PollPolicy
+from tuneloop.train.hyperparams import Hyperparameters
 
 
 def test_a_job_is_created_once_followed_and_mapped(tmp_path: Path) -> None:
@@ -188,3 +192,71 @@ def test_a_job_cancelled_elsewhere_fails_the_step(tmp_path: Path) -> None:
 
         with pytest.raises(TrainingError, match="cancelled outside tuneloop"):
             world.train(trainer, should_stop=cancel_elsewhere)
+
+
+KILLED_CHILD = """
+import sys, random
+from pathlib import Path
+from tuneloop.domain.clock import SystemClock
+from tuneloop.resilience.breaker import OPENAI_BREAKER, CircuitBreaker
+from tuneloop.train.hosted.api import HostedAPI
+from tuneloop.train.hosted.trainer import HostedTrainer, PollPolicy
+from tuneloop.train.hyperparams import Hyperparameters
+
+base_url, root = sys.argv[1], Path(sys.argv[2])
+api = HostedAPI(base_url=base_url, api_key="sk-fake-fine-tuning",
+                breaker=CircuitBreaker("openai", OPENAI_BREAKER))
+trainer = HostedTrainer(api, tenant_id="acme", run_id="run-1", clock=SystemClock(),
+                        poll=PollPolicy(initial_s=0.05, max_s=0.1))
+trainer.train(dataset_dir=root / "dataset", base_model="gpt-4o-mini-2024-07-18",
+              hyperparams=Hyperparameters(epochs=3, seed=7), output_dir=root / "train")
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_while_polling_then_rerun_follows_the_same_job(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hosted_world import write_dataset
+
+    from tuneloop.domain.clock import SystemClock
+    from tuneloop.train.hosted.fake import FakeFineTuning, serve
+
+    fake = FakeFineTuning(SystemClock(), process_s=0.1, validate_s=0.1, queue_s=0.1, step_s=0.2)
+    write_dataset(tmp_path / "dataset")
+    with serve(fake) as base_url:
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_CHILD, base_url, str(tmp_path)],
+            env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        deadline = time.monotonic() + 60
+        while not any(fake.view(j)["_step"] >= 2 for j in list(fake.jobs)):
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        (job_id,) = fake.jobs
+        assert fake.view(job_id)["status"] == "running"  # killed mid-job
+        api = HostedAPI(
+            base_url=base_url, api_key=API_KEY, breaker=CircuitBreaker("openai", OPENAI_BREAKER)
+        )
+        rerun = HostedTrainer(
+            api,
+            tenant_id="acme",
+            run_id="run-1",
+            clock=SystemClock(),
+            poll=PollPolicy(initial_s=0.05, max_s=0.1),
+        )
+        job = rerun.train(
+            dataset_dir=tmp_path / "dataset",
+            base_model="gpt-4o-mini-2024-07-18",
+            hyperparams=Hyperparameters(epochs=3, seed=7),
+            output_dir=tmp_path / "train",
+        )
+    assert job.status == "succeeded" and job.external_id == job_id
+    assert fake.creates() == 1 and len(fake.jobs) == 1
+    assert len(job.steps) == 12  # the rerun read every step from the provider's events
