@@ -260,3 +260,37 @@ def test_sigkill_while_polling_then_rerun_follows_the_same_job(tmp_path: Path) -
     assert job.status == "succeeded" and job.external_id == job_id
     assert fake.creates() == 1 and len(fake.jobs) == 1
     assert len(job.steps) == 12  # the rerun read every step from the provider's events
+
+
+def test_the_backend_built_from_settings_counts_on_the_process_breaker(tmp_path: Path) -> None:
+    """What /health and /metrics read: the process's `openai` breaker and its counters."""
+    from prometheus_client import REGISTRY
+    from pydantic import SecretStr
+
+    from tuneloop.config import Settings
+    from tuneloop.resilience.registry import breaker_state, reset_process_breakers
+    from tuneloop.train.backends import build_trainer
+
+    def failures() -> float:
+        return REGISTRY.get_sample_value("fine_tuning_openai_failures_total") or 0.0
+
+    reset_process_breakers()
+    try:
+        with hosted_world(tmp_path) as world:
+            settings = Settings(
+                workspace=tmp_path,
+                openai={"base_url": world.base_url, "api_key": SecretStr(API_KEY)},
+                training={"backend": "openai", "stuck_after_minutes": 10},
+            )
+            trainer = build_trainer(
+                settings, tenant_id="acme", run_id="run-1", clock=world.clock, sleep=world.sleep
+            )
+            world.fake.inject("GET /fine_tuning/jobs", "503", "503", "503")
+            before = failures()
+            with pytest.raises(TrainingError, match="did not answer for 10 minutes"):
+                world.train(trainer)  # type: ignore[arg-type]
+            assert breaker_state("openai") == "OPEN"  # the real-time 120 s have not passed
+            assert failures() - before == 3
+            assert world.fake.jobs == {}  # nothing was created while the provider was down
+    finally:
+        reset_process_breakers()

@@ -17,9 +17,19 @@ from tuneloop.train.hyperparams import Hyperparameters  # noqa: E402
 from tuneloop.train.ray_backend import RayTrainer  # noqa: E402
 
 
+def small_dataset(source: Path, folder: Path, n_train: int = 64, n_valid: int = 8) -> Path:
+    """A slice of the shared dataset: a few steps per worker keep this test short."""
+    folder.mkdir()
+    for name, n in (("train.jsonl", n_train), ("validation.jsonl", n_valid)):
+        lines = (source / name).read_text(encoding="utf-8").splitlines()[:n]
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
 def test_two_workers_share_the_data_lower_the_loss_and_train_the_adapter(
     tiny_base: Path, dataset_dir: Path, tmp_path: Path
 ) -> None:
+    dataset_dir = small_dataset(dataset_dir, tmp_path / "dataset")
     hp = Hyperparameters(epochs=2, learning_rate=5e-3, batch_size=8, seed=0)
     seen: list[float] = []
     job = RayTrainer(tiny_dir=tiny_base, num_workers=2).train(
