@@ -31,6 +31,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tuneloop.config import Settings
 from tuneloop.domain.clock import Clock
 
 API_KEY = "sk-fake-fine-tuning"
@@ -244,3 +245,25 @@ def serve(fake: FakeFineTuning) -> Iterator[str]:
 
 def request_id(request: Request) -> str:
     return f"{request.method} {request.url.path.removeprefix('/v1')}"
+
+
+@contextmanager
+def fake_provider(settings: Settings) -> Iterator[Settings]:
+    """``settings`` pointed at a fake served for the duration (``tuneloop demo --backend
+    openai``): wall-clock time with phases of a fraction of a second, polling to match."""
+    from pydantic import SecretStr
+
+    from tuneloop.domain.clock import SystemClock
+
+    fake = FakeFineTuning(
+        SystemClock(), process_s=0.2, validate_s=0.3, queue_s=0.3, step_s=0.1, steps_per_epoch=10
+    )
+    with serve(fake) as base_url:
+        hosted = settings.training.openai.model_copy(
+            update={"poll_initial_seconds": 0.1, "poll_max_seconds": 0.5}
+        )
+        training = settings.training.model_copy(update={"backend": "openai", "openai": hosted})
+        openai = settings.openai.model_copy(
+            update={"base_url": base_url, "api_key": SecretStr(API_KEY)}
+        )
+        yield settings.model_copy(update={"training": training, "openai": openai})
