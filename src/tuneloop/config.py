@@ -146,6 +146,16 @@ class TrainingSettings(BaseModel):
     backend: Literal["local", "openai", "ray"] = Field(
         default="local", description="Where fine-tuning runs: this machine, a hosted API, Ray."
     )
+    init: Literal["base", "champion"] = Field(
+        default="base",
+        description="Start from the base model, or continue from the champion's adapter "
+        "(hosted: fine-tune the champion's ft: model).",
+    )
+    base_every: int = Field(
+        default=4,
+        ge=1,
+        description="With init=champion: every Nth cycle starts from the base again.",
+    )
     stuck_after_minutes: float = Field(
         default=120.0, gt=0.0, description="A hosted job with no progress this long fails."
     )

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from tuneloop.config import TrainingSettings
 from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunContext
 from tuneloop.pipeline.hosted_evaluation import hosted_evaluation, is_hosted
+from tuneloop.pipeline.warm_start import plan_warm_start
 from tuneloop.store.models_registry import champion_of
 from tuneloop.store.pipeline_models import TrainingJob
 from tuneloop.store.posts import iter_hook_body
@@ -55,7 +56,7 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"trl\.")
 
 
-def trainer_for(ctx: RunContext) -> Any:
+def trainer_for(ctx: RunContext, *, init_adapter: Path | None = None) -> Any:
     """The backend ``training.backend`` names (see ``tuneloop.train.backends``)."""
     quiet_libraries()
     from tuneloop.train.backends import build_trainer
@@ -65,6 +66,7 @@ def trainer_for(ctx: RunContext) -> Any:
         tenant_id=ctx.tenant_id,
         run_id=ctx.run_id,
         tiny_posts=lambda: iter_hook_body(ctx.engine, ctx.tenant_id),
+        init_adapter=init_adapter,
     )
 
 
@@ -116,10 +118,11 @@ def run_training(ctx: RunContext, *, dataset_dir: Path, on_step: Any) -> dict[st
     """Train (or resume, or find finished) the run's candidate; returns the step's output."""
     from tuneloop.train.backends import base_model_for
 
-    trainer = trainer_for(ctx)
+    start = plan_warm_start(ctx, base_model_for(ctx.settings))
+    trainer = trainer_for(ctx, init_adapter=start.init_adapter)
     hyperparameters = hyperparameters_from(ctx.settings.training)
     output_dir = ctx.workdir / "train"
-    base_model = base_model_for(ctx.settings)
+    base_model = start.base_model
     job_id = _job_row(
         ctx,
         output_dir=output_dir,
@@ -127,6 +130,8 @@ def run_training(ctx: RunContext, *, dataset_dir: Path, on_step: Any) -> dict[st
         hyperparameters=hyperparameters.to_params(),
     )
     mlflow_run_id = get_run(ctx.engine, ctx.tenant_id, ctx.run_id).mlflow_run_id
+    if mlflow_run_id:  # lineage: what this candidate was trained from
+        ctx.tracker.log_params(mlflow_run_id, start.params())
 
     def step(progress: Any) -> None:
         on_step(progress.step, progress.total_steps, progress.loss)
@@ -164,6 +169,7 @@ def run_training(ctx: RunContext, *, dataset_dir: Path, on_step: Any) -> dict[st
         "hyperparameters": job.hyperparams.to_params(),
         "resumed_from": None if job.resumed_from is None else str(job.resumed_from),
         "external_id": job.external_id,
+        "warm_start": start.lineage,
         # A hosted job: the provider's model name, what it billed, its checkpoints.
         "hosted_model": job.details.get("fine_tuned_model"),
         "trained_tokens": job.details.get("trained_tokens"),

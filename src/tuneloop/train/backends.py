@@ -42,11 +42,14 @@ def build_trainer(
     tiny_posts: Callable[[], Iterable[PostPair]] | None = None,
     clock: Clock | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    init_adapter: Path | None = None,
 ) -> Trainer:
     """The trainer ``settings.training.backend`` names, for one run of one tenant.
 
     ``tiny_posts`` feeds the built-in tiny base when it must be built (local and Ray);
-    ``clock`` and ``sleep`` pace the hosted backend's polling (tests pass manual ones).
+    ``clock`` and ``sleep`` pace the hosted backend's polling (tests pass manual ones);
+    ``init_adapter`` warm-starts local and Ray training from a saved adapter (a hosted
+    warm start fine-tunes the champion's model instead: see ``base_model``).
     """
     backend = settings.training.backend
     if backend == "openai":
@@ -69,11 +72,16 @@ def build_trainer(
             address=ray.address,
             use_gpu=ray.use_gpu,
             storage_path=ray.storage_path,
+            init_adapter=init_adapter,
         )
     from tuneloop.train.local import LocalTrainer
 
     return LocalTrainer(
-        tiny_dir=tiny_dir, device=device, tiny_posts=tiny_posts, tiny_prompts=prompts
+        tiny_dir=tiny_dir,
+        device=device,
+        tiny_posts=tiny_posts,
+        tiny_prompts=prompts,
+        init_adapter=init_adapter,
     )
 
 

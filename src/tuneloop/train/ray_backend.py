@@ -56,12 +56,14 @@ class RayTrainer:
         use_gpu: bool = False,
         storage_path: str | None = None,
         threads_per_worker: int = 1,
+        init_adapter: Path | None = None,
     ) -> None:
         self.local = LocalTrainer(
             tiny_dir=tiny_dir, tiny_posts=tiny_posts, tiny_prompts=tiny_prompts
         )
         self.num_workers, self.address, self.use_gpu = num_workers, address, use_gpu
         self.storage_path, self.threads = storage_path, threads_per_worker
+        self.init_adapter = init_adapter
 
     def train(
         self,
@@ -79,7 +81,10 @@ class RayTrainer:
             raise InvalidInputError(f"{dataset_dir} has no train.jsonl")
         base = self.local.resolve_base(base_model)  # built here once, not by every worker
         output_dir = output_dir.resolve()
-        claim(output_dir, _request(dataset_dir, base, hyperparams), resume=resume)
+        request = _request(dataset_dir, base, hyperparams)
+        if self.init_adapter is not None:
+            request["init_adapter"] = str(self.init_adapter.resolve())
+        claim(output_dir, request, resume=resume)
         if (done := finished_job(output_dir)) is not None:
             return done
         (output_dir / STOP_FILE).unlink(missing_ok=True)
@@ -90,6 +95,7 @@ class RayTrainer:
             "output_dir": str(output_dir),
             "threads": self.threads,
             "device": "cuda" if self.use_gpu else "cpu",
+            "init_adapter": str(self.init_adapter.resolve()) if self.init_adapter else None,
         }
         try:
             with warnings.catch_warnings():  # Ray's own deprecation notices (its Data context)
@@ -182,7 +188,13 @@ def _worker_loop(config: dict[str, Any]) -> None:
     def on_step(progress: Any) -> None:
         ray.train.report({"step": progress.step, "loss": progress.loss})
 
-    trainer = LocalTrainer(device=config["device"], num_threads=config["threads"], rank=rank)
+    init = config.get("init_adapter")
+    trainer = LocalTrainer(
+        device=config["device"],
+        num_threads=config["threads"],
+        rank=rank,
+        init_adapter=Path(init) if init else None,
+    )
     job = trainer.train(
         dataset_dir=Path(config["dataset_dir"]),
         base_model=config["base"],

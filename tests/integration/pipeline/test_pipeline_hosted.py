@@ -134,3 +134,35 @@ def test_abort_during_a_hosted_job_cancels_it(
     assert "openai_job_cancelled" in report.resources_cleaned
     (remote,) = fake.jobs.values()
     assert remote.ended == "cancelled"
+
+
+def test_a_warm_started_run_fine_tunes_the_champions_ft_model(
+    engine: Engine, hosted: Settings, fake: FakeFineTuning
+) -> None:
+    from mlflow import MlflowClient
+
+    from tuneloop.store.models_registry import set_champion
+
+    first = start_run(engine, hosted, TENANT)
+    assert execute(context_for(engine, hosted, first), STEP_FUNCTIONS) == RunStatus.SUCCEEDED
+    with Session(engine) as session:
+        champion = session.scalars(select(ModelVersion)).one()
+    set_champion(engine, TENANT, champion.model_id, champion.version)
+    warm = hosted.model_copy(
+        update={"training": hosted.training.model_copy(update={"init": "champion"})}
+    )
+    second = start_run(engine, warm, TENANT, force_run=True)
+    assert execute(context_for(engine, warm, second), STEP_FUNCTIONS) == RunStatus.SUCCEEDED
+    jobs = sorted(fake.jobs.values(), key=lambda j: j.created)
+    assert len(jobs) == 2
+    assert jobs[1].body["model"] == champion.served_model  # the ft: model, trained further
+    trained = {s.name: s.output or {} for s in repo.steps_of(engine, TENANT, second.id)}["train"]
+    assert trained["warm_start"]["from"] == f"{champion.model_id}@{champion.version}"
+    assert trained["warm_start"]["depth"] == 1
+    collected = {s.name: s.output or {} for s in repo.steps_of(engine, TENANT, second.id)}
+    params = (
+        MlflowClient(tracking_uri=warm.mlflow_tracking_uri)
+        .get_run(collected["collect"]["mlflow_run_id"])
+        .data.params
+    )
+    assert params["training.init_from"] == f"{champion.model_id}@{champion.version}"
