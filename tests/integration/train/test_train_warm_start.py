@@ -43,7 +43,7 @@ def test_a_warm_start_begins_at_the_previous_adapters_loss(
     assert len(warm.losses) == len(cold.losses)
     assert all(w < c for w, c in zip(warm.losses, cold.losses, strict=True))
     wrong = Hyperparameters(epochs=1, learning_rate=1e-9, batch_size=8, lora_r=4, seed=0)
-    with pytest.raises(TrainingError, match="does not fit this LoRA|size mismatch"):
+    with pytest.raises(TrainingError, match=r"does not fit this LoRA|size mismatch"):
         LocalTrainer(tiny_dir=tiny_base, init_adapter=first.adapter_path).train(
             dataset_dir=data, base_model="tiny", hyperparams=wrong, output_dir=tmp_path / "bad"
         )
