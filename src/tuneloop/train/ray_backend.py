@@ -105,9 +105,8 @@ class RayTrainer:
             raise
         except Exception as exc:  # ray, torch: one error type out
             raise TrainingError(f"Ray training failed: {type(exc).__name__}: {exc}") from exc
-        stopped = (output_dir / STOP_FILE).exists()
-        job = finished_job(output_dir)
-        if job is None or stopped:
+        job = finished_job(output_dir)  # None: stopped before the end (or a stop came late)
+        if job is None:
             return TrainingJob(
                 backend=self.backend,
                 status="aborted",

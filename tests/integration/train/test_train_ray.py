@@ -60,3 +60,30 @@ def test_two_workers_share_the_data_lower_the_loss_and_train_the_adapter(
         dataset_dir=dataset_dir, base_model="tiny", hyperparams=hp, output_dir=tmp_path / "job"
     )
     assert again.adapter_path == job.adapter_path  # finished: found, not trained again
+
+
+def test_a_stop_ends_every_worker_and_a_rerun_resumes(
+    tiny_base: Path, dataset_dir: Path, tmp_path: Path
+) -> None:
+    data = small_dataset(dataset_dir, tmp_path / "dataset", n_train=128)
+    hp = Hyperparameters(epochs=2, learning_rate=5e-3, batch_size=8, seed=0)
+    out = tmp_path / "job"
+
+    def after_first_epoch() -> bool:  # the driver's stop request, once epoch 1 is saved
+        return any(out.glob("checkpoint-*"))
+
+    stopped = RayTrainer(tiny_dir=tiny_base, num_workers=2).train(
+        dataset_dir=data,
+        base_model="tiny",
+        hyperparams=hp,
+        output_dir=out,
+        should_stop=after_first_epoch,
+    )
+    assert stopped.status == "aborted"  # fit returned: every worker stopped at the same step
+    assert [p.name for p in stopped.checkpoints] == ["checkpoint-8"]
+    resumed = RayTrainer(tiny_dir=tiny_base, num_workers=2).train(
+        dataset_dir=data, base_model="tiny", hyperparams=hp, output_dir=out
+    )
+    assert resumed.status == "succeeded"
+    assert resumed.resumed_from is not None and resumed.resumed_from.name == "checkpoint-8"
+    assert [s.step for s in resumed.steps] == list(range(1, 17))
