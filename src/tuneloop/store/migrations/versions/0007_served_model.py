@@ -1,7 +1,7 @@
 """model_versions.served_model: the name a provider serves a hosted fine-tune by (ft:...).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0005 (main has 0006_worker since: re-chain to 0006 at merge)
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0005"  # at merge: "0006" (0006_worker landed on main meanwhile)
 branch_labels = None
 depends_on = None
 
