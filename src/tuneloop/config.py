@@ -141,10 +141,67 @@ class DatasetSettings(BaseModel):
     system_prompt: str | None = None
 
 
+class HostedTrainingSettings(BaseModel):
+    """The hosted fine-tuning API (``training.backend = "openai"``), reached through the
+    ``openai`` section's ``base_url`` and ``api_key`` (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``)."""
+
+    base_model: str = Field(
+        default="gpt-4o-mini-2024-07-18",
+        description="The provider's model to fine-tune when training.base_model is 'tiny'.",
+    )
+    suffix: str = Field(default="tuneloop", max_length=64, description="In the ft: model name.")
+    learning_rate_multiplier: float | Literal["auto"] = Field(
+        default="auto", description="The provider's learning_rate_multiplier."
+    )
+    poll_initial_seconds: float = Field(default=5.0, gt=0.0, description="First poll interval.")
+    poll_max_seconds: float = Field(
+        default=60.0, gt=0.0, description="Poll interval cap (it grows while nothing changes)."
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0.0, description="Per API request.")
+    max_attempts: int = Field(
+        default=3, ge=1, description="Tries per call on 429/5xx/timeouts (uploads, job creation)."
+    )
+    price_per_million_training_tokens: float | None = Field(
+        default=None, ge=0.0, description="USD; None: dataset.price_per_million_training_tokens."
+    )
+
+
+class RayTrainingSettings(BaseModel):
+    """Distributed training on Ray (``training.backend = "ray"``)."""
+
+    address: str | None = Field(
+        default=None, description="Ray cluster address; None: RAY_ADDRESS, else a local Ray."
+    )
+    num_workers: int = Field(default=2, ge=1, description="Training workers (one process each).")
+    use_gpu: bool = Field(default=False, description="One GPU per worker.")
+    storage_path: str | None = Field(
+        default=None,
+        description="Checkpoints and results, reachable by every worker (a shared path or "
+        "s3://...); None: the run's work directory (single machine).",
+    )
+
+
 class TrainingSettings(BaseModel):
     """Deployment-level training choices; per-run hyperparameters are stored with each run."""
 
-    backend: Literal["local"] = Field(default="local", description="Where fine-tuning runs.")
+    backend: Literal["local", "openai", "ray"] = Field(
+        default="local", description="Where fine-tuning runs: this machine, a hosted API, Ray."
+    )
+    init: Literal["base", "champion"] = Field(
+        default="base",
+        description="Start from the base model, or continue from the champion's adapter "
+        "(hosted: fine-tune the champion's ft: model).",
+    )
+    base_every: int = Field(
+        default=4,
+        ge=1,
+        description="With init=champion: every Nth cycle starts from the base again.",
+    )
+    stuck_after_minutes: float = Field(
+        default=120.0, gt=0.0, description="A hosted job with no progress this long fails."
+    )
+    openai: HostedTrainingSettings = HostedTrainingSettings()
+    ray: RayTrainingSettings = RayTrainingSettings()
     base_model: str = Field(
         default="tiny",
         description="HF model id or local path; 'tiny' builds a small model from the posts.",

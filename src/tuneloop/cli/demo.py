@@ -29,13 +29,33 @@ def demo(
     ] = None,
     posts: Annotated[int, typer.Option(min=500, help="Synthetic posts to seed.")] = 3000,
     tenant: Annotated[str, typer.Option(help="Tenant for the demo.")] = "demo",
+    backend: Annotated[
+        str,
+        typer.Option(help="local | openai (against a built-in fake of the fine-tuning API) | ray."),
+    ] = "local",
 ) -> None:
     """Seed posts, collect, fine-tune, track in MLflow, evaluate offline, and summarise."""
-    started = time.monotonic()
     config = settings()
     if workspace is not None:
         config = config.model_copy(update={"workspace": workspace})
         get_settings.cache_clear()
+    if backend not in (None, "local", "openai", "ray"):
+        raise typer.BadParameter("choose local, openai or ray", param_hint="--backend")
+    if backend is not None:
+        training = config.training.model_copy(update={"backend": backend})
+        config = config.model_copy(update={"training": training})
+    if backend != "openai":
+        _demo(config, posts, tenant)
+        return
+    from tuneloop.train.hosted.fake import fake_provider
+
+    with fake_provider(config) as hosted:  # the fine-tuning API's fake, on loopback
+        console.print(f"fine-tuning API (fake) [bold]{hosted.openai.base_url}[/]")
+        _demo(hosted, posts, tenant)
+
+
+def _demo(config: Settings, posts: int, tenant: str) -> None:
+    started = time.monotonic()
     store = engine_for(config)
     console.rule("[bold]tuneloop demo")
     console.print(f"workspace [bold]{config.workspace.resolve()}[/]")

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 from sqlalchemy.orm import Session
 
+from tuneloop.errors import ExternalServiceError
 from tuneloop.pipeline.context import RunContext
 from tuneloop.store.pipeline_models import TrainingJob
+
+log = logging.getLogger(__name__)
 
 
 def clean_run(ctx: RunContext) -> list[str]:
     """Remove what this run left behind; returns the documented resource names cleaned."""
     cleaned: list[str] = []
+    if _cancel_hosted_job(ctx):  # before the work directory goes: it holds the job's id
+        cleaned.append("openai_job_cancelled")
     if ctx.workdir.exists():
         shutil.rmtree(ctx.workdir, ignore_errors=True)
         cleaned.append("temporary_files")
@@ -29,3 +35,26 @@ def clean_run(ctx: RunContext) -> list[str]:
             job.status = "cancelled"
             cleaned.append("training_job_cancelled")
     return cleaned
+
+
+def _cancel_hosted_job(ctx: RunContext) -> bool:
+    """Cancel the run's hosted fine-tuning job if one may be running (found by its stored id,
+    else by the metadata naming this run, so a job whose id was never recorded is found)."""
+    with Session(ctx.engine) as session:
+        job = session.get(TrainingJob, (ctx.tenant_id, ctx.run_id))
+        hosted = job is not None and job.backend == "openai" and job.status != "succeeded"
+    if not hosted:
+        return False
+    from tuneloop.train.backends import cancel_external_job
+
+    try:
+        cancelled = cancel_external_job(
+            ctx.settings,
+            tenant_id=ctx.tenant_id,
+            run_id=ctx.run_id,
+            output_dir=ctx.workdir / "train",
+        )
+    except ExternalServiceError as exc:  # the abort still completes; the job is named
+        log.warning("could not cancel the hosted job of run %s: %s", ctx.run_id, exc)
+        return False
+    return cancelled is not None

@@ -83,7 +83,7 @@ def train_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
         {
             k: v
             for k, v in result.items()
-            if k in ("train_loss", "validation_loss", "tokens_per_second")
+            if k in ("train_loss", "validation_loss", "tokens_per_second") and v is not None
         },
     )
     return StepOutcome(result)
@@ -96,8 +96,9 @@ def register_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
         collected["mlflow_run_id"],
         Path(trained["adapter_path"]),
         dataset_hash=collected["dataset_id"],
-        tags={"tuneloop.training_job_id": trained["job_id"]},
+        tags=_registry_tags(trained),
     )
+    hosted_model = trained.get("hosted_model")  # a hosted fine-tune: no adapter to load here
     record_model_version(
         ctx.engine,
         ctx.tenant_id,
@@ -107,11 +108,20 @@ def register_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
         training_job_id=trained["job_id"],
         dataset_id=collected["dataset_id"],
         base_model=trained["base_model"],
-        adapter_path=trained["adapter_path"],
+        adapter_path=None if hosted_model else trained["adapter_path"],
+        served_model=hosted_model,
         status="challenger",
     )
     repo.update_run(ctx.engine, ctx.tenant_id, ctx.run_id, model_version=str(info.version))
     return StepOutcome({"model_id": info.name, "version": info.version, "source": info.source})
+
+
+def _registry_tags(trained: dict[str, Any]) -> dict[str, str]:
+    tags = {"tuneloop.training_job_id": trained["job_id"], "tuneloop.backend": trained["backend"]}
+    if trained.get("hosted_model"):
+        tags["tuneloop.fine_tuned_model"] = trained["hosted_model"]
+        tags["tuneloop.external_job_id"] = str(trained.get("external_id"))
+    return tags
 
 
 def evaluate_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:

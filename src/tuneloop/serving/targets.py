@@ -4,9 +4,11 @@ Resolution, first match wins (documented in the README's configuration section):
 
 1. ``serving.upstreams["MODEL@VERSION"]``, then ``serving.upstreams["MODEL"]`` — a provider or
    a vLLM server (for a vLLM LoRA adapter, ``model`` is the adapter's module name);
-2. the local model server, when the version has a LoRA adapter and ``serving.local.enabled``
+2. a hosted fine-tune (trained by ``training.backend = "openai"``): the ``openai`` section,
+   asked for the provider's name of it (``ft:...``, the version's ``served_model``);
+3. the local model server, when the version has a LoRA adapter and ``serving.local.enabled``
    (base ``"tiny"`` is the tenant's built-in tiny base in the workspace);
-3. the ``openai`` section (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``), asked for ``MODEL``.
+4. the ``openai`` section (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``), asked for ``MODEL``.
 """
 
 from __future__ import annotations
@@ -72,17 +74,23 @@ def target_for(
     upstream = configured_upstream(settings, model_id, version)
     if upstream is not None:
         return upstream
+    if row is not None and row.served_model:  # a hosted fine-tune, at its provider
+        return _openai_section(settings, row.served_model)
     if row is not None and row.adapter_path and settings.serving.local.enabled:
         base = row.base_model
         if base == TINY:
             base = str(tiny_base_dir(settings.workspace, tenant_id).resolve())
         return LocalTarget(LocalModel(base_model=base, adapter_path=row.adapter_path))
+    return _openai_section(settings, model_id)
+
+
+def _openai_section(settings: Settings, model: str) -> UpstreamTarget:
     key = settings.openai.api_key
     return UpstreamTarget(
         name="openai",
         base_url=settings.openai.base_url,
         api_key=key.get_secret_value() if key is not None else None,
-        model=model_id,
+        model=model,
     )
 
 

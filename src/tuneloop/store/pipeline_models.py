@@ -113,6 +113,8 @@ class ModelVersion(Base):
     dataset_id: Mapped[str | None] = mapped_column(String(64))
     base_model: Mapped[str] = mapped_column(Text)
     adapter_path: Mapped[str | None] = mapped_column(Text)
+    # A hosted fine-tune's name at its provider (ft:...): served by the `openai` section.
+    served_model: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(32))  # challenger / champion / archived
     metrics: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
