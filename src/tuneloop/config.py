@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -150,6 +150,20 @@ class UpstreamSettings(BaseModel):
         "None: the model id.",
     )
     timeout_seconds: float = Field(default=30.0, gt=0.0)
+    tenant: str | None = Field(
+        default=None,
+        description="The tenant whose model this entry serves; None: the entry serves a "
+        "version only to tenants that registered it (set it when tenants share a server).",
+    )
+    shared: bool = Field(
+        default=False,
+        description="A provider's base model any tenant may use (pinned or in an experiment).",
+    )
+    fallback: str | None = Field(
+        default=None,
+        description="MODEL@VERSION served instead while this upstream's breaker is open; "
+        "None: the call fails (503).",
+    )
     # Unset prices record no cost (null), not a free model: experiments compare cost per token.
     input_price_per_million: float | None = Field(
         default=None, ge=0.0, description="USD, prompt tokens; unset: cost not recorded."
@@ -157,6 +171,19 @@ class UpstreamSettings(BaseModel):
     output_price_per_million: float | None = Field(
         default=None, ge=0.0, description="USD, completion tokens; unset: cost not recorded."
     )
+
+    @model_validator(mode="after")
+    def _one_owner(self) -> UpstreamSettings:
+        if self.shared and self.tenant is not None:
+            raise ValueError("an upstream is either shared or one tenant's, not both")
+        return self
+
+    def serves(self, tenant_id: str, *, registered: bool) -> bool:
+        """Whether this entry may answer ``tenant_id``'s calls: a shared base model, the
+        tenant's own entry, or an untenanted entry for a version the tenant registered."""
+        if self.shared or self.tenant == tenant_id:
+            return True
+        return self.tenant is None and registered
 
 
 class LocalServingSettings(BaseModel):

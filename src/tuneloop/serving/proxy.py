@@ -47,6 +47,7 @@ from tuneloop.serving.targets import (
     LocalTarget,
     Target,
     UpstreamTarget,
+    configured_upstream,
     target_for,
 )
 from tuneloop.serving.upstream import (
@@ -163,7 +164,9 @@ class ChatProxy:
                 "MODEL@VERSION listed by GET /v1/models"
             )
         row = self.version_record(tenant_id, model_id, version)
-        if row is None and name not in self.settings.serving.upstreams:
+        if row is None and not configured_upstream(
+            self.settings, tenant_id, model_id, version, registered=False
+        ):
             raise NotFoundError(f"model {name!r} not found: GET /v1/models lists them")
         return Route(model_label(model_id, version), model_id, version, "pinned"), row
 

@@ -180,7 +180,10 @@ def test_an_unregistered_pinned_version_is_looked_up_once(
 ) -> None:
     behaviour, upstream_url = upstream
     serving = _serving(upstream_url)
-    only_upstream = {f"{MODEL}@7": serving.upstreams[MODEL]}  # served, never registered
+    # Served, never registered: the entry names its tenant (an untenanted one would serve
+    # only tenants that registered the version).
+    entry = serving.upstreams[MODEL].model_copy(update={"tenant": TENANT_A})
+    only_upstream = {f"{MODEL}@7": entry}
     settings = api_settings.model_copy(
         update={"serving": serving.model_copy(update={"upstreams": only_upstream})}
     )
