@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tuneloop.domain.text import StorableText
 from tuneloop.train.generate import Generation
 
 AUTO = "auto"  # the model name that asks tuneloop to route
@@ -39,7 +40,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(StorableText):
     """``POST /v1/chat/completions``: OpenAI's request. ``model`` is ``"auto"`` (tuneloop
     routes the unit) or a registered ``MODEL@VERSION`` (pinned)."""
 

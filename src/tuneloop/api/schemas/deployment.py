@@ -7,12 +7,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuneloop.api.schemas.evaluation import ModelRefIn, ModelRefOut
+from tuneloop.domain.text import StorableText
 from tuneloop.rollout.safety import EvaluationResult
 
 _KEY = r"^[A-Za-z0-9_.-]+$"
 
 
-class EvaluationResultIn(BaseModel):
+class EvaluationResultIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     ab_test_id: str = Field(min_length=1, max_length=64, pattern=_KEY)
@@ -23,7 +24,7 @@ class EvaluationResultIn(BaseModel):
         return EvaluationResult(self.ab_test_id, self.recommendation, self.safety_checks_passed)
 
 
-class RolloutConfigIn(BaseModel):
+class RolloutConfigIn(StorableText):
     """Each field left out takes the ``rollout`` settings' value."""
 
     model_config = ConfigDict(extra="forbid")
@@ -39,7 +40,7 @@ class RolloutConfigIn(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
-class DeployIn(BaseModel):
+class DeployIn(StorableText):
     """The documented ``POST /deployment/deploy`` request."""
 
     model_config = ConfigDict(
@@ -73,7 +74,7 @@ class DeployIn(BaseModel):
     rollout_config: RolloutConfigIn = Field(default_factory=RolloutConfigIn)
 
 
-class RollbackIn(BaseModel):
+class RollbackIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="rolled back by hand", min_length=1, max_length=500)

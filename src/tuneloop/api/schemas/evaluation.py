@@ -7,12 +7,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuneloop.domain.experiments import SuccessCriteria
+from tuneloop.domain.text import StorableText
 from tuneloop.experiments.service import ModelRef
 
 _ID = r"^[A-Za-z0-9_.:@/-]+$"
 
 
-class ModelRefIn(BaseModel):
+class ModelRefIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     model_id: str = Field(min_length=1, max_length=200, pattern=_ID)
@@ -22,7 +23,7 @@ class ModelRefIn(BaseModel):
         return ModelRef(self.model_id, self.version)
 
 
-class SuccessCriteriaIn(BaseModel):
+class SuccessCriteriaIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     min_engagement_lift: float = Field(default=0.15, ge=-1.0, le=100.0, allow_inf_nan=False)
@@ -35,7 +36,7 @@ class SuccessCriteriaIn(BaseModel):
         )
 
 
-class CreateAbTestIn(BaseModel):
+class CreateAbTestIn(StorableText):
     """The documented ``create-ab-test`` request; the test starts running at once."""
 
     model_config = ConfigDict(

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuneloop.api.services.pipeline_views import Page, RunView, StatusView
+from tuneloop.domain.text import StorableText
 from tuneloop.pipeline.service import AbortReport
 
 # Five cron fields (minute hour day month weekday) of digits, names, * / , - and ?.
@@ -20,7 +21,7 @@ CRON_PATTERN = r"^\s*[\w*/,?-]+(\s+[\w*/,?-]+){4}\s*$"
 StageState = Literal["completed", "in_progress", "pending", "failed", "skipped"]
 
 
-class PipelineConfigIn(BaseModel):
+class PipelineConfigIn(StorableText):
     """Per-run overrides of the pipeline settings; an omitted or null field keeps the default."""
 
     model_config = ConfigDict(extra="forbid")
@@ -45,7 +46,7 @@ class PipelineConfigIn(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
-class StartIn(BaseModel):
+class StartIn(StorableText):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -189,7 +190,7 @@ class StatusOut(BaseModel):
         return cls.model_validate(view)
 
 
-class AbortIn(BaseModel):
+class AbortIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="user_requested", min_length=1, max_length=200)

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tuneloop.domain.text import StorableText
 from tuneloop.store.auth_models import ApiKey, IssuedKey, Role
 
 _EXAMPLE: dict[str, Any] = {
@@ -19,7 +20,7 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(StorableText):
     """A key for the caller's own tenant."""
 
     model_config = ConfigDict(
