@@ -18,7 +18,7 @@ class EvaluationResultIn(StorableText):
 
     ab_test_id: str = Field(min_length=1, max_length=64, pattern=_KEY)
     recommendation: Literal["promote", "reject", "continue"] = "promote"
-    safety_checks_passed: bool = True
+    safety_checks_passed: bool = Field(default=True, strict=True)
 
     def result(self) -> EvaluationResult:
         return EvaluationResult(self.ab_test_id, self.recommendation, self.safety_checks_passed)
@@ -29,12 +29,18 @@ class RolloutConfigIn(StorableText):
 
     model_config = ConfigDict(extra="forbid")
 
-    initial_traffic: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
-    increment_interval_hours: float | None = Field(
-        default=None, ge=0.0, le=24 * 366, allow_inf_nan=False
+    initial_traffic: float | None = Field(
+        strict=True, default=None, gt=0.0, le=1.0, allow_inf_nan=False
     )
-    increment_percentage: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
-    max_traffic: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
+    increment_interval_hours: float | None = Field(
+        strict=True, default=None, ge=0.0, le=24 * 366, allow_inf_nan=False
+    )
+    increment_percentage: float | None = Field(
+        strict=True, default=None, gt=0.0, le=1.0, allow_inf_nan=False
+    )
+    max_traffic: float | None = Field(
+        strict=True, default=None, gt=0.0, le=1.0, allow_inf_nan=False
+    )
 
     def overrides(self) -> dict[str, float]:
         return self.model_dump(exclude_none=True)

@@ -26,9 +26,15 @@ class ModelRefIn(StorableText):
 class SuccessCriteriaIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
-    min_engagement_lift: float = Field(default=0.15, ge=-1.0, le=100.0, allow_inf_nan=False)
-    min_cost_efficiency_gain: float = Field(default=0.10, ge=-1.0, le=100.0, allow_inf_nan=False)
-    significance_threshold: float = Field(default=0.05, gt=0.0, lt=1.0, allow_inf_nan=False)
+    min_engagement_lift: float = Field(
+        strict=True, default=0.15, ge=-1.0, le=100.0, allow_inf_nan=False
+    )
+    min_cost_efficiency_gain: float = Field(
+        strict=True, default=0.10, ge=-1.0, le=100.0, allow_inf_nan=False
+    )
+    significance_threshold: float = Field(
+        strict=True, default=0.05, gt=0.0, lt=1.0, allow_inf_nan=False
+    )
 
     def criteria(self) -> SuccessCriteria:
         return SuccessCriteria(
@@ -61,9 +67,14 @@ class CreateAbTestIn(StorableText):
     baseline_model: ModelRefIn
     candidate_model: ModelRefIn
     traffic_split: float = Field(
-        default=0.1, gt=0.0, lt=1.0, allow_inf_nan=False, description="The candidate's share."
+        strict=True,
+        default=0.1,
+        gt=0.0,
+        lt=1.0,
+        allow_inf_nan=False,
+        description="The candidate's share.",
     )
-    duration_hours: int = Field(default=168, ge=1, le=24 * 366)
+    duration_hours: int = Field(strict=True, default=168, ge=1, le=24 * 366)
     success_criteria: SuccessCriteriaIn = Field(default_factory=SuccessCriteriaIn)
 
 

@@ -27,10 +27,14 @@ class PipelineConfigIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     training_data_threshold: int | None = Field(
-        default=None, ge=1, le=10_000_000, description="Minimum qualifying posts to train."
+        strict=True,
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Minimum qualifying posts to train.",
     )
     engagement_threshold: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="Minimum engagement rate of a post."
+        strict=True, default=None, ge=0.0, le=1.0, description="Minimum engagement rate of a post."
     )
     weekly_schedule: str | None = Field(
         default=None,
@@ -39,7 +43,11 @@ class PipelineConfigIn(StorableText):
         description="Cron expression (5 fields) of the scheduled runs.",
     )
     a_b_test_duration_hours: int | None = Field(
-        default=None, ge=1, le=24 * 365, description="How long the candidate's A/B test runs."
+        strict=True,
+        default=None,
+        ge=1,
+        le=24 * 365,
+        description="How long the candidate's A/B test runs.",
     )
 
     def overrides(self) -> dict[str, Any]:
@@ -65,7 +73,9 @@ class StartIn(StorableText):
     )
 
     config: PipelineConfigIn = Field(default_factory=PipelineConfigIn)
-    force_run: bool = Field(default=False, description="Run even below the data threshold.")
+    force_run: bool = Field(
+        strict=True, default=False, description="Run even below the data threshold."
+    )
 
 
 class ModelVersionOut(BaseModel):
