@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from tuneloop.resilience.breaker import BreakerConfig
+
 DEFAULT_TENANT = "default"
 
 
@@ -201,6 +203,30 @@ class LocalServingSettings(BaseModel):
     num_threads: int | None = Field(default=None, ge=1, description="Torch threads; None: all.")
 
 
+class UpstreamBreakerSettings(BaseModel):
+    """The circuit breaker of each serving upstream (resilience4j-style: a failure rate over
+    a sliding window, with a minimum of calls). A 429 is back-pressure, not a failure."""
+
+    failure_rate: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="Failed share of the window that opens it."
+    )
+    minimum_calls: int = Field(default=20, ge=1, description="Calls in the window before judging.")
+    failure_threshold: int = Field(default=5, ge=1, description="Fewest failures that open it.")
+    window_seconds: float = Field(default=30.0, gt=0.0, description="The sliding window.")
+    open_seconds: float = Field(default=5.0, ge=0.0, description="OPEN time before trials.")
+    half_open_calls: int = Field(default=3, ge=1, description="Trial calls let through at once.")
+
+    def config(self) -> BreakerConfig:
+        return BreakerConfig(
+            failure_threshold=self.failure_threshold,
+            recovery_timeout_s=self.open_seconds,
+            failure_rate=self.failure_rate,
+            window_s=self.window_seconds,
+            half_open_calls=self.half_open_calls,
+            minimum_calls=self.minimum_calls,
+        )
+
+
 class ServingSettings(BaseModel):
     """Routing and the OpenAI-compatible proxy (``/v1/route``, ``/v1/chat/completions``)."""
 
@@ -215,6 +241,7 @@ class ServingSettings(BaseModel):
         "an entry is served locally when it has an adapter, else by the `openai` section.",
     )
     local: LocalServingSettings = LocalServingSettings()
+    breaker: UpstreamBreakerSettings = UpstreamBreakerSettings()
 
 
 class ApiSettings(BaseModel):

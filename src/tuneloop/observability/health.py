@@ -32,6 +32,8 @@ class HealthReport:
     components: dict[str, str]
     connection_pools: dict[str, int]
     performance_metrics: dict[str, float | None]
+    # Each serving upstream's breaker: state, calls and failures in its window, retry_after_s.
+    upstream_circuit_breakers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def health_report(
     redis: Any | None,
     mlflow_uri: str,
     breakers: Mapping[str, Callable[[], str]],
+    upstreams: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> HealthReport:
     components = {"database": "healthy" if database_ok(engine) else "unhealthy"}
     if redis is not None:
@@ -127,12 +130,17 @@ def health_report(
     components["mlflow"] = mlflow_status(mlflow_uri)
     for name, state in breakers.items():
         components[f"{name}_circuit_breaker"] = state()
+    upstream_states = {name: dict(snapshot) for name, snapshot in (upstreams or {}).items()}
+    status = _overall(components)
+    if status == "healthy" and any(b["state"] == "OPEN" for b in upstream_states.values()):
+        status = "degraded"
     return HealthReport(
-        status=_overall(components),
+        status=status,
         timestamp=time.time(),
         components=components,
         connection_pools=pool_sizes(engine, redis),
         performance_metrics=performance(),
+        upstream_circuit_breakers=upstream_states,
     )
 
 

@@ -42,7 +42,9 @@ class Serving:
         self.settings = settings
         self.engine = engine
         self.routes = RouteCache(engine, ttl_seconds=settings.serving.route_cache_seconds)
-        self.upstream = UpstreamClient(transport=transport)
+        self.upstream = UpstreamClient(
+            breaker_config=settings.serving.breaker.config(), transport=transport
+        )
         self.local = LocalServing(settings.serving.local)
         self.recorder = EventRecorder(engine, dead_letters=dead_letter_file(settings))
         self.proxy = ChatProxy(

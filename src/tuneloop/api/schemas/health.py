@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,6 +62,12 @@ class HealthOut(BaseModel):
     )
     connection_pools: ConnectionPools
     performance_metrics: PerformanceMetrics
+    upstream_circuit_breakers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Each serving upstream's breaker (`upstream:MODEL[@VERSION]`): `state`, "
+        "`calls` and `failures` in its sliding window, `retry_after_s`. An OPEN one makes "
+        "`status` degraded.",
+    )
 
     @classmethod
     def of(cls, report: HealthReport) -> HealthOut:
