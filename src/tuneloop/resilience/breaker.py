@@ -241,8 +241,8 @@ class CircuitBreaker:
         return sum(b[1] for b in self._window), sum(b[2] for b in self._window)
 
     def _open(self) -> None:
+        # The window is kept (failure_count says why it opened) and cleared when it closes.
         self._opened_at = self._clock()
-        self._window.clear()
         self._set(BreakerState.OPEN)
 
     def _advance(self) -> None:
