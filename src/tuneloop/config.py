@@ -53,6 +53,12 @@ class MlflowSettings(BaseModel):
     experiment_name: str = Field(
         default="tuneloop", description="Prefix of per-tenant experiments."
     )
+    outage_wait_seconds: float = Field(
+        default=300.0,
+        ge=0.0,
+        description="How long a run step that needs MLflow waits out an outage (breaker "
+        "open, MLflow unreachable) before the run fails as retryable; 0: fail at once.",
+    )
 
 
 class OpenAISettings(BaseModel):
