@@ -65,12 +65,12 @@ class ChatCompletionRequest(StorableText):
     user: str | None = Field(
         default=None, min_length=1, max_length=128, description="The unit routed (sticky)."
     )
-    max_tokens: int | None = Field(strict=True, default=None, ge=1)
-    max_completion_tokens: int | None = Field(strict=True, default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(strict=True, default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(strict=True, default=None, gt=0.0, le=1.0)
-    seed: int | None = Field(default=None, strict=True)
-    n: int = Field(strict=True, default=1, ge=1, le=128)
+    seed: int | None = None
+    n: int = Field(default=1, ge=1, le=128)
 
     @property
     def wants_usage(self) -> bool:

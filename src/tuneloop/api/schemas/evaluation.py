@@ -74,7 +74,7 @@ class CreateAbTestIn(StorableText):
         allow_inf_nan=False,
         description="The candidate's share.",
     )
-    duration_hours: int = Field(strict=True, default=168, ge=1, le=24 * 366)
+    duration_hours: int = Field(default=168, ge=1, le=24 * 366)
     success_criteria: SuccessCriteriaIn = Field(default_factory=SuccessCriteriaIn)
 
 

@@ -27,7 +27,6 @@ class PipelineConfigIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     training_data_threshold: int | None = Field(
-        strict=True,
         default=None,
         ge=1,
         le=10_000_000,
@@ -43,7 +42,6 @@ class PipelineConfigIn(StorableText):
         description="Cron expression (5 fields) of the scheduled runs.",
     )
     a_b_test_duration_hours: int | None = Field(
-        strict=True,
         default=None,
         ge=1,
         le=24 * 365,

@@ -65,3 +65,16 @@ class KeyList(BaseModel):
     @classmethod
     def of(cls, rows: list[ApiKey]) -> KeyList:
         return cls(items=[KeyOut.model_validate(row) for row in rows])
+
+
+class KeyRevoked(KeyOut):
+    other_workers_may_accept_for_seconds: float = Field(
+        description="How long other worker processes may still accept the key (their key "
+        "cache, `api.key_cache_seconds`); 0 when Redis shares the revocation at once."
+    )
+
+    @classmethod
+    def of(cls, row: ApiKey, *, delay: float) -> KeyRevoked:
+        return cls(
+            **KeyOut.model_validate(row).model_dump(), other_workers_may_accept_for_seconds=delay
+        )
