@@ -19,6 +19,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -37,6 +38,7 @@ from tuneloop.store.experiment_models import OutcomeEvent
 from tuneloop.store.models_registry import record_model_version, set_champion
 
 MODEL = "acme-hook"
+FALLBACK = "gpt-base"  # a shared provider model on a healthy upstream
 CALLS = 2000
 CONCURRENCY = 32
 OPEN_SECONDS = 1.0
@@ -79,18 +81,25 @@ class Proxy:
         return int(total), int(errors or 0)
 
 
-@pytest.fixture
-def proxy(sqlite_settings: Settings) -> Iterator[Proxy]:
+@contextmanager
+def _proxy(settings: Settings, *, fallback: bool) -> Iterator[Proxy]:
     faults = Faults(fault_rate=0.3, hang_s=0.6)
-    with serve_in_thread(faulty_upstream(faults)) as upstream_url:  # type: ignore[arg-type]
+    with (
+        serve_in_thread(faulty_upstream(faults)) as upstream_url,  # type: ignore[arg-type]
+        serve_in_thread(faulty_upstream(Faults(fault_rate=0.0))) as spare_url,  # type: ignore[arg-type]
+    ):
         upstream = UpstreamSettings(
-            base_url=f"{upstream_url}/v1", timeout_seconds=0.25, tenant=TENANT_A
+            base_url=f"{upstream_url}/v1",
+            timeout_seconds=0.25,
+            tenant=TENANT_A,
+            fallback=f"{FALLBACK}@1" if fallback else None,
         )
+        spare = UpstreamSettings(base_url=f"{spare_url}/v1", shared=True)
         serving = ServingSettings(
-            upstreams={MODEL: upstream},
+            upstreams={MODEL: upstream, FALLBACK: spare},
             breaker=UpstreamBreakerSettings(open_seconds=OPEN_SECONDS),
         )
-        settings = with_api(sqlite_settings, rate_limit_per_minute=0)
+        settings = with_api(settings, rate_limit_per_minute=0)
         app = create_app(settings.model_copy(update={"serving": serving}))
         with serve_in_thread(app) as url:
             engine: Engine = app.state.resources.engine
@@ -100,6 +109,12 @@ def proxy(sqlite_settings: Settings) -> Iterator[Proxy]:
             set_champion(engine, TENANT_A, MODEL, "1")
             key = create_api_key(engine, TENANT_A, role=Role.OPERATOR).plaintext
             yield Proxy(url, key, engine, app.state.serving, faults)
+
+
+@pytest.fixture
+def proxy(sqlite_settings: Settings) -> Iterator[Proxy]:
+    with _proxy(sqlite_settings, fallback=False) as served:
+        yield served
 
 
 def test_random_faults_reach_clients_at_about_the_upstreams_rate(proxy: Proxy) -> None:
@@ -146,3 +161,16 @@ def test_service_comes_back_within_seconds_of_the_upstream(proxy: Proxy) -> None
     assert recovery <= OPEN_SECONDS + 1.0
     after = httpx.get(f"{proxy.url}/health").json()["upstream_circuit_breakers"][name]
     assert after["state"] == "CLOSED"
+
+
+def test_with_a_fallback_an_outage_is_served_by_the_fallback_model(
+    sqlite_settings: Settings,
+) -> None:
+    with _proxy(sqlite_settings, fallback=True) as proxy:
+        proxy.faults.down = True
+        statuses = asyncio.run(proxy.calls(300))
+        total, errors = proxy.generations()
+    print(f"\noutage with a fallback: client statuses {dict(statuses)}")
+    # Until the breaker opens (its minimum of calls) the outage shows; then the fallback serves.
+    assert statuses[200] >= 300 - UpstreamBreakerSettings().minimum_calls - 40
+    assert total == 300 and errors == 300 - statuses[200]  # one event per call, as answered
