@@ -411,3 +411,21 @@ def test_an_unreachable_upstream_is_502_then_the_breaker_opens(
     assert health["components"]["openai_circuit_breaker"] == "OPEN"
     events = unreachable_openai.events("generation")
     assert len(events) == 4 and all(e.error for e in events)
+
+
+def test_requests_with_a_nul_are_refused_and_lose_no_other_events(tuneloop: Tuneloop) -> None:
+    """On PostgreSQL, 3 requests with ``"user": "u\\u0000x"`` among 300 used to cost 219 of the
+    others' generation events (the recorder's batch was refused whole): now they are 422 at
+    the edge and every other call's event is stored."""
+    url, headers = (
+        f"{tuneloop.url}/v1/chat/completions",
+        {"Authorization": f"Bearer {tuneloop.key}"},
+    )
+    answers = []
+    with httpx.Client(timeout=30) as http:
+        for n in range(30):
+            user = "u\u0000x" if n % 10 == 3 else f"u-{n}"
+            body = {"model": "auto", "messages": QUESTION, "user": user}
+            answers.append(http.post(url, json=body, headers=headers).status_code)
+    assert answers.count(422) == 3 and answers.count(200) == 27
+    assert len(tuneloop.events("generation")) == 27
