@@ -357,6 +357,12 @@ class ChatProxy:
                     self._record(decision, _outcome(usage, error=False), started)
                     recorded = True
                     yield b"data: [DONE]\n\n"
+                elif not done:  # cut short, or a 2xx that was no event stream: upstream's fault
+                    lines.fail()
+                    # Recorded before the client sees the error (it may leave at once).
+                    self._record(decision, _outcome(usage, error=True), started)
+                    recorded = True
+                    yield _sse(_INCOMPLETE)
         except UpstreamUnavailableError as exc:
             yield _sse({"error": {"message": str(exc), "type": "upstream_unavailable"}})
         except (GeneratorExit, asyncio.CancelledError):
@@ -375,6 +381,7 @@ class ChatProxy:
 
 
 _MALFORMED = {"error": {"message": "the upstream sent a malformed event", "type": "upstream"}}
+_INCOMPLETE = {"error": {"message": "the upstream ended the stream early", "type": "upstream"}}
 
 
 def _finishes(chunk: dict[str, Any]) -> bool:

@@ -157,10 +157,10 @@ class Stream:
 class UpstreamLines:
     """The upstream's SSE lines; the breaker learns how the stream ended, once.
 
-    A stream read to its end, or left early by the reader (``aclose``: the client went
-    away), counts as a success; one that broke off, or that the reader found bad
-    (``fail``: an error chunk, a malformed line), as a failure. ``aclose`` always closes
-    the upstream response, however the reading stopped.
+    A stream the reader closes (``aclose``: read to its end, or the client went away)
+    counts as a success; one that broke off, or that the reader found bad (``fail``: an
+    error chunk, a malformed line, an end without a finished answer), as a failure.
+    ``aclose`` always closes the upstream response, however the reading stopped.
     """
 
     def __init__(self, response: httpx.Response, breaker: CircuitBreaker) -> None:
@@ -177,7 +177,6 @@ class UpstreamLines:
             raise UpstreamUnavailableError("upstream", f"the stream broke off: {exc}") from exc
         finally:
             await self._response.aclose()
-        self._settle(ok=True)
 
     def fail(self) -> None:
         self._settle(ok=False)

@@ -156,9 +156,13 @@ def test_a_whole_stream_without_done_is_no_error_but_a_cut_one_is(tuneloop: Tune
     whole = list(client.chat.completions.create(model="auto", messages=QUESTION, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in whole).endswith("about tea")
     tuneloop.upstream.omit_done, tuneloop.upstream.cut_after = False, 2
-    cut = list(client.chat.completions.create(model="auto", messages=QUESTION, stream=True))
-    assert all(c.choices[0].finish_reason is None for c in cut)
+    cut: list[Any] = []
+    with pytest.raises(openai.APIError, match="ended the stream early"):  # said, not silent
+        cut.extend(client.chat.completions.create(model="auto", messages=QUESTION, stream=True))
+    assert cut and all(c.choices[0].finish_reason is None for c in cut)
     assert [e.error for e in tuneloop.events("generation")] == [False, True]
+    # The cut stream is the upstream's failure, for its breaker too (not a success).
+    assert tuneloop.serving.upstream.breaker(f"upstream:{MODEL}").failure_count == 1
 
 
 def test_an_upstream_refusing_our_key_is_a_502_not_the_clients_401(
