@@ -14,13 +14,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from tuneloop.resilience.breaker import BreakerConfig
 
 DEFAULT_TENANT = "default"
 
@@ -50,6 +52,12 @@ class MlflowSettings(BaseModel):
     )
     experiment_name: str = Field(
         default="tuneloop", description="Prefix of per-tenant experiments."
+    )
+    outage_wait_seconds: float = Field(
+        default=300.0,
+        ge=0.0,
+        description="How long a run step that needs MLflow waits out an outage (breaker "
+        "open, MLflow unreachable) before the run fails as retryable; 0: fail at once.",
     )
 
 
@@ -248,6 +256,20 @@ class UpstreamSettings(BaseModel):
         "None: the model id.",
     )
     timeout_seconds: float = Field(default=30.0, gt=0.0)
+    tenant: str | None = Field(
+        default=None,
+        description="The tenant whose model this entry serves; None: the entry serves a "
+        "version only to tenants that registered it (set it when tenants share a server).",
+    )
+    shared: bool = Field(
+        default=False,
+        description="A provider's base model any tenant may use (pinned or in an experiment).",
+    )
+    fallback: str | None = Field(
+        default=None,
+        description="MODEL@VERSION served instead while this upstream's breaker is open; "
+        "None: the call fails (503).",
+    )
     # Unset prices record no cost (null), not a free model: experiments compare cost per token.
     input_price_per_million: float | None = Field(
         default=None, ge=0.0, description="USD, prompt tokens; unset: cost not recorded."
@@ -255,6 +277,19 @@ class UpstreamSettings(BaseModel):
     output_price_per_million: float | None = Field(
         default=None, ge=0.0, description="USD, completion tokens; unset: cost not recorded."
     )
+
+    @model_validator(mode="after")
+    def _one_owner(self) -> UpstreamSettings:
+        if self.shared and self.tenant is not None:
+            raise ValueError("an upstream is either shared or one tenant's, not both")
+        return self
+
+    def serves(self, tenant_id: str, *, registered: bool) -> bool:
+        """Whether this entry may answer ``tenant_id``'s calls: a shared base model, the
+        tenant's own entry, or an untenanted entry for a version the tenant registered."""
+        if self.shared or self.tenant == tenant_id:
+            return True
+        return self.tenant is None and registered
 
 
 class LocalServingSettings(BaseModel):
@@ -272,6 +307,30 @@ class LocalServingSettings(BaseModel):
     num_threads: int | None = Field(default=None, ge=1, description="Torch threads; None: all.")
 
 
+class UpstreamBreakerSettings(BaseModel):
+    """The circuit breaker of each serving upstream (resilience4j-style: a failure rate over
+    a sliding window, with a minimum of calls). A 429 is back-pressure, not a failure."""
+
+    failure_rate: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="Failed share of the window that opens it."
+    )
+    minimum_calls: int = Field(default=20, ge=1, description="Calls in the window before judging.")
+    failure_threshold: int = Field(default=5, ge=1, description="Fewest failures that open it.")
+    window_seconds: float = Field(default=30.0, gt=0.0, description="The sliding window.")
+    open_seconds: float = Field(default=5.0, ge=0.0, description="OPEN time before trials.")
+    half_open_calls: int = Field(default=3, ge=1, description="Trial calls let through at once.")
+
+    def config(self) -> BreakerConfig:
+        return BreakerConfig(
+            failure_threshold=self.failure_threshold,
+            recovery_timeout_s=self.open_seconds,
+            failure_rate=self.failure_rate,
+            window_s=self.window_seconds,
+            half_open_calls=self.half_open_calls,
+            minimum_calls=self.minimum_calls,
+        )
+
+
 class ServingSettings(BaseModel):
     """Routing and the OpenAI-compatible proxy (``/v1/route``, ``/v1/chat/completions``)."""
 
@@ -286,6 +345,7 @@ class ServingSettings(BaseModel):
         "an entry is served locally when it has an adapter, else by the `openai` section.",
     )
     local: LocalServingSettings = LocalServingSettings()
+    breaker: UpstreamBreakerSettings = UpstreamBreakerSettings()
 
 
 class WorkerSettings(BaseModel):

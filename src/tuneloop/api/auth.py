@@ -35,6 +35,7 @@ from tuneloop.api.middleware import context_of
 from tuneloop.api.principals import Principal
 from tuneloop.api.ratelimit import RedisRateLimiter
 from tuneloop.api.resources import Resources, resources_of
+from tuneloop.api.revocation import revoked_elsewhere
 from tuneloop.config import DEFAULT_TENANT, ApiSettings
 from tuneloop.store.auth_models import KEY_PREFIX, Role, hash_key, verify_api_key
 
@@ -106,7 +107,9 @@ async def _from_api_key(resources: Resources, presented: str) -> Principal:
     digest = hash_key(presented)
     principal = cache.get(digest)
     if principal is not None:
-        return principal
+        if not revoked_elsewhere(resources.redis, principal.subject):
+            return principal
+        cache.clear()  # revoked by another process: forget it and ask the database
     record = await run_in_threadpool(verify_api_key, resources.engine, presented)
     if record is None:
         raise _unauthorized("API key unknown or revoked")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
-from tuneloop.cli.common import DEFAULT, TenantOption, console, engine
+from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, settings
 from tuneloop.domain.experiments import METRICS, ArmSpec, SuccessCriteria
 from tuneloop.errors import InvalidInputError
 from tuneloop.events.ingest import IngestReport
@@ -61,6 +61,7 @@ def create_command(
         success_criteria=criteria,
         key=key,
         start=not draft,
+        upstreams=settings().serving.upstreams,
     )
     if as_json:
         _print_json(service.describe_experiment(row))

@@ -38,6 +38,17 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 }
 
 
+# A run (or step) error that starts with this failed for an outside system's outage that
+# outlasted ``mlflow.outage_wait_seconds``: nothing is wrong with the run, so a worker may
+# simply continue it later (``is_retryable``).
+RETRYABLE = "retryable: "
+
+
+def is_retryable(error: str | None) -> bool:
+    """Whether a failed run's ``error`` says it failed for an outage (continue it later)."""
+    return error is not None and error.startswith(RETRYABLE)
+
+
 def can_move(current: RunStatus, target: RunStatus) -> bool:
     return target in TRANSITIONS.get(current, frozenset())
 

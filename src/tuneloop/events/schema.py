@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, ValidationError, model_validator
 
 from tuneloop.domain.experiments import EventKind
+from tuneloop.domain.text import StorableText
 
 # Number columns are validated in pydantic-core (Rust); the few cross-field rules below are
 # the only Python per event, because ingestion is measured against PostgreSQL's COPY.
 
 
-class EventIn(BaseModel):
+class EventIn(StorableText):
     """One event as a client sends it: an exposure, a generation or an engagement outcome.
 
     - ``exposure``: the unit was served the arm (one per unit is enough; more are harmless).

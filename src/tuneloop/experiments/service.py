@@ -7,13 +7,14 @@ statistics engine on each metric and asks the decision policy for a recommendati
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
+from tuneloop.config import UpstreamSettings
 from tuneloop.domain.experiments import (
     ArmSpec,
     ExperimentStatus,
@@ -24,6 +25,7 @@ from tuneloop.domain.experiments import (
 from tuneloop.errors import ConflictError, InvalidInputError, InvalidStateError
 from tuneloop.events.ingest import IngestReport, ingest_events
 from tuneloop.experiments.assignment import segments
+from tuneloop.experiments.ownership import check_tenant_models
 from tuneloop.experiments.report import ExperimentReport, Method, build_report
 from tuneloop.store.experiment_models import Experiment
 from tuneloop.store.experiments import (
@@ -84,9 +86,14 @@ def create_experiment(
     key: str | None = None,
     start: bool = True,
     now: datetime | None = None,
+    upstreams: Mapping[str, UpstreamSettings] | None = None,
 ) -> Experiment:
-    """Create an experiment (running unless ``start=False``); its key is generated if not given."""
+    """Create an experiment (running unless ``start=False``); its key is generated if not given.
+    Every arm must be the tenant's to use (``ownership``; ``upstreams``: the serving entries)."""
     _check_arms(arms, duration_hours)
+    check_tenant_models(
+        engine, tenant_id, [(arm.model_id, arm.version) for arm in arms], upstreams=upstreams
+    )
     now = now or utcnow()
     for _attempt in range(5):  # a generated key can race with a concurrent create
         row = _new_row(tenant_id, arms, duration_hours, success_criteria, now, start)

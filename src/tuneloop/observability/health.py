@@ -33,6 +33,8 @@ class HealthReport:
     connection_pools: dict[str, int]
     performance_metrics: dict[str, float | None]
     worker: dict[str, Any] | None = None
+    # Each serving upstream's breaker: state, calls and failures in its window, retry_after_s.
+    upstream_circuit_breakers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ def health_report(
     redis: Any | None,
     mlflow_uri: str,
     breakers: Mapping[str, Callable[[], str]],
+    upstreams: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> HealthReport:
     components = {"database": "healthy" if database_ok(engine) else "unhealthy"}
     if redis is not None:
@@ -155,13 +158,18 @@ def health_report(
     components["worker"], worker = (
         worker_status(engine) if components["database"] == "healthy" else ("unknown", None)
     )
+    upstream_states = {name: dict(snapshot) for name, snapshot in (upstreams or {}).items()}
+    status = _overall(components)
+    if status == "healthy" and any(b["state"] == "OPEN" for b in upstream_states.values()):
+        status = "degraded"
     return HealthReport(
-        status=_overall(components),
+        status=status,
         timestamp=time.time(),
         components=components,
         connection_pools=pool_sizes(engine, redis),
         performance_metrics=performance(),
         worker=worker,
+        upstream_circuit_breakers=upstream_states,
     )
 
 

@@ -128,6 +128,26 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
 )
+DEAD_LETTERED_EVENTS = Counter(
+    "tuneloop_generation_events_dead_lettered_total",
+    "Generation events the database refused alone, kept in the dead-letter file.",
+)
+UPSTREAM_BREAKER_STATE = Gauge(
+    "tuneloop_upstream_circuit_breaker_state",
+    "1 for each serving upstream breaker's current state.",
+    ["upstream", "state"],
+    multiprocess_mode=BREAKER_MODE,
+)
+UPSTREAM_FAILURES = Counter(
+    "tuneloop_upstream_failures_total",
+    "Failed calls to a serving upstream, as its breaker counted them.",
+    ["upstream"],
+)
+UPSTREAM_FALLBACKS = Counter(
+    "tuneloop_upstream_fallbacks_total",
+    "Calls served by an upstream's fallback model while its breaker was open.",
+    ["upstream"],
+)
 
 # The documented names, as they appear in the exposition (counters with their _total).
 DOCUMENTED_NAMES = (
@@ -242,6 +262,24 @@ def set_breaker_state(breaker: str, state: str) -> None:
         return
     for name in BREAKER_STATES:
         gauge.labels(state=name).set(1 if name == state else 0)
+
+
+def count_dead_letter() -> None:
+    DEAD_LETTERED_EVENTS.inc()
+
+
+def set_upstream_breaker_state(upstream: str, state: str) -> None:
+    """Mark ``state`` current for the serving upstream breaker ``upstream``."""
+    for name in BREAKER_STATES:
+        UPSTREAM_BREAKER_STATE.labels(upstream=upstream, state=name).set(1 if name == state else 0)
+
+
+def count_upstream_failure(upstream: str) -> None:
+    UPSTREAM_FAILURES.labels(upstream=upstream).inc()
+
+
+def count_upstream_fallback(upstream: str) -> None:
+    UPSTREAM_FALLBACKS.labels(upstream=upstream).inc()
 
 
 def count_breaker_failure(breaker: str) -> None:

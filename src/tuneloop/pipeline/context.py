@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -49,6 +50,8 @@ class RunContext:
     # Set by whoever executes the run when it must stop but keep its work (see interrupt()).
     interrupted: threading.Event = field(default_factory=threading.Event)
     interrupt_reason: str = "interrupted"
+    # How a step waiting out an outage pauses (tests pass a fake: no real sleeping).
+    sleep: Callable[[float], None] = time.sleep
 
     @property
     def workdir(self) -> Path:

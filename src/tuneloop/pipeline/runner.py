@@ -10,6 +10,12 @@ up; an interruption (``RunContext.interrupt``, by an executor that is going away
 a server shutting down) stops at the same safe points but keeps everything: the run stays
 ``running`` with its lease released, like a crashed run, and is continued from its last
 committed step by the next ``tuneloop run`` or ``POST /fine-tuning/start``.
+
+A step that fails because MLflow is down (its breaker open, or unreachable after retries)
+waits the outage out — until the breaker lets a trial through, for at most
+``mlflow.outage_wait_seconds`` in all — and runs again. A run that still fails for the outage
+ends ``failed`` with an error starting ``retryable: `` (``domain.runs.is_retryable``), so a
+worker knows it can simply continue it later.
 """
 
 from __future__ import annotations
@@ -19,8 +25,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tuneloop.domain.runs import RunStatus, StepStatus
-from tuneloop.errors import ConflictError
+from tuneloop.domain.runs import RETRYABLE, RunStatus, StepStatus
+from tuneloop.errors import ConflictError, ExternalServiceError
 from tuneloop.pipeline.cleanup import clean_run
 from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunContext, StepOutcome
 from tuneloop.pipeline.lease import HEARTBEAT_SECONDS, new_owner, owner_is_alive
@@ -111,7 +117,7 @@ def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
             continue
         try:
             ctx.check_abort()
-            outcome = _run_one(ctx, step.name, step.attempts, steps[step.name], outputs)
+            outcome = _run_through_outages(ctx, step.name, step.attempts, steps[step.name], outputs)
         except AbortRequested:
             return _finish_aborted(ctx, step.name)
         except InterruptRequested:
@@ -125,6 +131,53 @@ def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
             return outcome.final
     _finish(ctx, RunStatus.SUCCEEDED)
     return RunStatus.SUCCEEDED
+
+
+def _run_through_outages(
+    ctx: RunContext,
+    name: str,
+    attempts: int,
+    function: StepFunction,
+    outputs: dict[str, dict[str, Any]],
+) -> StepOutcome:
+    """Run the step; while it fails for an MLflow outage, wait (``ctx.sleep``) until the
+    breaker lets a trial through, and run it again (steps are idempotent), for at most
+    ``mlflow.outage_wait_seconds`` in all. A step still failing then raises ``OutageError``."""
+    budget = ctx.settings.mlflow.outage_wait_seconds
+    waited = 0.0
+    while True:
+        try:
+            return _run_one(ctx, name, attempts, function, outputs)
+        except Exception as error:
+            if not _is_outage(error):
+                raise
+            if waited >= budget:
+                raise OutageError(error) from error
+            retry_after = getattr(error, "retry_after_s", None) or OUTAGE_POLL_SECONDS
+            pause = min(max(retry_after, 0.1), budget - waited)
+            log.warning(
+                "run %s step %s waits %.0f s for MLflow (%s)", ctx.run_id, name, pause, error
+            )
+            ctx.report("waiting_for_mlflow", {"step": name, "seconds": pause})
+            ctx.sleep(pause)
+            waited += pause
+            attempts += 1
+            ctx.check_abort()
+
+
+OUTAGE_POLL_SECONDS = 10.0  # between tries when MLflow is unreachable but the breaker closed
+
+
+class OutageError(Exception):
+    """A step that needs MLflow failed for an outage that outlasted the wait."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+
+
+def _is_outage(error: Exception) -> bool:
+    """MLflow down: its breaker open, or unreachable after the retries."""
+    return isinstance(error, ExternalServiceError) and error.service == "mlflow"
 
 
 def _run_one(
@@ -177,6 +230,8 @@ def _finish(ctx: RunContext, status: RunStatus) -> None:
 
 def _finish_failed(ctx: RunContext, step: str, error: Exception) -> RunStatus:
     message = f"{type(error).__name__}: {error}"
+    if isinstance(error, OutageError):  # nothing wrong with the run: continue it later
+        message = f"{RETRYABLE}{error}"
     log.error("run %s step %s failed: %s", ctx.run_id, step, message)
     log.debug("traceback of run %s step %s", ctx.run_id, step, exc_info=error)
     repo.update_step(
@@ -193,7 +248,9 @@ def _finish_failed(ctx: RunContext, step: str, error: Exception) -> RunStatus:
         ctx.tenant_id,
         ctx.run_id,
         RunStatus.FAILED,
-        error=f"{step}: {message}",
+        error=f"{RETRYABLE}{step}: {error}"
+        if isinstance(error, OutageError)
+        else f"{step}: {message}",
         finished_at=utcnow(),
     )
     ctx.report("run_finished", {"status": "failed", "error": message})

@@ -73,9 +73,14 @@ def train_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
     collected = outputs["collect"]
     mlflow_run_id = collected["mlflow_run_id"]
 
+    # A training resumed from a checkpoint replays the steps after it: MLflow already has
+    # the points up to where the last attempt stopped, so only later steps are logged.
+    logged = ctx.tracker.last_step(mlflow_run_id, "train_loss")
+
     def on_step(step: int, total: int | None, loss: float) -> None:
         ctx.report("train_step", {"step": step, "total": total, "loss": loss})
-        ctx.tracker.log_metrics(mlflow_run_id, {"train_loss": loss}, step=step)
+        if logged is None or step > logged:
+            ctx.tracker.log_metrics(mlflow_run_id, {"train_loss": loss}, step=step)
 
     result = training.run_training(ctx, dataset_dir=Path(collected["path"]), on_step=on_step)
     ctx.tracker.log_metrics(

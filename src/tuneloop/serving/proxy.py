@@ -34,9 +34,12 @@ import anyio
 import orjson
 from cachetools import LRUCache, TTLCache
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from tuneloop.config import Settings
 from tuneloop.errors import InvalidInputError, NotFoundError, Problem
+from tuneloop.observability.metrics import count_upstream_fallback
+from tuneloop.resilience.breaker import CircuitOpenError
 from tuneloop.rollout.checks import model_label
 from tuneloop.rollout.routing import Route
 from tuneloop.serving.chat import AUTO, ChatCompletionRequest, chunks, completion
@@ -47,6 +50,7 @@ from tuneloop.serving.targets import (
     LocalTarget,
     Target,
     UpstreamTarget,
+    configured_upstream,
     target_for,
 )
 from tuneloop.serving.upstream import (
@@ -163,7 +167,9 @@ class ChatProxy:
                 "MODEL@VERSION listed by GET /v1/models"
             )
         row = self.version_record(tenant_id, model_id, version)
-        if row is None and name not in self.settings.serving.upstreams:
+        if row is None and not configured_upstream(
+            self.settings, tenant_id, model_id, version, registered=False
+        ):
             raise NotFoundError(f"model {name!r} not found: GET /v1/models lists them")
         return Route(model_label(model_id, version), model_id, version, "pinned"), row
 
@@ -189,8 +195,43 @@ class ChatProxy:
     # -- 2. call, 3. record ----------------------------------------------------------------
 
     async def complete(self, decision: Decision, request: ChatCompletionRequest) -> Reply:
+        """Call the model; while its upstream's breaker is open, its ``fallback`` (when one
+        is configured) answers instead, recorded under the same generation id."""
+        target = decision.target
+        may_fall_back = isinstance(target, UpstreamTarget) and bool(target.fallback)
         started = time.perf_counter()
-        outcome = Outcome(error=True)
+        try:
+            return await self._complete(decision, request, record_refusal=not may_fall_back)
+        except CircuitOpenError:
+            if not may_fall_back:
+                raise
+            fallback = await run_in_threadpool(self.fallback_for, decision)
+            if fallback is None:
+                self._record(decision, Outcome(error=True), started)
+                raise
+        count_upstream_fallback(target.name)  # type: ignore[union-attr]
+        return await self._complete(fallback, request, record_refusal=True)
+
+    def fallback_for(self, decision: Decision) -> Decision | None:
+        """The decision to serve instead while the target's breaker is open (None: none)."""
+        target = decision.target
+        if not isinstance(target, UpstreamTarget) or not target.fallback:
+            return None
+        model_id, _, version = target.fallback.rpartition("@")
+        if not model_id or not version:
+            return None
+        row = self.version_record(decision.tenant_id, model_id, version)
+        served = target_for(self.settings, decision.tenant_id, model_id, version, row)
+        if isinstance(served, UpstreamTarget) and served.name == target.name:
+            return None  # the same upstream: no help
+        route = Route(model_label(model_id, version), model_id, version, "fallback")
+        return Decision(decision.tenant_id, decision.generation_id, decision.unit_id, route, served)
+
+    async def _complete(
+        self, decision: Decision, request: ChatCompletionRequest, *, record_refusal: bool
+    ) -> Reply:
+        started = time.perf_counter()
+        outcome: Outcome | None = Outcome(error=True)
         try:
             if isinstance(decision.target, LocalTarget):
                 generation = await self.local.generate(decision.target.model, request)
@@ -207,8 +248,13 @@ class ChatProxy:
                     reply.body["model"] = decision.route.model
             outcome = _outcome(reply.body.get("usage"), error=reply.status >= 400)
             return reply
+        except CircuitOpenError:
+            if not record_refusal:  # the fallback's call is this generation's event
+                outcome = None
+            raise
         finally:
-            self._record(decision, outcome, started)
+            if outcome is not None:
+                self._record(decision, outcome, started)
 
     async def open_stream(self, decision: Decision, request: ChatCompletionRequest) -> Opened:
         started = time.perf_counter()
@@ -311,6 +357,12 @@ class ChatProxy:
                     self._record(decision, _outcome(usage, error=False), started)
                     recorded = True
                     yield b"data: [DONE]\n\n"
+                elif not done:  # cut short, or a 2xx that was no event stream: upstream's fault
+                    lines.fail()
+                    # Recorded before the client sees the error (it may leave at once).
+                    self._record(decision, _outcome(usage, error=True), started)
+                    recorded = True
+                    yield _sse(_INCOMPLETE)
         except UpstreamUnavailableError as exc:
             yield _sse({"error": {"message": str(exc), "type": "upstream_unavailable"}})
         except (GeneratorExit, asyncio.CancelledError):
@@ -329,6 +381,7 @@ class ChatProxy:
 
 
 _MALFORMED = {"error": {"message": "the upstream sent a malformed event", "type": "upstream"}}
+_INCOMPLETE = {"error": {"message": "the upstream ended the stream early", "type": "upstream"}}
 
 
 def _finishes(chunk: dict[str, Any]) -> bool:

@@ -49,6 +49,22 @@ def get_model_version(engine: Engine, tenant_id: str, model_id: str, version: st
     return row
 
 
+def version_registered(engine: Engine, tenant_id: str, model_id: str, version: str) -> bool:
+    with Session(engine) as session:
+        return session.get(ModelVersion, (tenant_id, model_id, version)) is not None
+
+
+def model_registered_by_others(engine: Engine, tenant_id: str, model_id: str) -> bool:
+    """Whether another tenant has any version of ``model_id`` (an ownership check)."""
+    statement = (
+        select(ModelVersion.tenant_id)
+        .where(ModelVersion.model_id == model_id, ModelVersion.tenant_id != tenant_id)
+        .limit(1)
+    )
+    with Session(engine) as session:
+        return session.scalars(statement).first() is not None
+
+
 def champion_of(engine: Engine, tenant_id: str) -> ModelVersion | None:
     statement = select(ModelVersion).where(
         ModelVersion.tenant_id == tenant_id, ModelVersion.status == "champion"

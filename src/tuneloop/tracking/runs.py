@@ -134,6 +134,12 @@ def batches_by_run(
         yield batch[0].run_id, batch
 
 
+def last_step(conn: Connection, run_id: str, key: str) -> int | None:
+    """The highest step logged for metric ``key`` of the run (None: none yet)."""
+    history = conn.call("get metric history", lambda: conn.client.get_metric_history(run_id, key))
+    return max((metric.step for metric in history), default=None)
+
+
 def run_tags(conn: Connection, run_id: str) -> dict[str, str]:
     run = conn.call("get run", lambda: conn.client.get_run(run_id))
     return dict(run.data.tags)

@@ -152,7 +152,12 @@ def test_sigkill_during_training_then_rerun_trains_once_and_registers_once(
     versions = client.search_model_versions(f"name='tuneloop-{TENANT}'")
     assert len(versions) == 1
     experiment = client.get_experiment_by_name(f"tuneloop-{TENANT}")
+    (mlflow_run,) = client.search_runs([experiment.experiment_id])
     assert len(client.search_runs([experiment.experiment_id])) == 1
+    # The resumed training replayed steps after its checkpoint: each is in MLflow once.
+    steps = [m.step for m in client.get_metric_history(mlflow_run.info.run_id, "train_loss")]
+    steps = [step for step in steps if step > 0]  # the step's summary is logged at step 0
+    assert len(steps) == len(set(steps)), "duplicate loss points after the resume"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import Engine
 
 from tuneloop.config import Settings
-from tuneloop.domain.runs import RunStatus
+from tuneloop.domain.runs import RunStatus, is_retryable
 from tuneloop.errors import ConflictError, InvalidStateError
 from tuneloop.pipeline.context import RunContext, StepOutcome
 from tuneloop.pipeline.runner import StepFunction, execute
 from tuneloop.pipeline.service import abort_run, context_for, resumable_run, start_run
+from tuneloop.resilience.breaker import CircuitOpenError
 from tuneloop.store import runs as repo
 
 
@@ -218,3 +219,57 @@ def test_an_abort_that_races_an_interruption_wins(engine: Engine, settings: Sett
     assert final.status == "aborted" and final.cleanup is not None
     assert final.cleanup["reason"] == "operator said so"
     assert not ctx.workdir.exists()
+
+
+def _down_for(calls: int) -> tuple[list[str], StepFunction]:
+    """A register step whose MLflow is down (breaker open) for its first ``calls`` tries."""
+    tries: list[str] = []
+
+    def register(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
+        tries.append("register")
+        if len(tries) <= calls:
+            raise CircuitOpenError("mlflow", 60.0)
+        return StepOutcome({"registered": True})
+
+    return tries, register
+
+
+def _run_with_fake_sleep(
+    engine: Engine, settings: Settings, register: StepFunction
+) -> tuple[RunStatus, list[float]]:
+    slept: list[float] = []
+    steps = Recorder().steps()
+    steps["register"] = register
+    run = resumable_run(engine, "acme") or start_run(engine, settings, "acme")
+    ctx = context_for(engine, settings, run)
+    ctx.sleep = slept.append
+    return execute(ctx, steps, poll_seconds=0.05), slept
+
+
+def test_a_step_waits_out_an_mlflow_outage_and_the_run_succeeds(
+    engine: Engine, settings: Settings
+) -> None:
+    tries, register = _down_for(3)
+    status, slept = _run_with_fake_sleep(engine, settings, register)
+    assert status == RunStatus.SUCCEEDED
+    assert len(tries) == 4 and slept == [60.0, 60.0, 60.0]  # until the breaker lets a trial in
+    (run,), _ = repo.list_runs(engine, "acme")
+    assert run.status == "succeeded" and run.error is None
+
+
+def test_an_outage_longer_than_the_wait_fails_the_run_as_retryable(
+    engine: Engine, settings: Settings
+) -> None:
+    short = settings.model_copy(
+        update={"mlflow": settings.mlflow.model_copy(update={"outage_wait_seconds": 90.0})}
+    )
+    tries, register = _down_for(100)
+    status, slept = _run_with_fake_sleep(engine, short, register)
+    assert status == RunStatus.FAILED
+    assert sum(slept) == 90.0 and len(tries) == 3
+    (run,), _ = repo.list_runs(engine, "acme")
+    assert is_retryable(run.error) and "register" in (run.error or "")
+    step = next(s for s in repo.steps_of(engine, "acme", run.id) if s.name == "register")
+    assert is_retryable(step.error)
+    # Any other failure is not retryable.
+    assert not is_retryable("register: RuntimeError: register broke")

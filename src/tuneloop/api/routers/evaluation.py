@@ -46,6 +46,7 @@ def create(body: CreateAbTestIn, principal: Operator, resources: ResourcesDep) -
         traffic_split=body.traffic_split,
         duration_hours=body.duration_hours,
         criteria=body.success_criteria.criteria(),
+        upstreams=resources.settings.serving.upstreams,
     )
     return AbTestOut.of(describe_experiment(row))
 

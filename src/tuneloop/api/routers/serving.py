@@ -128,10 +128,12 @@ async def chat_completions(
         return _failed(decision, 503, "circuit_open", str(exc), retry=exc.retry_after_s)
     except UpstreamUnavailableError as exc:
         return _failed(decision, 502, "upstream_unavailable", str(exc))
-    return _answer(decision, reply.status, reply.body)
+    return _answer(decision, reply.status, reply.body, retry_after=reply.retry_after)
 
 
-def _answer(decision: Decision, status: int, body: Any) -> JSONResponse:
+def _answer(
+    decision: Decision, status: int, body: Any, *, retry_after: str | None = None
+) -> JSONResponse:
     """The upstream's answer as it came, except that its 401/403 (tuneloop's credentials
     for the upstream are wrong) is a 502: passed on, the client would blame its own key."""
     if status in (401, 403):
@@ -142,7 +144,10 @@ def _answer(decision: Decision, status: int, body: Any) -> JSONResponse:
             f"the model's upstream refused tuneloop's credentials ({status}): check the "
             "api_key of its serving.upstreams entry or of the openai section",
         )
-    return JSONResponse(body, status_code=status, headers=decision.headers())
+    headers = decision.headers()
+    if retry_after is not None:  # the upstream's back-pressure, for the client to honour
+        headers["Retry-After"] = retry_after
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _failed(

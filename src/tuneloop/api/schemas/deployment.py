@@ -7,39 +7,46 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuneloop.api.schemas.evaluation import ModelRefIn, ModelRefOut
+from tuneloop.domain.text import StorableText
 from tuneloop.rollout.safety import EvaluationResult
 
 _KEY = r"^[A-Za-z0-9_.-]+$"
 
 
-class EvaluationResultIn(BaseModel):
+class EvaluationResultIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     ab_test_id: str = Field(min_length=1, max_length=64, pattern=_KEY)
     recommendation: Literal["promote", "reject", "continue"] = "promote"
-    safety_checks_passed: bool = True
+    safety_checks_passed: bool = Field(default=True, strict=True)
 
     def result(self) -> EvaluationResult:
         return EvaluationResult(self.ab_test_id, self.recommendation, self.safety_checks_passed)
 
 
-class RolloutConfigIn(BaseModel):
+class RolloutConfigIn(StorableText):
     """Each field left out takes the ``rollout`` settings' value."""
 
     model_config = ConfigDict(extra="forbid")
 
-    initial_traffic: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
-    increment_interval_hours: float | None = Field(
-        default=None, ge=0.0, le=24 * 366, allow_inf_nan=False
+    initial_traffic: float | None = Field(
+        strict=True, default=None, gt=0.0, le=1.0, allow_inf_nan=False
     )
-    increment_percentage: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
-    max_traffic: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
+    increment_interval_hours: float | None = Field(
+        strict=True, default=None, ge=0.0, le=24 * 366, allow_inf_nan=False
+    )
+    increment_percentage: float | None = Field(
+        strict=True, default=None, gt=0.0, le=1.0, allow_inf_nan=False
+    )
+    max_traffic: float | None = Field(
+        strict=True, default=None, gt=0.0, le=1.0, allow_inf_nan=False
+    )
 
     def overrides(self) -> dict[str, float]:
         return self.model_dump(exclude_none=True)
 
 
-class DeployIn(BaseModel):
+class DeployIn(StorableText):
     """The documented ``POST /deployment/deploy`` request."""
 
     model_config = ConfigDict(
@@ -73,7 +80,7 @@ class DeployIn(BaseModel):
     rollout_config: RolloutConfigIn = Field(default_factory=RolloutConfigIn)
 
 
-class RollbackIn(BaseModel):
+class RollbackIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="rolled back by hand", min_length=1, max_length=500)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tuneloop.api.services.pipeline_views import Page, RunView, StatusView
 from tuneloop.config import check_cron
+from tuneloop.domain.text import StorableText
 from tuneloop.pipeline.service import AbortReport
 
 # Five cron fields (minute hour day month weekday) of digits, names, * / , - and ?.
@@ -21,16 +22,19 @@ CRON_PATTERN = r"^\s*[\w*/,?-]+(\s+[\w*/,?-]+){4}\s*$"
 StageState = Literal["completed", "in_progress", "pending", "failed", "skipped"]
 
 
-class PipelineConfigIn(BaseModel):
+class PipelineConfigIn(StorableText):
     """Per-run overrides of the pipeline settings; an omitted or null field keeps the default."""
 
     model_config = ConfigDict(extra="forbid")
 
     training_data_threshold: int | None = Field(
-        default=None, ge=1, le=10_000_000, description="Minimum qualifying posts to train."
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Minimum qualifying posts to train.",
     )
     engagement_threshold: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="Minimum engagement rate of a post."
+        strict=True, default=None, ge=0.0, le=1.0, description="Minimum engagement rate of a post."
     )
     weekly_schedule: str | None = Field(
         default=None,
@@ -40,7 +44,10 @@ class PipelineConfigIn(BaseModel):
         "the tenant's schedule (the worker reads it) as well as with this run.",
     )
     a_b_test_duration_hours: int | None = Field(
-        default=None, ge=1, le=24 * 365, description="How long the candidate's A/B test runs."
+        default=None,
+        ge=1,
+        le=24 * 365,
+        description="How long the candidate's A/B test runs.",
     )
 
     @field_validator("weekly_schedule")
@@ -52,7 +59,7 @@ class PipelineConfigIn(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
-class StartIn(BaseModel):
+class StartIn(StorableText):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -71,7 +78,9 @@ class StartIn(BaseModel):
     )
 
     config: PipelineConfigIn = Field(default_factory=PipelineConfigIn)
-    force_run: bool = Field(default=False, description="Run even below the data threshold.")
+    force_run: bool = Field(
+        strict=True, default=False, description="Run even below the data threshold."
+    )
 
 
 class ModelVersionOut(BaseModel):
@@ -196,7 +205,7 @@ class StatusOut(BaseModel):
         return cls.model_validate(view)
 
 
-class AbortIn(BaseModel):
+class AbortIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="user_requested", min_length=1, max_length=200)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,6 +77,12 @@ class HealthOut(BaseModel):
     performance_metrics: PerformanceMetrics
     worker: WorkerOut | None = Field(
         default=None, description="The leading worker and its last tick; None: none yet."
+    )
+    upstream_circuit_breakers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Each serving upstream's breaker (`upstream:MODEL[@VERSION]`): `state`, "
+        "`calls` and `failures` in its sliding window, `retry_after_s`. An OPEN one makes "
+        "`status` degraded.",
     )
 
     @classmethod

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
 
+from tuneloop.config import UpstreamSettings
 from tuneloop.domain.experiments import SuccessCriteria
 from tuneloop.experiments import service
 from tuneloop.experiments.service import ModelRef, two_arms
@@ -30,6 +31,7 @@ def create_ab_test(
     traffic_split: float,
     duration_hours: int,
     criteria: SuccessCriteria,
+    upstreams: Mapping[str, UpstreamSettings] | None = None,
 ) -> Experiment:
     """A two-arm test that starts running at once (as ``tuneloop experiments create``)."""
     return service.create_experiment(
@@ -39,6 +41,7 @@ def create_ab_test(
         duration_hours=duration_hours,
         success_criteria=criteria,
         start=True,
+        upstreams=upstreams,
     )
 
 
