@@ -64,6 +64,8 @@ GENERATION_HEADER = "X-Tuneloop-Generation-Id"
 MODEL_HEADER = "X-Tuneloop-Model"
 SOURCE_HEADER = "X-Tuneloop-Route-Source"
 UNIT_HEADER = "X-Tuneloop-Unit"
+EXPERIMENT_HEADER = "X-Tuneloop-Experiment"  # only when an experiment routed the call
+ARM_HEADER = "X-Tuneloop-Arm"
 VERSION_CACHE_SIZE = 4096  # registry records kept per process
 
 
@@ -76,11 +78,14 @@ class Decision:
     target: Target
 
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             GENERATION_HEADER: self.generation_id,
             MODEL_HEADER: self.route.model,
             SOURCE_HEADER: self.route.source,
         }
+        if self.route.source == "experiment" and self.route.experiment_key and self.route.arm:
+            headers |= {EXPERIMENT_HEADER: self.route.experiment_key, ARM_HEADER: self.route.arm}
+        return headers
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ _PROXY_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "A `chat.completion`, or with `stream: true` a `text/event-stream` of "
         "`chat.completion.chunk`s ending in `data: [DONE]`. Headers: "
         "`X-Tuneloop-Generation-Id`, `X-Tuneloop-Model` (MODEL@VERSION), "
-        "`X-Tuneloop-Route-Source`.",
+        "`X-Tuneloop-Route-Source`; when an A/B test routed the call also "
+        "`X-Tuneloop-Experiment` and `X-Tuneloop-Arm`.",
         "content": {"text/event-stream": {}},
     },
     502: {"model": ErrorResponse, "description": "The model's upstream could not be reached."},
