@@ -24,6 +24,7 @@ from tuneloop.domain.experiments import (
 from tuneloop.errors import ConflictError, InvalidInputError, InvalidStateError
 from tuneloop.events.ingest import IngestReport, ingest_events
 from tuneloop.experiments.assignment import segments
+from tuneloop.experiments.ownership import check_no_rollout, check_not_a_duplicate
 from tuneloop.experiments.report import ExperimentReport, Method, build_report
 from tuneloop.store.experiment_models import Experiment
 from tuneloop.store.experiments import (
@@ -87,6 +88,9 @@ def create_experiment(
 ) -> Experiment:
     """Create an experiment (running unless ``start=False``); its key is generated if not given."""
     _check_arms(arms, duration_hours)
+    check_not_a_duplicate(engine, tenant_id, arms, key=key)
+    if start:
+        check_no_rollout(engine, tenant_id)
     now = now or utcnow()
     for _attempt in range(5):  # a generated key can race with a concurrent create
         row = _new_row(tenant_id, arms, duration_hours, success_criteria, now, start)
@@ -141,6 +145,8 @@ def arm_specs(experiment: Experiment) -> list[ArmSpec]:
 def start_experiment(
     engine: Engine, tenant_id: str, key: str, *, now: datetime | None = None
 ) -> Experiment:
+    check_no_rollout(engine, tenant_id)
+
     def change(row: Experiment) -> None:
         check_transition(key, ExperimentStatus(row.status), ExperimentStatus.RUNNING)
         row.status = ExperimentStatus.RUNNING

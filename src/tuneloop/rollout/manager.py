@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from tuneloop.config import RolloutSettings
 from tuneloop.errors import ConflictError, InvalidInputError, InvalidStateError
+from tuneloop.experiments.ownership import check_no_other_test
 from tuneloop.experiments.service import ModelRef, get_experiment, record_decision
 from tuneloop.rollout import checks
 from tuneloop.rollout.policy import (
@@ -39,7 +40,7 @@ from tuneloop.rollout.safety import (
 )
 from tuneloop.store import deployments as repo
 from tuneloop.store.deployment_models import Deployment, DeploymentEvent
-from tuneloop.store.models_registry import set_champion
+from tuneloop.store.models_registry import get_model_version, set_champion
 from tuneloop.store.types import utcnow
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ class DeploymentManager:
         limits = guardrails or self.default_guardrails()
         if repo.active_deployment(self.engine, tenant_id) is not None:
             raise ConflictError(f"tenant {tenant_id!r} already has an active deployment")
+        get_model_version(self.engine, tenant_id, model.model_id, model.version)  # 404
+        check_no_other_test(self.engine, tenant_id, evaluation.ab_test_id)
         reach, version = check_reachable(
             self.engine, tenant_id, model.model_id, model.version, self.probe
         )

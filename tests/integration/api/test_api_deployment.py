@@ -114,16 +114,14 @@ def test_deploy_rollback_and_reads(
     assert rolled.json()["reason"] == "engagement looked off"
 
 
-def test_deploy_is_refused_without_a_champion_or_a_recommendation(
-    client: TestClient, keys: Keys
-) -> None:
+def test_deploying_a_version_that_does_not_exist_is_404(client: TestClient, keys: Keys) -> None:
     response = client.post(
         "/deployment/deploy", json=_request("ab-test-20250102-001"), headers=auth(keys.operator)
     )
-    assert response.status_code == 409, response.text
+    assert response.status_code == 404, response.text
     error = response.json()["error"]
-    assert error["type"] == "invalid_state"
-    assert "safety checks" in error["message"] and "reachable" in error["message"]
+    assert error["type"] == "not_found"
+    assert "version" in error["message"] and "not found" in error["message"]
     assert client.get("/deployments", headers=auth(keys.viewer)).json()["total"] == 0
 
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuneloop.api.schemas.evaluation import ModelRefIn, ModelRefOut
+from tuneloop.api.schemas.evaluation import ModelRefOut, ModelVersionIn
 from tuneloop.rollout.safety import EvaluationResult
 
 _KEY = r"^[A-Za-z0-9_.-]+$"
@@ -65,7 +65,7 @@ class DeployIn(BaseModel):
         },
     )
 
-    model_version: ModelRefIn
+    model_version: ModelVersionIn
     evaluation_result: EvaluationResultIn
     deployment_strategy: Literal["immediate", "gradual_rollout", "canary"] | None = Field(
         default=None, description="Default: the `rollout.strategy` setting."
