@@ -172,6 +172,12 @@ class LocalServingSettings(BaseModel):
     warmup: bool = Field(default=True, description="Load and try the champion before ready.")
     max_new_tokens: int = Field(default=256, ge=1, description="Cap on max_tokens.")
     num_threads: int | None = Field(default=None, ge=1, description="Torch threads; None: all.")
+    input_price_per_million: float | None = Field(
+        default=None, ge=0.0, description="USD per million prompt tokens (None: no cost recorded)."
+    )
+    output_price_per_million: float | None = Field(
+        default=None, ge=0.0, description="USD per million completion tokens (None: no cost)."
+    )
 
 
 class ServingSettings(BaseModel):

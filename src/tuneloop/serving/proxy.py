@@ -352,10 +352,9 @@ def generation_events(
     route, now = decision.route, datetime.now(UTC)
     cost = None
     target = decision.target
-    if isinstance(target, UpstreamTarget) and outcome.prompt_tokens is not None:
+    if isinstance(target, UpstreamTarget | LocalTarget) and outcome.prompt_tokens is not None:
+        # None when the target's prices are unset: "not measured", never a cost of 0.0.
         cost = target.cost(outcome.prompt_tokens, outcome.completion_tokens or 0)
-    elif isinstance(target, LocalTarget) and outcome.tokens is not None:
-        cost = 0.0
     experiment = (
         {"experiment_key": route.experiment_key, "arm": route.arm}
         if route.source == "experiment"
