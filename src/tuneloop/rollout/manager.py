@@ -40,7 +40,7 @@ from tuneloop.rollout.safety import (
 )
 from tuneloop.store import deployments as repo
 from tuneloop.store.deployment_models import Deployment, DeploymentEvent
-from tuneloop.store.models_registry import get_model_version, set_champion
+from tuneloop.store.models_registry import get_model_version, set_champion, set_version_status
 from tuneloop.store.types import utcnow
 
 if TYPE_CHECKING:
@@ -308,6 +308,7 @@ class DeploymentManager:
     def _finish_promotion(self, row: Deployment, *, actor: str, now: datetime) -> Deployment | None:
         self.tracker.promote(row.tenant_id, int(row.version))
         set_champion(self.engine, row.tenant_id, row.model_id, row.version)
+        self.tracker.clear_alias(row.tenant_id, "challenger", int(row.version))  # decided
         reasons = (f"champion is {row.model_id}@{row.version}",)
         values = {"status": Status.COMPLETED, "finished_at": now}
         event = _event(row, "completed", 1.0, reasons, now, actor)
@@ -318,6 +319,9 @@ class DeploymentManager:
         if alias is None or str(alias.version) != row.previous_version:
             self.tracker.promote(row.tenant_id, int(row.previous_version))
         set_champion(self.engine, row.tenant_id, row.previous_model_id, row.previous_version)
+        # The version lost: no longer a challenger anywhere (MLflow alias, our registry).
+        self.tracker.clear_alias(row.tenant_id, "challenger", int(row.version))
+        set_version_status(self.engine, row.tenant_id, row.model_id, row.version, "rolled_back")
         if row.status == Status.ROLLED_BACK:
             return row
         reasons = (f"champion is {row.previous_model_id}@{row.previous_version} again",)

@@ -8,11 +8,12 @@ import pytest
 from rollout_traffic import Behaviour, serve
 from rollout_world import TENANT, World
 
+from tuneloop.errors import InvalidStateError
 from tuneloop.rollout.checks import model_label
 from tuneloop.rollout.routing import routing_table
 from tuneloop.rollout.safety import EvaluationResult
 from tuneloop.store.deployments import list_events
-from tuneloop.store.models_registry import champion_of
+from tuneloop.store.models_registry import champion_of, get_model_version
 from tuneloop.store.types import utcnow
 
 DAY = timedelta(hours=24)
@@ -58,6 +59,7 @@ def test_a_real_lift_is_promoted_step_by_step_to_champion(world: World) -> None:
     assert champion is not None and champion.version == world.candidate.version
     alias = world.tracker.get_alias(TENANT, "champion")
     assert alias is not None and str(alias.version) == world.candidate.version
+    assert world.tracker.get_alias(TENANT, "challenger") is None  # decided: no challenger left
     events = list_events(world.engine, TENANT, row.id)
     kinds = [event.kind for event in events if event.kind != "hold"]
     assert kinds == ["deployed", *["advance"] * 8, "complete", "completed"]
@@ -111,6 +113,16 @@ def test_a_degrading_candidate_is_rolled_back_within_one_tick(
     assert alias is not None and str(alias.version) == world.baseline.version
     table = routing_table(world.engine, TENANT)
     assert {table.route(f"unit-2-{i}").model for i in range(500)} == {old}
+    # The version lost: not a challenger any more, and its closed A/B test cannot deploy it again.
+    assert world.tracker.get_alias(TENANT, "challenger") is None
+    lost = get_model_version(
+        world.engine, TENANT, world.candidate.model_id, world.candidate.version
+    )
+    assert lost.status == "rolled_back"
+    with pytest.raises(InvalidStateError, match=f"was rolled back by {row.id}"):
+        world.manager.deploy(
+            TENANT, model=world.candidate, evaluation=EvaluationResult(world.ab_test_id), now=now
+        )
 
 
 def test_inconclusive_data_holds_past_the_hold_time(world: World) -> None:
