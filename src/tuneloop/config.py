@@ -137,6 +137,15 @@ class RolloutSettings(BaseModel):
     )
     max_error_rate: float = Field(default=0.05, ge=0.0, le=1.0)
     max_p95_latency_ms: float = Field(default=2000.0, gt=0.0)
+    stall_timeout_hours: float | None = Field(
+        default=72.0,
+        gt=0.0,
+        description="A step still inconclusive this long after its hold time is stalled "
+        "(None: never).",
+    )
+    stall_action: Literal["hold", "rollback"] = Field(
+        default="hold", description="What a stalled step does: keep holding, or roll back."
+    )
 
 
 class UpstreamSettings(BaseModel):

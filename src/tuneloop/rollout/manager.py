@@ -10,7 +10,7 @@ serves the right model) and the tick retries the flip until it succeeds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -19,12 +19,14 @@ from tuneloop.config import RolloutSettings
 from tuneloop.errors import ConflictError, InvalidInputError, InvalidStateError
 from tuneloop.experiments.ownership import check_no_other_test
 from tuneloop.experiments.service import ModelRef, get_experiment, record_decision
+from tuneloop.observability.metrics import ROLLOUT_STALLED
 from tuneloop.rollout import checks
 from tuneloop.rollout.policy import (
     Action,
     Guardrails,
     RolloutConfig,
     RolloutState,
+    Stall,
     Status,
     Strategy,
     decide,
@@ -137,6 +139,12 @@ class DeploymentManager:
             row = self._finish_promotion(row, actor=actor, now=now) or row
         return row
 
+    @property
+    def stall(self) -> Stall:
+        hours = self.settings.stall_timeout_hours
+        after = None if hours is None else timedelta(hours=hours)
+        return Stall(after=after, action=self.settings.stall_action)
+
     def default_config(self) -> RolloutConfig:
         s = self.settings
         return RolloutConfig(
@@ -209,7 +217,9 @@ class DeploymentManager:
         results = checks.evaluate(
             checks.gather(self.engine, row, now=now), Guardrails.from_json(row.guardrails)
         )
-        decision = decide(_state(row), results, now=now)
+        decision = decide(_state(row), results, now=now, stall=self.stall)
+        stalled = decision.stalled and decision.action is Action.HOLD  # a rollback ends it
+        ROLLOUT_STALLED.labels(tenant_id, deployment_id).set(1 if stalled else 0)
         found = [result.to_json() for result in results]
         values: dict[str, Any] = {
             "last_checks": found,

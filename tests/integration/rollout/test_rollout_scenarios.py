@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from rollout_traffic import Behaviour, serve
 from rollout_world import TENANT, World
 
 from tuneloop.errors import InvalidStateError
 from tuneloop.rollout.checks import model_label
+from tuneloop.rollout.manager import DeploymentManager
 from tuneloop.rollout.routing import routing_table
 from tuneloop.rollout.safety import EvaluationResult
 from tuneloop.store.deployments import list_events
@@ -137,3 +139,32 @@ def test_inconclusive_data_holds_past_the_hold_time(world: World) -> None:
     assert outcome.action == "hold"
     assert outcome.traffic == 0.1
     assert any(reason.startswith("inconclusive") for reason in outcome.reasons), outcome.reasons
+
+
+@pytest.mark.parametrize("action", ["hold", "rollback"])
+def test_a_rollout_starved_of_data_is_stalled_visibly(world: World, action: str) -> None:
+    new, old = _labels(world)
+    rollout = world.settings.rollout.model_copy(
+        update={"stall_timeout_hours": 48.0, "stall_action": action}
+    )
+    manager = DeploymentManager(world.engine, tracker=world.tracker, settings=rollout)
+    start = utcnow().replace(microsecond=0)
+    row = manager.deploy(
+        TENANT, model=world.candidate, evaluation=EvaluationResult(world.ab_test_id), now=start
+    )
+    labels = {"tenant": TENANT, "deployment": row.id}
+    healthy = {new: Behaviour(engagement=0.065), old: Behaviour(engagement=0.05)}
+    serve(world.engine, TENANT, units=300, seed=1, at=start + DAY, behaviour=healthy)
+    (waiting,) = manager.tick(TENANT, now=start + 2 * DAY)  # due a day ago: not stalled yet
+    assert waiting.action == "hold" and not waiting.reasons[0].startswith("stalled")
+    assert REGISTRY.get_sample_value("tuneloop_rollout_stalled", labels) == 0
+
+    (stalled,) = manager.tick(TENANT, now=start + 3 * DAY + timedelta(hours=1))
+
+    assert stalled.reasons[0].startswith("stalled: step 1 has waited 49 h"), stalled.reasons
+    if action == "hold":
+        assert (stalled.action, stalled.traffic) == ("hold", 0.1)
+        assert REGISTRY.get_sample_value("tuneloop_rollout_stalled", labels) == 1
+    else:
+        assert (stalled.action, stalled.status) == ("rollback", "rolled_back")
+        assert REGISTRY.get_sample_value("tuneloop_rollout_stalled", labels) == 0

@@ -86,8 +86,10 @@ class RollbackPlanOut(BaseModel):
 
 
 class MonitoringOut(BaseModel):
-    deployment_dashboard: str
-    alerts_configured: bool
+    deployment_dashboard: str = Field(description="Where to watch it: the deployment's view.")
+    alerts_configured: bool = Field(
+        description="Whether alert rules for it are installed (none ship yet: false)."
+    )
     rollback_triggers: list[str]
 
 
@@ -108,8 +110,8 @@ class DeploymentOut(BaseModel):
                         "health_check_endpoints": ["/health", "/health/ready"],
                     },
                     "monitoring": {
-                        "deployment_dashboard": "/dashboard/deployments/deploy-20250102-001",
-                        "alerts_configured": True,
+                        "deployment_dashboard": "/deployment/deploy-20250102-001",
+                        "alerts_configured": False,
                         "rollback_triggers": [
                             "engagement_rate_drop_15_percent",
                             "error_rate_above_5_percent",
@@ -133,6 +135,10 @@ class DeploymentOut(BaseModel):
     ab_test_id: str
     step: int
     step_started_at: str
+    plan: list[dict[str, Any]] = Field(
+        description="While rolling out: each step's `traffic`, `earliest_start`, "
+        "`earliest_advance` and what it `waits_for` (hold time, data, stall deadline)."
+    )
     safety_checks: list[dict[str, Any]]
     last_checks: list[dict[str, Any]] | None
     last_reasons: list[str] | None
