@@ -77,13 +77,23 @@ app.add_typer(deploy_cli.deployments_app, name="deployments")
 app.add_typer(deploy_cli.rollout_app, name="rollout")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tuneloop {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the version and exit.",
+        # Eager: handled while parsing, so it works without a command ("Missing command").
+        is_eager=True,
+        callback=_print_version,
+    ),
 ) -> None:
-    if version:
-        typer.echo(__version__)
-        raise typer.Exit()
     _console_logging()
 
 
