@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
 from tuneloop import __version__
@@ -31,6 +33,7 @@ from tuneloop.errors import (
     TrainingError,
     TuneloopError,
 )
+from tuneloop.store.explain import in_words
 
 
 class TuneloopGroup(TyperGroup):
@@ -45,6 +48,10 @@ class TuneloopGroup(TyperGroup):
             for problem in getattr(error, "problems", [])[:50]:
                 err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)
             ctx.exit(exit_code_for(error))
+        except SQLAlchemyError as error:  # never raw SQL on a terminal: words, detail logged
+            logging.getLogger("tuneloop.cli").debug("database error", exc_info=error)
+            err_console.print(f"[bold red]error:[/] {in_words(error)}", highlight=False)
+            ctx.exit(1)
 
 
 app = typer.Typer(
