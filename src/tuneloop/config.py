@@ -229,6 +229,12 @@ class ApiSettings(BaseModel):
     rate_limit_per_minute: int = Field(
         default=600, ge=0, description="Requests per minute per key or token subject; 0: off."
     )
+    serving_rate_limit_per_minute: int = Field(
+        default=6000,
+        ge=0,
+        description="The same for serving traffic (/v1/route, /v1/chat/completions), counted "
+        "apart: a client generating at volume is not throttled like the control API; 0: off.",
+    )
     rate_limit_prefix: str = Field(
         default="tuneloop:ratelimit:", description="Redis key prefix of the rate-limit buckets."
     )
