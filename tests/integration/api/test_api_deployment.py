@@ -92,6 +92,12 @@ def test_deploy_rollback_and_reads(
     shown = client.get(f"/deployment/{deployment_id}", headers=auth(keys.viewer))
     assert shown.status_code == 200, shown.text
     assert [event["kind"] for event in shown.json()["events"]] == ["deployed"]
+    steps = shown.json()["plan"]  # each step's earliest times and what it waits for
+    assert [step["traffic"] for step in steps][:2] == [0.1, 0.2]
+    assert steps[0]["earliest_advance"] == steps[1]["earliest_start"]
+    assert any(why.startswith("stalled if still inconclusive") for why in steps[0]["waits_for"])
+    assert monitoring["deployment_dashboard"] == f"/deployment/{deployment_id}"
+    assert monitoring["alerts_configured"] is False  # no alert rules ship yet
     assert (
         client.get(f"/deployment/{deployment_id}", headers=auth(keys.other_admin)).status_code
         == 404
