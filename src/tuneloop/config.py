@@ -243,6 +243,15 @@ class RolloutSettings(BaseModel):
     )
     max_error_rate: float = Field(default=0.05, ge=0.0, le=1.0)
     max_p95_latency_ms: float = Field(default=2000.0, gt=0.0)
+    stall_timeout_hours: float | None = Field(
+        default=72.0,
+        gt=0.0,
+        description="A step still inconclusive this long after its hold time is stalled "
+        "(None: never).",
+    )
+    stall_action: Literal["hold", "rollback"] = Field(
+        default="hold", description="What a stalled step does: keep holding, or roll back."
+    )
 
 
 class UpstreamSettings(BaseModel):
@@ -305,6 +314,12 @@ class LocalServingSettings(BaseModel):
     warmup: bool = Field(default=True, description="Load and try the champion before ready.")
     max_new_tokens: int = Field(default=256, ge=1, description="Cap on max_tokens.")
     num_threads: int | None = Field(default=None, ge=1, description="Torch threads; None: all.")
+    input_price_per_million: float | None = Field(
+        default=None, ge=0.0, description="USD per million prompt tokens (None: no cost recorded)."
+    )
+    output_price_per_million: float | None = Field(
+        default=None, ge=0.0, description="USD per million completion tokens (None: no cost)."
+    )
 
 
 class UpstreamBreakerSettings(BaseModel):
@@ -428,6 +443,12 @@ class ApiSettings(BaseModel):
     )
     rate_limit_per_minute: int = Field(
         default=600, ge=0, description="Requests per minute per key or token subject; 0: off."
+    )
+    serving_rate_limit_per_minute: int = Field(
+        default=6000,
+        ge=0,
+        description="The same for serving traffic (/v1/route, /v1/chat/completions), counted "
+        "apart: a client generating at volume is not throttled like the control API; 0: off.",
     )
     rate_limit_prefix: str = Field(
         default="tuneloop:ratelimit:", description="Redis key prefix of the rate-limit buckets."

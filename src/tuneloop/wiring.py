@@ -12,6 +12,7 @@ from tuneloop.store.db import make_engine
 from tuneloop.store.migrate import is_up_to_date, upgrade
 
 if TYPE_CHECKING:
+    from tuneloop.experiments.references import Servable
     from tuneloop.tracking import Tracker
 
 
@@ -50,3 +51,13 @@ def tracker_for(settings: Settings) -> Tracker:
     from tuneloop.tracking.factory import tracker_from_settings
 
     return tracker_from_settings(settings)
+
+
+def servable_for(settings: Settings) -> Servable:
+    """What serving can reach besides the registry, for validating model references."""
+    from tuneloop.experiments.references import Servable
+
+    return Servable(
+        upstreams=frozenset(settings.serving.upstreams),
+        provider=settings.openai.api_key is not None,
+    )

@@ -47,6 +47,8 @@ class Resources:
     limiter: RateLimiter
     keys: KeyCache  # verified API keys, for api.key_cache_seconds
     migrated: bool = False
+    # /v1/route and /v1/chat/completions: generation traffic, api.serving_rate_limit_per_minute
+    serving_limiter: RateLimiter | None = None
 
 
 def redis_client_for(settings: Settings) -> Any | None:
@@ -77,6 +79,11 @@ def open_resources(settings: Settings) -> Resources:
     limiter = limiter_for(
         settings.api.rate_limit_per_minute, redis=client, prefix=settings.api.rate_limit_prefix
     )
+    serving_limiter = limiter_for(
+        settings.api.serving_rate_limit_per_minute,
+        redis=client,
+        prefix=f"{settings.api.rate_limit_prefix}serving:",
+    )
     return Resources(
         settings=settings,
         engine=engine,
@@ -84,6 +91,7 @@ def open_resources(settings: Settings) -> Resources:
         limiter=limiter,
         keys=KeyCache(settings.api.key_cache_seconds),
         migrated=True,
+        serving_limiter=serving_limiter,
     )
 
 

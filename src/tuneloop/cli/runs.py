@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from tuneloop.cli.charts import ends, sparkline
 from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, err_console, settings
@@ -161,11 +161,29 @@ def interrupt_on_signals(ctx: RunContext) -> Iterator[list[int]]:
 def list_command(
     tenant: TenantOption = DEFAULT,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (full ids, whatever the terminal's width)."""
     rows, total = repo.list_runs(engine(), tenant, limit=limit)
+    if as_json:
+        items = [
+            {
+                "run_id": row.id,
+                "status": row.status,
+                "trigger": row.trigger,
+                "current_step": row.current_step,
+                "dataset_id": row.dataset_id,
+                "model_version": row.model_version,
+                "error": row.error,
+                "created_at": row.created_at.isoformat(),
+                "memory_peak_mb": row.memory_peak_mb,
+            }
+            for row in rows
+        ]
+        console.print_json(data={"items": items, "total": total})
+        return
     table = Table(
-        "run",
+        Column("run", no_wrap=True, min_width=max((len(row.id) for row in rows), default=3)),
         "status",
         "trigger",
         "step",
@@ -187,7 +205,7 @@ def list_command(
             row.created_at.strftime("%Y-%m-%d %H:%M"),
             f"{row.memory_peak_mb:.0f}" if row.memory_peak_mb else "",
         )
-    console.print(table)
+    console.print(table, crop=False)  # ids in full, even past the width
 
 
 @app.command("show")

@@ -1,40 +1,60 @@
-"""Tenant ownership of the models an experiment or deployment names: never another tenant's.
+"""Who owns a tenant's live traffic: a rollout or A/B tests, never both at once.
 
-A model reference is the caller's when the version is in the caller's registry, or when a
-``serving.upstreams`` entry serves the caller (``shared``, or the caller's ``tenant``). It is
-refused — as "not found", so the answer says nothing about other tenants — when it names a
-model registered in another tenant or an upstream entry that belongs to another tenant. Any
-other name is a provider's model (served by the ``openai`` section), as before.
+The policy (docs/decisions/0011-traffic-owner-seams.md):
+
+- **a rollout owns the traffic while it is active**: an A/B test cannot start then (409);
+  routing gives experiments precedence, so one started during a rollout would take its
+  units and starve it of the data its steps wait for;
+- **a deployment closes the A/B test it was evaluated on**, and is refused while any other
+  test is running (the rollout would hold forever behind it);
+- **one test per set of models**: a second running (or draft) test of the same models is
+  refused; use the first, or stop it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-from tuneloop.config import UpstreamSettings
-from tuneloop.errors import NotFoundError
-from tuneloop.store.models_registry import model_registered_by_others, version_registered
+from tuneloop.domain.experiments import ArmSpec
+from tuneloop.errors import ConflictError
+from tuneloop.store.deployments import active_deployment
+from tuneloop.store.experiments import list_experiments
 
 
-def check_tenant_models(
-    engine: Engine,
-    tenant_id: str,
-    refs: Iterable[tuple[str, str]],
-    *,
-    upstreams: Mapping[str, UpstreamSettings] | None = None,
+def check_no_rollout(engine: Engine, tenant_id: str) -> None:
+    """Refuse to start an experiment while a rollout owns the tenant's traffic."""
+    found = active_deployment(engine, tenant_id)
+    if found is not None:
+        raise ConflictError(
+            f"deployment {found.id} is rolling out {found.model_id}@{found.version} for "
+            f"tenant {tenant_id!r} and owns its live traffic; start the A/B test once it "
+            "has completed or been rolled back"
+        )
+
+
+def check_not_a_duplicate(
+    engine: Engine, tenant_id: str, arms: Sequence[ArmSpec], *, key: str | None = None
 ) -> None:
-    """Raise ``NotFoundError`` for the first ``(model_id, version)`` the tenant may not use."""
-    for model_id, version in refs:
-        if version_registered(engine, tenant_id, model_id, version):
-            continue
-        entries = [
-            entry
-            for key in (f"{model_id}@{version}", model_id)
-            if (entry := (upstreams or {}).get(key)) is not None
-        ]
-        if any(entry.serves(tenant_id, registered=False) for entry in entries):
-            continue
-        if entries or model_registered_by_others(engine, tenant_id, model_id):
-            raise NotFoundError(f"model {model_id}@{version} not found in this tenant")
+    """Refuse a second running or draft test of the same models."""
+    models = {(arm.model_id, arm.version) for arm in arms}
+    for status in ("running", "draft"):
+        for row in list_experiments(engine, tenant_id, status=status, limit=1000):
+            same = {(arm["model_id"], arm["version"]) for arm in row.arms} == models
+            if same and row.key != key:
+                shown = " vs ".join(f"{m}@{v}" for m, v in sorted(models))
+                raise ConflictError(
+                    f"experiment {row.key} ({row.status}) already tests {shown}; "
+                    f"use it, or stop it first (tuneloop experiments stop {row.key})"
+                )
+
+
+def check_no_other_test(engine: Engine, tenant_id: str, evaluated: str | None) -> None:
+    """Refuse a rollout while an A/B test other than ``evaluated`` holds the traffic."""
+    for row in list_experiments(engine, tenant_id, status="running", limit=1000):
+        if row.key != evaluated:
+            raise ConflictError(
+                f"experiment {row.key} is running for tenant {tenant_id!r} and would keep "
+                f"every unit from the rollout; stop it first (tuneloop experiments stop {row.key})"
+            )

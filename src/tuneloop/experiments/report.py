@@ -233,6 +233,7 @@ def _arm_metrics(arm: ArmReport) -> ArmMetrics:
         latency_ms=arm.mean("latency_ms"),
         error_rate=arm.mean("error_rate"),
         sample_size=arm.exposed_units,
+        cost_measured=arm.metrics["cost_per_token"].sum > 0,
     )
 
 

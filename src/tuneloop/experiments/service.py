@@ -25,8 +25,9 @@ from tuneloop.domain.experiments import (
 from tuneloop.errors import ConflictError, InvalidInputError, InvalidStateError
 from tuneloop.events.ingest import IngestReport, ingest_events
 from tuneloop.experiments.assignment import segments
-from tuneloop.experiments.ownership import check_tenant_models
+from tuneloop.experiments.ownership import check_no_rollout, check_not_a_duplicate
 from tuneloop.experiments.report import ExperimentReport, Method, build_report
+from tuneloop.experiments.tenancy import check_tenant_models
 from tuneloop.store.experiment_models import Experiment
 from tuneloop.store.experiments import (
     add_experiment,
@@ -94,6 +95,9 @@ def create_experiment(
     check_tenant_models(
         engine, tenant_id, [(arm.model_id, arm.version) for arm in arms], upstreams=upstreams
     )
+    check_not_a_duplicate(engine, tenant_id, arms, key=key)
+    if start:
+        check_no_rollout(engine, tenant_id)
     now = now or utcnow()
     for _attempt in range(5):  # a generated key can race with a concurrent create
         row = _new_row(tenant_id, arms, duration_hours, success_criteria, now, start)
@@ -148,6 +152,8 @@ def arm_specs(experiment: Experiment) -> list[ArmSpec]:
 def start_experiment(
     engine: Engine, tenant_id: str, key: str, *, now: datetime | None = None
 ) -> Experiment:
+    check_no_rollout(engine, tenant_id)
+
     def change(row: Experiment) -> None:
         check_transition(key, ExperimentStatus(row.status), ExperimentStatus.RUNNING)
         row.status = ExperimentStatus.RUNNING

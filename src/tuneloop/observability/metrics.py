@@ -114,6 +114,13 @@ AB_TEST_SUCCESS_RATE = Gauge(
     "Share of finished A/B tests that promoted the candidate.",
     multiprocess_mode=LATEST_MODE,
 )
+ROLLOUT_STALLED = Gauge(
+    "tuneloop_rollout_stalled",
+    "1 while a deployment's step has waited rollout.stall_timeout_hours past its due time "
+    "for conclusive data, else 0 (written by every rollout tick).",
+    ("tenant", "deployment"),
+    multiprocess_mode=LATEST_MODE,
+)
 PIPELINE_CACHE_HIT_RATE.set(math.nan)
 AB_TEST_SUCCESS_RATE.set(math.nan)
 

@@ -32,6 +32,7 @@ from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunCon
 from tuneloop.pipeline.lease import HEARTBEAT_SECONDS, new_owner, owner_is_alive
 from tuneloop.pipeline.memory import MemorySampler
 from tuneloop.store import runs as repo
+from tuneloop.store.explain import in_words
 from tuneloop.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -229,10 +230,11 @@ def _finish(ctx: RunContext, status: RunStatus) -> None:
 
 
 def _finish_failed(ctx: RunContext, step: str, error: Exception) -> RunStatus:
-    message = f"{type(error).__name__}: {error}"
+    detail = f"{type(error).__name__}: {error}"
+    message = in_words(error) or detail  # words for people; the detail goes to the log
     if isinstance(error, OutageError):  # nothing wrong with the run: continue it later
-        message = f"{RETRYABLE}{error}"
-    log.error("run %s step %s failed: %s", ctx.run_id, step, message)
+        message = f"{RETRYABLE}{in_words(error) or error}"
+    log.error("run %s step %s failed: %s", ctx.run_id, step, detail)
     log.debug("traceback of run %s step %s", ctx.run_id, step, exc_info=error)
     repo.update_step(
         ctx.engine,

@@ -70,7 +70,7 @@ def trainer_for(ctx: RunContext, *, init_adapter: Path | None = None) -> Any:
     )
 
 
-def _job_row(
+def open_job_row(
     ctx: RunContext, *, output_dir: Path, base_model: str, hyperparameters: dict[str, Any]
 ) -> str:
     """Get or create the run's job row, counting the attempt; returns the job id."""
@@ -123,7 +123,7 @@ def run_training(ctx: RunContext, *, dataset_dir: Path, on_step: Any) -> dict[st
     hyperparameters = hyperparameters_from(ctx.settings.training)
     output_dir = ctx.workdir / "train"
     base_model = start.base_model
-    job_id = _job_row(
+    job_id = open_job_row(
         ctx,
         output_dir=output_dir,
         base_model=base_model,

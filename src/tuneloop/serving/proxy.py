@@ -68,6 +68,8 @@ GENERATION_HEADER = "X-Tuneloop-Generation-Id"
 MODEL_HEADER = "X-Tuneloop-Model"
 SOURCE_HEADER = "X-Tuneloop-Route-Source"
 UNIT_HEADER = "X-Tuneloop-Unit"
+EXPERIMENT_HEADER = "X-Tuneloop-Experiment"  # only when an experiment routed the call
+ARM_HEADER = "X-Tuneloop-Arm"
 VERSION_CACHE_SIZE = 4096  # registry records kept per process
 
 
@@ -80,11 +82,14 @@ class Decision:
     target: Target
 
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             GENERATION_HEADER: self.generation_id,
             MODEL_HEADER: self.route.model,
             SOURCE_HEADER: self.route.source,
         }
+        if self.route.source == "experiment" and self.route.experiment_key and self.route.arm:
+            headers |= {EXPERIMENT_HEADER: self.route.experiment_key, ARM_HEADER: self.route.arm}
+        return headers
 
 
 @dataclass(frozen=True)
@@ -400,10 +405,9 @@ def generation_events(
     route, now = decision.route, datetime.now(UTC)
     cost = None
     target = decision.target
-    if isinstance(target, UpstreamTarget) and outcome.prompt_tokens is not None:
+    if isinstance(target, UpstreamTarget | LocalTarget) and outcome.prompt_tokens is not None:
+        # None when the target's prices are unset: "not measured", never a cost of 0.0.
         cost = target.cost(outcome.prompt_tokens, outcome.completion_tokens or 0)
-    elif isinstance(target, LocalTarget) and outcome.tokens is not None:
-        cost = 0.0
     experiment = (
         {"experiment_key": route.experiment_key, "arm": route.arm}
         if route.source == "experiment"

@@ -55,6 +55,18 @@ class UpstreamTarget:
 @dataclass(frozen=True)
 class LocalTarget:
     model: LocalModel
+    # serving.local's prices: what a served token costs you (GPU time), for the cost criterion.
+    input_price_per_million: float | None = None
+    output_price_per_million: float | None = None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """USD for the call; None (not 0.0) when the prices are not configured."""
+        if self.input_price_per_million is None or self.output_price_per_million is None:
+            return None
+        return (
+            prompt_tokens * self.input_price_per_million
+            + completion_tokens * self.output_price_per_million
+        ) / 1_000_000
 
 
 Target = UpstreamTarget | LocalTarget
@@ -89,7 +101,12 @@ def target_for(
         base = row.base_model
         if base == TINY:
             base = str(tiny_base_dir(settings.workspace, tenant_id).resolve())
-        return LocalTarget(LocalModel(base_model=base, adapter_path=row.adapter_path))
+        local = settings.serving.local
+        return LocalTarget(
+            LocalModel(base_model=base, adapter_path=row.adapter_path),
+            input_price_per_million=local.input_price_per_million,
+            output_price_per_million=local.output_price_per_million,
+        )
     return _openai_section(settings, model_id)
 
 

@@ -148,6 +148,35 @@ def _copy(connection: Connection, table: str, rows: Iterable[Sequence[Any]]) -> 
     return max(cursor.rowcount, 0)
 
 
+@dataclass(frozen=True)
+class GenerationLinks:
+    """What an event naming a generation inherits from it."""
+
+    unit_id: str
+    model_id: str | None
+    experiment_key: str | None
+    arm: str | None
+
+
+def generations_by_id(
+    engine: Engine, tenant_id: str, generation_ids: Iterable[str]
+) -> dict[str, GenerationLinks]:
+    """The recorded generations of ``tenant_id`` among ``generation_ids`` (partial index)."""
+    e = OutcomeEvent.__table__.c
+    wanted = sorted(set(generation_ids))
+    found: dict[str, GenerationLinks] = {}
+    with engine.connect() as connection:
+        for start in range(0, len(wanted), 500):
+            query = select(e.generation_id, e.unit_id, e.model_id, e.experiment_key, e.arm).where(
+                e.tenant_id == tenant_id,
+                e.kind == "generation",
+                e.generation_id.in_(wanted[start : start + 500]),
+            )
+            for row in connection.execute(query):
+                found[row[0]] = GenerationLinks(*row[1:])
+    return found
+
+
 def count_events(engine: Engine, tenant_id: str, experiment_key: str | None = None) -> int:
     query = (
         select(func.count()).select_from(OutcomeEvent).where(OutcomeEvent.tenant_id == tenant_id)

@@ -92,3 +92,19 @@ def set_champion(engine: Engine, tenant_id: str, model_id: str, version: str) ->
         )
         if not result.rowcount:  # type: ignore[attr-defined]
             raise NotFoundError(f"model {model_id} version {version} not found")
+
+
+def set_version_status(
+    engine: Engine, tenant_id: str, model_id: str, version: str, status: str
+) -> None:
+    """Record what became of a version (e.g. ``rolled_back``); no-op for an unknown one."""
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(ModelVersion)
+            .where(
+                ModelVersion.tenant_id == tenant_id,
+                ModelVersion.model_id == model_id,
+                ModelVersion.version == version,
+            )
+            .values(status=status)
+        )

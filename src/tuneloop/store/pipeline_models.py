@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKeyConstraint, Index, Integer, String, Text, text
+from sqlalchemy import (
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tuneloop.store.base import Base
@@ -83,11 +92,13 @@ class TrainingJob(Base):
             ["pipeline_runs.tenant_id", "pipeline_runs.id"],
             ondelete="CASCADE",
         ),
+        # Run ids count per tenant, so job ids do too: unique within the tenant only.
+        UniqueConstraint("tenant_id", "id"),
     )
 
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    id: Mapped[str] = mapped_column(String(64), unique=True)
+    id: Mapped[str] = mapped_column(String(64))
     backend: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str | None] = mapped_column(String(128))
     base_model: Mapped[str] = mapped_column(Text)

@@ -199,6 +199,10 @@ class Tracker:
         """Point ``champion`` at ``version``; ``.previous`` is the version to roll back to."""
         return registry.promote(self._connection(), tenant, version)
 
+    def clear_alias(self, tenant: str, alias: str, version: int) -> bool:
+        """Remove ``alias`` when it points at ``version`` (e.g. ``challenger`` once decided)."""
+        return registry.clear_alias(self._connection(), tenant, alias, version)
+
     def get_alias(self, tenant: str, alias: str) -> ModelVersionInfo | None:
         return registry.get_alias(self._connection(), tenant, alias)
 

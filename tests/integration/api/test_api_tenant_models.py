@@ -141,7 +141,10 @@ def test_an_ab_test_of_another_tenants_models_is_refused(
     body = _ab_test(baseline, candidate)
     refused = world.client.post("/evaluation/create-ab-test", json=body, headers=world.globex)
     assert refused.status_code == 404
-    assert "not found in this tenant" in refused.text
+    error = refused.json()["error"]
+    assert error["type"] == "not_found"
+    # Refused as unknown to the caller: nothing said about who has it.
+    assert "acme" not in error["message"].replace(ACME_MODEL, "").replace("acme-private", "")
 
 
 def test_an_ab_test_of_own_and_shared_models_is_created(world: World) -> None:

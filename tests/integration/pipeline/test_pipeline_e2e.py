@@ -204,3 +204,33 @@ def test_abort_during_training_stops_and_cleans_up(engine: Engine, prepared: Set
     with Session(engine) as session:
         job = session.get(TrainingJob, (TENANT, run.id))
     assert job is not None and job.status == "cancelled"
+
+
+def test_two_tenants_train_on_the_same_day(engine: Engine, prepared: Settings) -> None:
+    """demo, then acme: the same run id in both (ids count per tenant), two trained jobs."""
+    from mlflow import MlflowClient
+
+    other = "demo"
+    rows = generate_posts(SPEC, now=datetime.now(UTC))
+    upsert_posts(engine, other, (PostIn.model_construct(**row) for row in rows))
+    shutil.copytree(
+        prepared.workspace / "models" / f"tiny-{TENANT}",
+        prepared.workspace / "models" / f"tiny-{other}",
+    )
+    for tenant in (other, TENANT):
+        run = start_run(engine, prepared, tenant)
+        status = execute(context_for(engine, prepared, run), STEP_FUNCTIONS)
+        assert status == RunStatus.SUCCEEDED, repo.get_run(engine, tenant, run.id).error
+    (first,), _ = repo.list_runs(engine, other)
+    (second,), _ = repo.list_runs(engine, TENANT)
+    assert first.id == second.id
+    with Session(engine) as session:
+        jobs = session.scalars(select(TrainingJob).order_by(TrainingJob.tenant_id)).all()
+    assert [(j.tenant_id, j.id, j.status) for j in jobs] == [
+        (TENANT, f"{second.id}-train", "succeeded"),
+        (other, f"{first.id}-train", "succeeded"),
+    ]
+    assert jobs[0].output_dir != jobs[1].output_dir
+    client = MlflowClient(tracking_uri=prepared.mlflow_tracking_uri)
+    names = {client.get_run(r.mlflow_run_id).info.run_name for r in (first, second)}  # type: ignore[arg-type]
+    assert names == {f"{other}-{first.id}", f"{TENANT}-{second.id}"}

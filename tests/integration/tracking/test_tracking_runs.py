@@ -25,7 +25,7 @@ def test_start_run_logs_params_and_tags_in_the_tenant_experiment(
     experiment = mlflow_client.get_experiment(run.info.experiment_id)
     assert experiment.name == "tuneloop-acme"
     assert experiment.artifact_location == (tmp_path / "artifacts" / "tuneloop-acme").as_uri()
-    assert run.info.run_name == PIPELINE_RUN
+    assert run.info.run_name == f"acme-{PIPELINE_RUN}"  # unique across tenants too
     assert run.info.status == "RUNNING"
     assert run.data.params == {"learning_rate": "0.0002", "epochs": "3"}
     assert run.data.tags["tuneloop.pipeline_run_id"] == PIPELINE_RUN

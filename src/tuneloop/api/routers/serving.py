@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tuneloop.api.auth import Operator, Viewer, admit
+from tuneloop.api.auth import ServingOperator, Viewer, admit
 from tuneloop.api.bodies import json_body, read_body
 from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, BODY_RESPONSES, ErrorResponse
 from tuneloop.api.schemas.serving import ModelListOut, RouteIn, RouteOut
@@ -28,7 +28,8 @@ _PROXY_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "A `chat.completion`, or with `stream: true` a `text/event-stream` of "
         "`chat.completion.chunk`s ending in `data: [DONE]`. Headers: "
         "`X-Tuneloop-Generation-Id`, `X-Tuneloop-Model` (MODEL@VERSION), "
-        "`X-Tuneloop-Route-Source`.",
+        "`X-Tuneloop-Route-Source`; when an A/B test routed the call also "
+        "`X-Tuneloop-Experiment` and `X-Tuneloop-Arm`.",
         "content": {"text/event-stream": {}},
     },
     502: {"model": ErrorResponse, "description": "The model's upstream could not be reached."},
@@ -64,7 +65,7 @@ async def route(request: Request) -> Response:
     # The hottest route takes no parameters, so FastAPI solves nothing for it: the checks
     # and the body are read here, with the same answers (401/403/429, then 422) as a route
     # with ``Viewer`` and a ``RouteIn`` body would give (bench/route.py measures it).
-    principal = await admit(request, Role.VIEWER)
+    principal = await admit(request, Role.VIEWER, serving=True)
     body = await read_body(request, RouteIn)
     serving = serving_of(request)
     table = serving.routes.cached(principal.tenant_id)
@@ -98,7 +99,7 @@ def list_models(principal: Viewer, serving: ServingDep) -> ModelListOut:
 )
 async def chat_completions(
     body: ChatCompletionRequest,
-    principal: Operator,
+    principal: ServingOperator,
     serving: ServingDep,
     x_tuneloop_unit: Annotated[
         str | None,

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuneloop.api.schemas.evaluation import ModelRefIn, ModelRefOut
+from tuneloop.api.schemas.evaluation import ModelRefOut, ModelVersionIn
 from tuneloop.domain.text import StorableText
 from tuneloop.rollout.safety import EvaluationResult
 
@@ -72,7 +72,7 @@ class DeployIn(StorableText):
         },
     )
 
-    model_version: ModelRefIn
+    model_version: ModelVersionIn
     evaluation_result: EvaluationResultIn
     deployment_strategy: Literal["immediate", "gradual_rollout", "canary"] | None = Field(
         default=None, description="Default: the `rollout.strategy` setting."
@@ -93,8 +93,11 @@ class RollbackPlanOut(BaseModel):
 
 
 class MonitoringOut(BaseModel):
-    deployment_dashboard: str
-    alerts_configured: bool
+    deployment_dashboard: str = Field(description="Where to watch it: its dashboard page.")
+    alerts_configured: bool = Field(
+        description="Whether this server knows alert rules for it are loaded: always false (the "
+        "rules ship in deploy/prometheus; loading them is the operator's Prometheus's business)."
+    )
     rollback_triggers: list[str]
 
 
@@ -116,7 +119,7 @@ class DeploymentOut(BaseModel):
                     },
                     "monitoring": {
                         "deployment_dashboard": "/ui/deployments/deploy-20250102-001",
-                        "alerts_configured": True,
+                        "alerts_configured": False,
                         "rollback_triggers": [
                             "engagement_rate_drop_15_percent",
                             "error_rate_above_5_percent",
@@ -140,6 +143,10 @@ class DeploymentOut(BaseModel):
     ab_test_id: str
     step: int
     step_started_at: str
+    plan: list[dict[str, Any]] = Field(
+        description="While rolling out: each step's `traffic`, `earliest_start`, "
+        "`earliest_advance` and what it `waits_for` (hold time, data, stall deadline)."
+    )
     safety_checks: list[dict[str, Any]]
     last_checks: list[dict[str, Any]] | None
     last_reasons: list[str] | None

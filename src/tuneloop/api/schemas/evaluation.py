@@ -17,7 +17,23 @@ class ModelRefIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     model_id: str = Field(min_length=1, max_length=200, pattern=_ID)
-    version: str = Field(default="1", min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Omitted: the tenant's champion of `model_id` (or, for a model tuneloop "
+        "did not train, its configured upstream).",
+    )
+
+
+class ModelVersionIn(BaseModel):
+    """An exact version (a deployment names one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: str = Field(min_length=1, max_length=200, pattern=_ID)
+    version: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
 
     def ref(self) -> ModelRef:
         return ModelRef(self.model_id, self.version)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -67,11 +68,14 @@ def rollback(
     )
 
 
-def deployment_view(engine: Engine, tenant_id: str, deployment_id: str) -> dict[str, Any]:
-    """The documented response fields with the state and the audit trail."""
+def deployment_view(
+    engine: Engine, tenant_id: str, deployment_id: str, *, stall_after: timedelta | None = None
+) -> dict[str, Any]:
+    """The documented response fields with the state, the plan and the audit trail."""
     row = repo.get_deployment(engine, tenant_id, deployment_id)
     events = repo.list_events(engine, tenant_id, deployment_id)
-    return describe_deployment(row) | {"events": [describe_event(e) for e in events]}
+    described = describe_deployment(row, stall_after=stall_after)
+    return described | {"events": [describe_event(e) for e in events]}
 
 
 def deployment_page(engine: Engine, tenant_id: str, *, limit: int, offset: int) -> DeploymentPage:
