@@ -26,6 +26,7 @@ from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunCon
 from tuneloop.pipeline.lease import HEARTBEAT_SECONDS, new_owner, owner_is_alive
 from tuneloop.pipeline.memory import MemorySampler
 from tuneloop.store import runs as repo
+from tuneloop.store.pipeline_models import PipelineStep
 from tuneloop.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,9 @@ def execute(
 ) -> RunStatus:
     """Run (or continue) ``ctx.run_id``, holding its lease throughout.
 
-    Returns the final status, or ``RUNNING`` when the run was interrupted (not finished:
-    its lease is released for whoever continues it).
+    Returns the final status, ``WAITING`` when a step waits for the world (an A/B test, a
+    rollout: ``app.runs.advance_runs`` checks it again), or ``RUNNING`` when the run was
+    interrupted (not finished: its lease is released for whoever continues it).
     """
     owner = _take_lease(ctx)
     stop_heartbeat = threading.Event()
@@ -49,8 +51,14 @@ def execute(
         name="tuneloop-heartbeat",
         daemon=True,
     )
+    before = repo.get_run(ctx.engine, ctx.tenant_id, ctx.run_id)
     run = repo.move_run(
-        ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.RUNNING, started_at=utcnow(), error=None
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        RunStatus.RUNNING,
+        started_at=before.started_at or utcnow(),
+        error=None,
     )
     beat.start()
     sampler = MemorySampler(alert_mb=ctx.settings.pipeline.memory_alert_mb)
@@ -111,7 +119,7 @@ def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
             continue
         try:
             ctx.check_abort()
-            outcome = _run_one(ctx, step.name, step.attempts, steps[step.name], outputs)
+            outcome = _run_one(ctx, step, steps[step.name], outputs)
         except AbortRequested:
             return _finish_aborted(ctx, step.name)
         except InterruptRequested:
@@ -119,6 +127,10 @@ def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
         except Exception as error:
             return _finish_failed(ctx, step.name, error)
         outputs[step.name] = outcome.output
+        if outcome.wait:
+            repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.WAITING)
+            ctx.report("run_waiting", {"step": step.name, "output": outcome.output})
+            return RunStatus.WAITING
         if outcome.final is not None:
             _skip_rest(ctx, after=step.position)
             _finish(ctx, outcome.final)
@@ -129,24 +141,38 @@ def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
 
 def _run_one(
     ctx: RunContext,
-    name: str,
-    attempts: int,
+    step: PipelineStep,
     function: StepFunction,
     outputs: dict[str, dict[str, Any]],
 ) -> StepOutcome:
+    name = step.name
+    # A waiting step's next check is the same attempt, not a new one.
+    again = step.status == StepStatus.WAITING
+    attempts = step.attempts if again else step.attempts + 1
     repo.update_step(
         ctx.engine,
         ctx.tenant_id,
         ctx.run_id,
         name,
         status=StepStatus.RUNNING,
-        attempts=attempts + 1,
-        started_at=utcnow(),
+        attempts=attempts,
+        started_at=step.started_at if again and step.started_at else utcnow(),
         error=None,
     )
     repo.update_run(ctx.engine, ctx.tenant_id, ctx.run_id, current_step=name)
-    ctx.report("step_started", {"step": name, "attempt": attempts + 1})
+    if not again:
+        ctx.report("step_started", {"step": name, "attempt": attempts})
     outcome = function(ctx, outputs)
+    if outcome.wait:  # checked, not done: its evidence so far is kept with the step
+        repo.update_step(
+            ctx.engine,
+            ctx.tenant_id,
+            ctx.run_id,
+            name,
+            status=StepStatus.WAITING,
+            output=outcome.output,
+        )
+        return outcome
     repo.update_step(
         ctx.engine,
         ctx.tenant_id,

@@ -15,11 +15,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tuneloop.config import TrainingSettings
-from tuneloop.dataset.examples import Prompts
 from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunContext
 from tuneloop.store.models_registry import champion_of
 from tuneloop.store.pipeline_models import TrainingJob
-from tuneloop.store.posts import iter_hook_body
 from tuneloop.store.types import utcnow
 from tuneloop.train.tiny import tiny_base_dir
 
@@ -52,21 +50,6 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"peft\.")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"trl\.")
-
-
-def trainer_for(ctx: RunContext) -> Any:
-    quiet_libraries()
-    from tuneloop.train.local import LocalTrainer
-
-    device = None if ctx.settings.training.device == "auto" else ctx.settings.training.device
-    d = ctx.settings.dataset
-    return LocalTrainer(
-        tiny_dir=tiny_dir(ctx),
-        device=device,
-        tiny_posts=lambda: iter_hook_body(ctx.engine, ctx.tenant_id),
-        # The tiny base pre-trains on the same prompts the datasets use.
-        tiny_prompts=Prompts(d.hook_prompt, d.body_prompt_suffix, d.system_prompt),
-    )
 
 
 def _job_row(
@@ -112,7 +95,8 @@ def _interrupt_job(ctx: RunContext) -> None:
 
 def run_training(ctx: RunContext, *, dataset_dir: Path, on_step: Any) -> dict[str, Any]:
     """Train (or resume, or find finished) the run's candidate; returns the step's output."""
-    trainer = trainer_for(ctx)
+    quiet_libraries()
+    trainer = ctx.services.trainer(ctx.settings, ctx.tenant_id)
     hyperparameters = hyperparameters_from(ctx.settings.training)
     output_dir = ctx.workdir / "train"
     base_model = ctx.settings.training.base_model

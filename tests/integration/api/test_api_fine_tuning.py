@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tuneloop.api.app import create_app
-from tuneloop.api.services.run_progress import StepState, estimated_completion, progress_of
+from tuneloop.app.progress import StepState, estimated_completion, progress_of
 from tuneloop.config import Settings
 from tuneloop.domain.runs import RunStatus
 from tuneloop.pipeline.service import start_run

@@ -30,6 +30,7 @@ from tuneloop.store import runs as repo
 from tuneloop.store.pipeline_models import ModelVersion, TrainingJob
 from tuneloop.store.posts import upsert_posts
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
+from tuneloop.wiring import build_container
 
 pytest.importorskip("torch", reason="the train extra (torch) is not installed")
 pytest.importorskip("mlflow", reason="the train extra (mlflow) is not installed")
@@ -64,7 +65,10 @@ def prepared(
 
 def run_in_process(engine: Engine, settings: Settings) -> RunStatus:
     run = start_run(engine, settings, TENANT)
-    return execute(context_for(engine, settings, run), STEP_FUNCTIONS)
+    return execute(
+        context_for(engine, settings, run, services=build_container(settings, engine=engine)),
+        STEP_FUNCTIONS,
+    )
 
 
 def test_a_run_is_tracked_registered_and_evaluated(engine: Engine, prepared: Settings) -> None:
@@ -188,7 +192,14 @@ def test_abort_during_training_stops_and_cleans_up(engine: Engine, prepared: Set
     runs_dir = prepared.workspace / "runs" / TENANT
     _wait_for(lambda: any(runs_dir.glob("*/train/*")), seconds=300, what="training to start")
     (run,), _ = repo.list_runs(engine, TENANT)
-    report = abort_run(engine, prepared, TENANT, run.id, wait_seconds=120)
+    report = abort_run(
+        engine,
+        prepared,
+        TENANT,
+        run.id,
+        services=build_container(prepared, engine=engine),
+        wait_seconds=120,
+    )
     output, _ = child.communicate(timeout=120)
     assert report.status == "aborted", output
     assert "temporary_files" in report.resources_cleaned

@@ -16,12 +16,13 @@ import pytest
 from sqlalchemy import Engine
 
 from tuneloop.config import Settings
-from tuneloop.domain.runs import RunStatus
+from tuneloop.domain.runs import STEPS, RunStatus
 from tuneloop.errors import ConflictError, InvalidStateError
 from tuneloop.pipeline.context import RunContext, StepOutcome
 from tuneloop.pipeline.runner import StepFunction, execute
 from tuneloop.pipeline.service import abort_run, context_for, resumable_run, start_run
 from tuneloop.store import runs as repo
+from tuneloop.wiring import build_container
 
 
 class Recorder:
@@ -40,16 +41,18 @@ class Recorder:
         return function
 
     def steps(self, **finals: RunStatus) -> dict[str, StepFunction]:
-        return {
-            n: self.step(n, finals.get(n)) for n in ("collect", "train", "register", "evaluate")
-        }
+        return {n: self.step(n, finals.get(n)) for n in STEPS}
 
 
 def run_once(
     engine: Engine, settings: Settings, steps: dict[str, StepFunction], tenant: str = "acme"
 ) -> RunStatus:
     run = resumable_run(engine, tenant) or start_run(engine, settings, tenant)
-    return execute(context_for(engine, settings, run), steps, poll_seconds=0.05)
+    return execute(
+        context_for(engine, settings, run, services=build_container(settings, engine=engine)),
+        steps,
+        poll_seconds=0.05,
+    )
 
 
 def test_a_run_goes_through_every_step_and_records_memory(
@@ -57,11 +60,11 @@ def test_a_run_goes_through_every_step_and_records_memory(
 ) -> None:
     recorder = Recorder()
     assert run_once(engine, settings, recorder.steps()) == RunStatus.SUCCEEDED
-    assert recorder.calls == ["collect", "train", "register", "evaluate"]
+    assert recorder.calls == list(STEPS)
     (run,), total = repo.list_runs(engine, "acme")
     assert total == 1 and run.status == "succeeded" and run.lease_owner is None
     assert run.memory_peak_mb is not None and run.memory_peak_mb >= run.memory_initial_mb > 0
-    evaluate = repo.steps_of(engine, "acme", run.id)[-1]
+    evaluate = repo.steps_of(engine, "acme", run.id)[3]
     assert evaluate.output == {"name": "evaluate", "seen": ["collect", "register", "train"]}
 
 
@@ -73,7 +76,7 @@ def test_a_failed_run_continues_from_the_failed_step(engine: Engine, settings: S
     assert failed.status == "failed" and "register broke" in (failed.error or "")
     # A failed run is not active: `tuneloop run` starts... no: it continues the failed one.
     assert run_once(engine, settings, recorder.steps()) == RunStatus.SUCCEEDED
-    assert recorder.calls == ["collect", "train", "register", "register", "evaluate"]
+    assert recorder.calls == ["collect", "train", "register", *STEPS[2:]]
 
 
 def test_not_enough_data_ends_the_run_and_skips_the_rest(
@@ -85,9 +88,7 @@ def test_not_enough_data_ends_the_run_and_skips_the_rest(
     (run,), _ = repo.list_runs(engine, "acme")
     assert [s.status for s in repo.steps_of(engine, "acme", run.id)] == [
         "succeeded",
-        "skipped",
-        "skipped",
-        "skipped",
+        *["skipped"] * (len(STEPS) - 1),
     ]
 
 
@@ -101,24 +102,36 @@ def test_one_active_run_per_tenant(engine: Engine, settings: Settings) -> None:
 
 def test_abort_of_a_run_nobody_executes_cleans_up(engine: Engine, settings: Settings) -> None:
     run = start_run(engine, settings, "acme")
-    ctx = context_for(engine, settings, run)
+    ctx = context_for(engine, settings, run, services=build_container(settings, engine=engine))
     (ctx.workdir / "checkpoint-1").mkdir(parents=True)
-    report = abort_run(engine, settings, "acme", run.id)
+    report = abort_run(
+        engine, settings, "acme", run.id, services=build_container(settings, engine=engine)
+    )
     assert report.status == "aborted" and report.resources_cleaned == ["temporary_files"]
     assert not ctx.workdir.exists()
     assert repo.get_run(engine, "acme", run.id).status == "aborted"
     with pytest.raises(InvalidStateError):
-        abort_run(engine, settings, "acme", run.id)
+        abort_run(
+            engine, settings, "acme", run.id, services=build_container(settings, engine=engine)
+        )
 
 
 def test_abort_while_running_stops_at_the_next_check(engine: Engine, settings: Settings) -> None:
     started = threading.Event()
     recorder = Recorder()
     run = start_run(engine, settings, "acme")
-    ctx = context_for(engine, settings, run)
+    ctx = context_for(engine, settings, run, services=build_container(settings, engine=engine))
     worker, result = _execute_in_thread(ctx, recorder.steps() | {"train": _slow_train(started)})
     assert started.wait(10)
-    report = abort_run(engine, settings, "acme", run.id, reason="operator said so", wait_seconds=10)
+    report = abort_run(
+        engine,
+        settings,
+        "acme",
+        run.id,
+        services=build_container(settings, engine=engine),
+        reason="operator said so",
+        wait_seconds=10,
+    )
     worker.join(10)
     assert result["status"] == RunStatus.ABORTED
     assert report.status == "aborted" and "temporary_files" in report.resources_cleaned
@@ -136,11 +149,18 @@ def test_an_abort_the_last_step_beats_says_so(engine: Engine, settings: Settings
         return StepOutcome({})
 
     run = start_run(engine, settings, "acme")
-    ctx = context_for(engine, settings, run)
-    worker, result = _execute_in_thread(ctx, Recorder().steps() | {"evaluate": last_step})
+    ctx = context_for(engine, settings, run, services=build_container(settings, engine=engine))
+    worker, result = _execute_in_thread(ctx, Recorder().steps() | {"rollout": last_step})
     assert started.wait(10)
     with pytest.raises(InvalidStateError, match="finished succeeded before the abort"):
-        abort_run(engine, settings, "acme", run.id, wait_seconds=10)
+        abort_run(
+            engine,
+            settings,
+            "acme",
+            run.id,
+            services=build_container(settings, engine=engine),
+            wait_seconds=10,
+        )
     worker.join(10)
     assert result["status"] == RunStatus.SUCCEEDED
 
@@ -174,7 +194,7 @@ def test_an_interrupted_run_keeps_its_files_and_is_continued(
     started = threading.Event()
     recorder = Recorder()
     run = start_run(engine, settings, "acme")
-    ctx = context_for(engine, settings, run)
+    ctx = context_for(engine, settings, run, services=build_container(settings, engine=engine))
     worker, result = _execute_in_thread(ctx, recorder.steps() | {"train": _slow_train(started)})
     assert started.wait(10)
     ctx.interrupt("server_shutdown")
@@ -192,7 +212,7 @@ def test_an_interrupted_run_keeps_its_files_and_is_continued(
     resumed = resumable_run(engine, "acme")
     assert resumed is not None and resumed.id == run.id
     assert run_once(engine, settings, recorder.steps()) == RunStatus.SUCCEEDED
-    assert recorder.calls == ["collect", "train", "register", "evaluate"]
+    assert recorder.calls == list(STEPS)
     train = repo.steps_of(engine, "acme", run.id)[1]
     assert train.status == "succeeded" and train.attempts == 2 and train.error is None
     assert repo.list_runs(engine, "acme")[1] == 1
@@ -202,7 +222,7 @@ def test_an_abort_that_races_an_interruption_wins(engine: Engine, settings: Sett
     started = threading.Event()
     recorder = Recorder()
     run = start_run(engine, settings, "acme")
-    ctx = context_for(engine, settings, run)
+    ctx = context_for(engine, settings, run, services=build_container(settings, engine=engine))
     # Heartbeats far apart: the stored abort is only seen when the interruption ends the step.
     worker = threading.Thread(
         target=execute,

@@ -27,13 +27,10 @@ class DeploymentPage:
 
 
 def manager_for(engine: Engine, settings: Settings) -> DeploymentManager:
-    from tuneloop.rollout.safety import ArtifactProbe
-    from tuneloop.serving.probe import ServingProbe
-    from tuneloop.wiring import tracker_for
+    """The composition root's deployment manager (built once per container)."""
+    from tuneloop.wiring import build_container
 
-    tracker = tracker_for(settings)
-    probe = ServingProbe(settings, ArtifactProbe(tracker))
-    return DeploymentManager(engine, tracker=tracker, settings=settings.rollout, probe=probe)
+    return build_container(settings, engine=engine).deployments
 
 
 def deploy(
