@@ -55,7 +55,8 @@ def stage_state(statuses: Sequence[str], *, run_status: str) -> StageState:
     if StepStatus.RUNNING in states or StepStatus.WAITING in states:
         return "in_progress"
     if states == {StepStatus.PENDING}:
-        return "pending"
+        # Ahead of a run that is going; never reached by one that ended (aborted, failed).
+        return "pending" if is_active(run_status) else "skipped"
     if states == {StepStatus.SKIPPED}:
         return "skipped"
     if states <= {StepStatus.SUCCEEDED, StepStatus.SKIPPED}:

@@ -72,12 +72,14 @@ def demo(
 
 
 def _demo_settings(config: Settings, workspace: Path | None) -> Settings:
-    """A 50/50 A/B test (the default 10 % takes longer to decide); everything else as set."""
+    """A 50/50 A/B test (the default 10 % takes longer to decide) and one epoch per run
+    (three candidates train in the demo); everything else as configured."""
     if workspace is not None:
         config = config.model_copy(update={"workspace": workspace})
         get_settings.cache_clear()
     pipeline = config.pipeline.model_copy(update={"a_b_test_traffic_split": 0.5})
-    return config.model_copy(update={"pipeline": pipeline})
+    training = config.training.model_copy(update={"epochs": config.training.epochs or 1})
+    return config.model_copy(update={"pipeline": pipeline, "training": training})
 
 
 def _add_posts(container: Container, tenant: str, n: int, *, prefix: str, weeks: int) -> None:
@@ -138,37 +140,35 @@ def _outputs(container: Container, tenant: str, run_id: str) -> dict[str, dict[s
 def _summary(container: Container, tenant: str, ids: list[str], seconds: float) -> None:
     from tuneloop.tracking import ui_command
 
-    table = Table("run", "trigger", "status", "evidence", box=None, show_lines=True)
+    table = Table(show_header=False, box=None, padding=(0, 1))
     for run_id in ids:
         view = app_runs.status(container, tenant=tenant, pipeline_id=run_id)
-        table.add_row(run_id, view.trigger, view.run_status, _evidence(view.evidence, view.message))
+        table.add_row(f"[bold]{run_id}[/]", f"{view.trigger} → [bold]{view.run_status}[/]")
+        for line in _evidence(view.evidence, view.message):
+            table.add_row("", line)
     champion = container.tracker.get_alias(tenant, "champion")
-    table.add_row(
-        "MLflow",
-        "",
-        "champion",
-        f"v{champion.version}" if champion is not None else "none",
-    )
+    found = f"{champion.name} v{champion.version}" if champion else "none"
+    table.add_row("[bold]MLflow[/]", f"alias champion → {found}")
     console.print(Panel(table, title="[bold green]what happened", title_align="left"))
-    console.print(f"took {seconds:.0f}s (simulated time: {container.clock.now():%Y-%m-%d})")
+    console.print(f"took {seconds:.0f}s; simulated time moved to {container.clock.now():%Y-%m-%d}")
     console.print("Look closer:")
     for run_id in ids:
         console.print(f"  tuneloop runs show {run_id} --tenant {tenant}", highlight=False)
-    console.print(f"  tuneloop deployments list --tenant {tenant}", highlight=False)
     console.print(f"  tuneloop experiments list --tenant {tenant}", highlight=False)
+    console.print(f"  tuneloop deployments list --tenant {tenant}", highlight=False)
     uri = container.settings.mlflow_tracking_uri
     console.print(f"  {ui_command(uri)}", soft_wrap=True, highlight=False)
 
 
-def _evidence(evidence: dict[str, dict[str, Any]], message: str | None) -> str:
-    lines = [message or ""]
+def _evidence(evidence: dict[str, dict[str, Any]], message: str | None) -> list[str]:
+    lines = [message] if message else []
     decided = DecideOutput.maybe(evidence)
     if decided is not None:
-        lines.append(f"A/B {decided.ab_test_id}: {describe_decision(decided)}")
+        lines.append(f"A/B test {decided.ab_test_id}: {describe_decision(decided)}")
     rollout = RolloutOutput.maybe(evidence)
     if rollout is not None:
         steps = " → ".join(f"{e['traffic']:.0%}" for e in rollout.timeline)
-        lines.append(f"rollout {rollout.deployment_id}: {steps}")
+        lines.append(f"rollout {rollout.deployment_id} ({rollout.strategy}): {steps}")
         if rollout.triggers:
             lines.append(f"rolled back by trigger {', '.join(rollout.triggers)}")
-    return "\n".join(line for line in lines if line)
+    return lines
