@@ -34,7 +34,18 @@ from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
 
 SPEC = SyntheticSpec(posts=1600, seed=5)
 STAGE_STATES = {"completed", "in_progress", "pending", "failed", "skipped"}
-FINISHED = {"succeeded", "not_enough_data", "gated", "failed", "aborted"}
+FINISHED = {
+    "succeeded",
+    "not_enough_data",
+    "no_new_data",
+    "gated",
+    "rejected",
+    "inconclusive",
+    "promoted",
+    "rolled_back",
+    "failed",
+    "aborted",
+}
 
 
 @pytest.fixture

@@ -74,7 +74,8 @@ def run_in_process(engine: Engine, settings: Settings) -> RunStatus:
 def test_a_run_is_tracked_registered_and_evaluated(engine: Engine, prepared: Settings) -> None:
     from mlflow import MlflowClient
 
-    assert run_in_process(engine, prepared) == RunStatus.SUCCEEDED
+    # No champion yet: the candidate that passed offline evaluation is the first one.
+    assert run_in_process(engine, prepared) == RunStatus.PROMOTED
     (run,), _ = repo.list_runs(engine, TENANT)
     steps = {s.name: s.output or {} for s in repo.steps_of(engine, TENANT, run.id)}
     assert steps["train"]["train_loss"] > 0
@@ -91,13 +92,13 @@ def test_a_run_is_tracked_registered_and_evaluated(engine: Engine, prepared: Set
     assert "offline_candidate_loss" in mlflow_run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(run.mlflow_run_id)}
     assert {"adapter", "dataset"} <= artifacts
-    version = client.get_model_version_by_alias(f"tuneloop-{TENANT}", "challenger")
+    version = client.get_model_version_by_alias(f"tuneloop-{TENANT}", "champion")
     assert str(version.version) == "1"
     assert version.run_id == run.mlflow_run_id
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(TrainingJob)) == 1
         row = session.get(ModelVersion, (TENANT, f"tuneloop-{TENANT}", "1"))
-        assert row is not None and row.status == "challenger"
+        assert row is not None and row.status == "champion"
 
 
 def _child_env() -> dict[str, str]:
@@ -145,7 +146,7 @@ def test_sigkill_during_training_then_rerun_trains_once_and_registers_once(
     assert f"continuing run {run.id}" in rerun.stdout
 
     (final,), total = repo.list_runs(engine, TENANT)
-    assert total == 1 and final.status == "succeeded"
+    assert total == 1 and final.status == "promoted"
     train = next(s for s in repo.steps_of(engine, TENANT, run.id) if s.name == "train")
     assert train.attempts == 2
     assert train.output is not None and train.output["resumed_from"] is not None
