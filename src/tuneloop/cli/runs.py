@@ -137,16 +137,19 @@ def run(
         bool, typer.Option("--new", help="Start a new run even if the last one failed.")
     ] = False,
 ) -> None:
-    """Run the pipeline, or continue the interrupted (or failed) run from its last finished step.
+    """Run the loop, or continue the interrupted, waiting (or failed) run where it stands.
 
-    SIGTERM or Ctrl-C stops it at the next safe point (training: its next optimizer step)
-    and keeps it resumable: run this command again to continue it. Exits 0 when the run
-    finishes (succeeded, not enough data, gated, aborted), 1 when it failed, 128 + signal
-    when it was interrupted.
+    The run goes as far as it can now: to its end, or to its A/B test or rollout, where it
+    waits (the worker, or `tuneloop runs advance`, checks it again). SIGTERM or Ctrl-C stops
+    it at the next safe point (training: its next optimizer step) and keeps it resumable:
+    run this command again to continue it. Exits 0 when the run ends or waits, 1 when it
+    failed, 128 + signal when it was interrupted.
     """
     received: list[int] = []
+    contexts: list[RunContext] = []
 
     def on_signals(ctx: RunContext) -> Any:
+        contexts.append(ctx)
         return interrupt_on_signals(ctx, received)
 
     found = container()
@@ -166,8 +169,9 @@ def run(
     if started.continued and active is None:
         console.print(f"continued failed run [bold]{final.id}[/]")
     if status == RunStatus.RUNNING:  # interrupted: kept, with its checkpoints, for later
+        why = contexts[0].interrupt_reason if contexts else "interrupted"
         console.print(
-            f"run [bold]{final.id}[/] [yellow]interrupted[/]; `tuneloop run` continues it"
+            f"run [bold]{final.id}[/] [yellow]interrupted[/] ({why}); `tuneloop run` continues it"
         )
         raise typer.Exit(128 + received[0] if received else 1)
     style = {"promoted": "green", "succeeded": "green", "failed": "red"}.get(status.value, "yellow")
