@@ -69,7 +69,8 @@ def progress_of(steps: Sequence[StepState], *, run_status: str) -> dict[str, Sta
     """The documented ``progress`` object: every stage with its state.
 
     A promoted run's deployment is completed however it got there (a rollout, or the
-    first champion's bootstrap, which skips the A/B test and the rollout).
+    first champion's bootstrap, which skips the A/B test and the rollout); a rolled-back
+    run's deployment failed.
     """
     found: dict[str, StageState] = {
         stage: stage_state(
@@ -80,6 +81,8 @@ def progress_of(steps: Sequence[StepState], *, run_status: str) -> dict[str, Sta
     }
     if run_status == RunStatus.PROMOTED:
         found["deployment"] = "completed"
+    elif run_status == RunStatus.ROLLED_BACK:
+        found["deployment"] = "failed"  # deployed, then rolled back: it did not hold
     return found
 
 

@@ -167,8 +167,15 @@ def _evidence(evidence: dict[str, dict[str, Any]], message: str | None) -> list[
         lines.append(f"A/B test {decided.ab_test_id}: {describe_decision(decided)}")
     rollout = RolloutOutput.maybe(evidence)
     if rollout is not None:
-        steps = " → ".join(f"{e['traffic']:.0%}" for e in rollout.timeline)
-        lines.append(f"rollout {rollout.deployment_id} ({rollout.strategy}): {steps}")
+        shares: list[str] = []
+        for event in rollout.timeline:  # traffic changes only (complete/completed repeat 100%)
+            share = f"{event['traffic']:.0%}"
+            if not shares or shares[-1] != share:
+                shares.append(share)
+        path = " → ".join(shares)
+        lines.append(
+            f"rollout {rollout.deployment_id} ({rollout.strategy}): {path}, {rollout.status}"
+        )
         if rollout.triggers:
             lines.append(f"rolled back by trigger {', '.join(rollout.triggers)}")
     return lines

@@ -41,3 +41,8 @@ def test_stages_an_ended_run_never_reached_are_skipped_not_pending() -> None:
     assert progress["evaluation"] == "skipped" and progress["deployment"] == "skipped"
     going = states(collect="succeeded", train="running")
     assert progress_of(going, run_status="running")["deployment"] == "pending"
+
+
+def test_a_rolled_back_run_failed_its_deployment() -> None:
+    rolled = states(**{name: "succeeded" for name in STEPS})
+    assert progress_of(rolled, run_status="rolled_back")["deployment"] == "failed"
