@@ -19,6 +19,8 @@ from tuneloop.app.views import Page, RunView, StatusView
 from tuneloop.domain.runs import RunStatus
 from tuneloop.errors import ConflictError
 from tuneloop.pipeline.context import Reporter, RunContext
+from tuneloop.pipeline.lease import owner_is_alive
+from tuneloop.pipeline.loop import LOOP_STEPS
 from tuneloop.pipeline.runner import execute
 from tuneloop.pipeline.service import (
     AbortReport,
@@ -32,6 +34,7 @@ from tuneloop.rollout.manager import TickOutcome
 from tuneloop.store import runs as repo
 from tuneloop.store.models_registry import count_model_versions, list_model_versions
 from tuneloop.store.pipeline_models import ModelVersion, PipelineRun
+from tuneloop.store.types import utcnow
 from tuneloop.wiring import Container
 
 log = logging.getLogger(__name__)
@@ -160,13 +163,23 @@ def advance_runs(container: Container) -> list[Advanced]:
     """Check every waiting run of every tenant once (its A/B test, its rollout).
 
     Idempotent and cheap: a run that is still waiting goes back to ``waiting``; one that
-    somebody else is checking right now is left to them. Safe to call every few seconds
-    from the worker's leader.
+    somebody else is checking right now is left to them. A run whose check crashed (left
+    ``running`` in a waiting step, its lease expired) is picked up again too; a run that
+    crashed while training is not (continuing it is a start's job). Safe to call every few
+    seconds from the worker's leader.
     """
     done: list[Advanced] = []
-    for tenant, run_id in repo.runs_with_status(container.engine, RunStatus.WAITING):
+    candidates = repo.runs_with_status(container.engine, RunStatus.WAITING)
+    candidates += repo.runs_with_status(container.engine, RunStatus.RUNNING)
+    now = utcnow()
+    for tenant, run_id in candidates:
         run = repo.get_run(container.engine, tenant, run_id)
-        if run.status != RunStatus.WAITING:
+        if run.status == RunStatus.RUNNING and (
+            run.current_step not in LOOP_STEPS
+            or (run.lease_owner and owner_is_alive(run.lease_owner, run.heartbeat_at, now))
+        ):
+            continue  # being executed, or crashed before the waiting steps
+        if run.status not in (RunStatus.WAITING, RunStatus.RUNNING):
             continue  # moved on since the listing
         ctx = context_for(container.engine, container.settings, run, services=container)
         try:

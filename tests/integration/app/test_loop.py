@@ -9,7 +9,7 @@ and event ingestion. On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +185,14 @@ def test_a_crash_after_creating_the_experiment_or_deployment_finds_it_again(
     experiment = ExperimentOutput.of(outputs_of(container.engine, run_id))
     assert experiment.ab_test_id == experiment_key(run_id) and experiment.created is False
     assert len(list_experiments(container.engine, TENANT)) == 1
+
+    # A checker killed mid-check leaves the run running with a lease nobody renews.
+    repo.move_run(container.engine, TENANT, run_id, RunStatus.RUNNING)
+    stale = datetime.now(UTC) - timedelta(hours=1)
+    repo.update_run(container.engine, TENANT, run_id, lease_owner="host:1:dead", heartbeat_at=stale)
+    (advanced,) = app_runs.advance_runs(container)
+    assert (advanced.run_id, advanced.status) == (run_id, "waiting")
+    assert repo.get_run(container.engine, TENANT, run_id).lease_owner is None
 
     # Drive to the rollout, then "crash" the rollout step after its deploy.
     behaviour = lift_for(f"{MODEL}@2", lift=0.3)
