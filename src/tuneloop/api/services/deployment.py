@@ -1,4 +1,4 @@
-"""What the ``/deployment`` routes call: the manager as the CLI builds it, and pages."""
+"""What the ``/deployment`` routes call: the container's deployment manager, and pages."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from tuneloop.config import Settings
 from tuneloop.experiments.service import ModelRef
 from tuneloop.rollout.describe import describe_deployment, describe_event
-from tuneloop.rollout.manager import DeploymentManager
 from tuneloop.rollout.policy import RolloutConfig
 from tuneloop.rollout.safety import EvaluationResult
 from tuneloop.store import deployments as repo
 from tuneloop.store.deployment_models import Deployment
+from tuneloop.wiring import Container
 
 
 @dataclass(frozen=True)
@@ -26,16 +25,8 @@ class DeploymentPage:
     offset: int
 
 
-def manager_for(engine: Engine, settings: Settings) -> DeploymentManager:
-    """The composition root's deployment manager (built once per container)."""
-    from tuneloop.wiring import build_container
-
-    return build_container(settings, engine=engine).deployments
-
-
 def deploy(
-    engine: Engine,
-    settings: Settings,
+    container: Container,
     tenant_id: str,
     *,
     model: ModelRef,
@@ -44,7 +35,7 @@ def deploy(
     rollout: dict[str, float],
 ) -> Deployment:
     """Deploy after the safety checks; ``rollout`` overrides the settings' rollout_config."""
-    manager = manager_for(engine, settings)
+    manager = container.deployments
     config = RolloutConfig(**(manager.default_config().to_json() | rollout))
     return manager.deploy(
         tenant_id,
@@ -57,11 +48,9 @@ def deploy(
 
 
 def rollback(
-    engine: Engine, settings: Settings, tenant_id: str, deployment_id: str, *, reason: str
+    container: Container, tenant_id: str, deployment_id: str, *, reason: str
 ) -> Deployment:
-    return manager_for(engine, settings).rollback(
-        tenant_id, deployment_id, reason=reason, actor="api"
-    )
+    return container.deployments.rollback(tenant_id, deployment_id, reason=reason, actor="api")
 
 
 def deployment_view(engine: Engine, tenant_id: str, deployment_id: str) -> dict[str, Any]:
