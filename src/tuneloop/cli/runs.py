@@ -51,7 +51,8 @@ class LiveReporter:
             self._close_bar()
         elif kind == "run_waiting":
             self._close_bar()
-            console.print(f"[yellow]… {data['step']}[/] {summary_of(data['step'], data['output'])}")
+            why = data.get("error") or summary_of(data["step"], data["output"])
+            console.print(f"[yellow]… {data['step']}[/] {why}")
         elif kind == "message":
             console.print(data["text"])
 
@@ -78,6 +79,8 @@ class LiveReporter:
 
 def summary_of(step: str, output: dict[str, Any]) -> str:
     """One line per step, read through the step's output type."""
+    if not output:
+        return ""
     named = {step: output}
     if step == "collect":
         c = CollectOutput.of(named)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tuneloop.domain.runs import RunStatus, StepStatus
-from tuneloop.errors import ConflictError
+from tuneloop.errors import ConflictError, ExternalServiceError
 from tuneloop.pipeline.cleanup import clean_run
 from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunContext, StepOutcome
 from tuneloop.pipeline.lease import HEARTBEAT_SECONDS, new_owner, owner_is_alive
@@ -124,6 +124,10 @@ def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
             return _finish_aborted(ctx, step.name)
         except InterruptRequested:
             return _finish_interrupted(ctx, step.name)
+        except ExternalServiceError as error:
+            if step.status == StepStatus.WAITING:  # a re-check hit an outage: check later
+                return _keep_waiting(ctx, step.name, error)
+            return _finish_failed(ctx, step.name, error)
         except Exception as error:
             return _finish_failed(ctx, step.name, error)
         outputs[step.name] = outcome.output
@@ -224,6 +228,20 @@ def _finish_failed(ctx: RunContext, step: str, error: Exception) -> RunStatus:
     )
     ctx.report("run_finished", {"status": "failed", "error": message})
     return RunStatus.FAILED
+
+
+def _keep_waiting(ctx: RunContext, step: str, error: Exception) -> RunStatus:
+    """A waiting step's check could not reach a service (MLflow, a database): the run keeps
+    waiting with its evidence so far, the error noted on the step, and the next advance
+    checks it again. Days of A/B test are not thrown away for a minute's outage."""
+    message = f"{type(error).__name__}: {error}"
+    log.warning("run %s: checking %s failed (%s); it keeps waiting", ctx.run_id, step, message)
+    repo.update_step(
+        ctx.engine, ctx.tenant_id, ctx.run_id, step, status=StepStatus.WAITING, error=message
+    )
+    repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.WAITING)
+    ctx.report("run_waiting", {"step": step, "output": {}, "error": message})
+    return RunStatus.WAITING
 
 
 def _finish_aborted(ctx: RunContext, step: str) -> RunStatus:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from tuneloop.config import Settings
 from tuneloop.domain.runs import STEPS, RunStatus
-from tuneloop.errors import ConflictError, InvalidStateError
+from tuneloop.errors import ConflictError, ExternalServiceError, InvalidStateError
 from tuneloop.pipeline.context import RunContext, StepOutcome
 from tuneloop.pipeline.runner import StepFunction, execute
 from tuneloop.pipeline.service import abort_run, context_for, resumable_run, start_run
@@ -238,3 +238,37 @@ def test_an_abort_that_races_an_interruption_wins(engine: Engine, settings: Sett
     assert final.status == "aborted" and final.cleanup is not None
     assert final.cleanup["reason"] == "operator said so"
     assert not ctx.workdir.exists()
+
+
+def test_an_outage_during_a_recheck_keeps_the_run_waiting(
+    engine: Engine, settings: Settings
+) -> None:
+    checks: list[str] = []
+
+    def decide(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
+        checks.append("check")
+        if len(checks) == 2:
+            raise ExternalServiceError("mlflow", "unreachable")
+        if len(checks) < 4:
+            return StepOutcome({"checked": len(checks)}, wait=True)
+        return StepOutcome({"checked": len(checks)})
+
+    steps = Recorder().steps() | {"decide": decide}
+    assert run_once(engine, settings, steps) == RunStatus.WAITING
+    assert run_once(engine, settings, steps) == RunStatus.WAITING  # the outage
+    (run,), _ = repo.list_runs(engine, "acme")
+    step = next(s for s in repo.steps_of(engine, "acme", run.id) if s.name == "decide")
+    assert (step.status, step.output) == ("waiting", {"checked": 1})  # evidence kept
+    assert step.error is not None and "mlflow: unreachable" in step.error
+    assert run.status == "waiting" and run.error is None and run.lease_owner is None
+    assert run_once(engine, settings, steps) == RunStatus.WAITING
+    assert run_once(engine, settings, steps) == RunStatus.SUCCEEDED
+    step = next(s for s in repo.steps_of(engine, "acme", run.id) if s.name == "decide")
+    assert step.attempts == 1 and step.error is None  # re-checks are one attempt
+
+
+def test_an_outage_on_a_first_check_fails_the_run(engine: Engine, settings: Settings) -> None:
+    def decide(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
+        raise ExternalServiceError("mlflow", "unreachable")
+
+    assert run_once(engine, settings, Recorder().steps() | {"decide": decide}) == RunStatus.FAILED
