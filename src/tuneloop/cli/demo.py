@@ -10,7 +10,7 @@ goes through the application layer (``app.runs``), as the worker does.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +28,7 @@ from tuneloop.domain.runs import RunStatus
 from tuneloop.pipeline.outputs import DecideOutput, ExperimentOutput, RolloutOutput
 from tuneloop.posts.schema import PostIn
 from tuneloop.store import runs as repo
+from tuneloop.store.deployments import list_deployments
 from tuneloop.store.posts import count_posts, upsert_posts
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
 from tuneloop.synthetic.serving import Behaviour
@@ -49,6 +50,7 @@ def demo(
     config = _demo_settings(settings(), workspace)
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     container = build_container(config, clock=clock)
+    clock.set(_resume_time(container, tenant, clock.now()))
     console.rule("[bold]tuneloop demo: the whole loop")
     console.print(f"workspace [bold]{config.workspace.resolve()}[/]")
     if count_posts(container.engine, tenant) < posts:
@@ -69,6 +71,17 @@ def demo(
     _summary(container, tenant, ids, time.monotonic() - started)
     if any(repo.get_run(container.engine, tenant, i).status == "failed" for i in ids):
         raise typer.Exit(1)
+
+
+def _resume_time(container: Container, tenant: str, now: datetime) -> datetime:
+    """A demo run again in the same workspace goes on after the simulated days of the last
+    one, so its rollouts never read the earlier demo's traffic as their own."""
+    newest = list_deployments(container.engine, tenant, limit=1)
+    if not newest:
+        return now
+    row = newest[0]
+    seen = [t for t in (row.created_at, row.last_tick_at, row.finished_at) if t is not None]
+    return max(now, max(seen) + timedelta(hours=1))
 
 
 def _demo_settings(config: Settings, workspace: Path | None) -> Settings:
