@@ -96,6 +96,22 @@ class PipelineSettings(BaseModel):
     memory_alert_mb: int = Field(default=2048, ge=1)
     hook_model: str = "gpt-4o-mini"
     body_model: str = "gpt-4o-mini"
+    bootstrap: Literal["promote", "manual"] = Field(
+        default="promote",
+        description="A tenant with no champion yet: 'promote' makes the first candidate that "
+        "passes offline evaluation champion; 'manual' makes its run wait for "
+        "`tuneloop models promote`.",
+    )
+    a_b_test_traffic_split: float = Field(
+        default=0.1, gt=0.0, lt=1.0, description="The candidate's share in a run's A/B test."
+    )
+    min_engagement_lift: float = Field(
+        default=0.15, description="A run's A/B test: the lift needed to promote."
+    )
+    min_cost_efficiency_gain: float = Field(
+        default=0.10, description="A run's A/B test: the cost-per-token gain needed to promote."
+    )
+    significance_threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
 
     @field_validator("weekly_schedule")
     @classmethod
@@ -225,8 +241,10 @@ class TrainingSettings(BaseModel):
 
 class EvaluationSettings(BaseModel):
     max_loss_increase: float = Field(
-        default=0.0,
-        description="Gate: the candidate's held-out loss may exceed the champion's by this much.",
+        default=-0.001,
+        description="Gate: the candidate's held-out loss may exceed the champion's by this "
+        "much (nats per token). The default, negative, asks for a real improvement of at "
+        "least 0.001: a tie does not pass.",
     )
 
 

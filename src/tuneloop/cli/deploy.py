@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, settings
+from tuneloop.app.runs import tick_rollouts
+from tuneloop.cli.common import DEFAULT, TenantOption, console, container, engine
 from tuneloop.experiments.service import ModelRef
 from tuneloop.rollout.describe import describe_deployment, describe_event
 from tuneloop.rollout.manager import DeploymentManager
@@ -25,14 +26,7 @@ IdArgument = Annotated[str, typer.Argument(help="Deployment id, e.g. deploy-2025
 
 
 def _manager() -> DeploymentManager:
-    from tuneloop.rollout.safety import ArtifactProbe
-    from tuneloop.serving.probe import ServingProbe
-    from tuneloop.wiring import tracker_for
-
-    found = settings()
-    tracker = tracker_for(found)
-    probe = ServingProbe(found, ArtifactProbe(tracker))
-    return DeploymentManager(engine(), tracker=tracker, settings=found.rollout, probe=probe)
+    return container().deployments
 
 
 def _print_json(data: Any) -> None:
@@ -155,7 +149,7 @@ def tick_command(
     as_json: JsonOption = False,
 ) -> None:
     """Advance, hold or roll back every active deployment once (safe to run concurrently)."""
-    outcomes = _manager().tick(tenant, actor="cli")
+    outcomes = tick_rollouts(container(), tenant=tenant, actor="cli")
     if as_json:
         _print_json([asdict(outcome) for outcome in outcomes])
         return

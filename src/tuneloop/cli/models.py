@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
-from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, settings
+from tuneloop.cli.common import DEFAULT, TenantOption, console, container, engine
 from tuneloop.pipeline.promotion import promote_first_champion
 from tuneloop.store.models_registry import list_model_versions
 from tuneloop.store.pipeline_models import ModelVersion
@@ -72,7 +72,10 @@ def promote_command(
     tenant: TenantOption = DEFAULT,
 ) -> None:
     """Make VERSION the tenant's first champion (later ones come from a rollout)."""
-    row = promote_first_champion(engine(), settings(), tenant, version=version)
+    found = container()
+    row = promote_first_champion(
+        found.engine, found.settings, tenant, version=version, tracker=found.tracker
+    )
     console.print(
         f"[green]{row.model_id} v{row.version} is now champion[/] (MLflow alias 'champion')"
     )

@@ -54,13 +54,15 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Per tenant: the next fire, each trigger against its threshold, and whether a run starts."""
-    from tuneloop.worker.actions import PipelineActions
+    from tuneloop.wiring import build_container
+    from tuneloop.worker.actions import AppActions
     from tuneloop.worker.explain import explain_all
     from tuneloop.worker.process import clock_for
 
     config, store = settings(), engine()
     clock = clock_for(config)
-    rows = explain_all(store, config, PipelineActions(store, config, clock=clock), now=clock.now())
+    actions = AppActions(build_container(config, clock=clock, engine=store))
+    rows = explain_all(store, config, actions, now=clock.now())
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return

@@ -16,9 +16,9 @@ from typing import Any
 
 from tuneloop.api.resources import Resources, ServiceHooks
 from tuneloop.api.services import deployment as deployments
-from tuneloop.api.services import fine_tuning
 from tuneloop.api.services.datasets import dataset_page
-from tuneloop.api.services.run_workers import RunWorkers
+from tuneloop.app import runs as app_runs
+from tuneloop.app.background import RunWorkers
 from tuneloop.dashboard.charts import Interval, interval_chart, line_chart, step_chart
 from tuneloop.dashboard.history import looks as earlier_looks
 from tuneloop.domain.runs import ACTIVE, RunStatus
@@ -104,7 +104,9 @@ def runs(scope: Scope, *, status: str | None, offset: int, limit: int = 50) -> d
 def run(scope: Scope, run_id: str) -> dict[str, Any]:
     """A run's status, its steps (generically, with their outputs) and its loss chart."""
     engine, tenant = scope.resources.engine, scope.tenant_id
-    status = fine_tuning.run_status(engine, tenant, run_id, workers=scope.workers)
+    status = app_runs.status(
+        scope.resources.container, tenant=tenant, pipeline_id=run_id, runner=scope.workers
+    )
     outputs = {s.name: s.output or {} for s in run_store.steps_of(engine, tenant, run_id)}
     steps = [
         {"view": step, "details": _scalars(outputs.get(step.name, {}))} for step in status.steps
@@ -127,20 +129,19 @@ def _scalars(output: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_run(scope: Scope) -> str:
-    view = fine_tuning.start_pipeline(
-        scope.resources.engine,
-        scope.resources.settings,
-        scope.tenant_id,
-        workers=scope.workers,
-        overrides={},
-        force_run=False,
+    started = app_runs.start_or_continue(
+        scope.resources.container,
+        tenant=scope.tenant_id,
+        trigger="manual",
+        background=True,
+        runner=scope.workers,
     )
-    return view.pipeline_id
+    return started.view.pipeline_id
 
 
 def abort_run(scope: Scope, run_id: str, *, reason: str) -> None:
-    fine_tuning.abort_pipeline(
-        scope.resources.engine, scope.resources.settings, scope.tenant_id, run_id, reason=reason
+    app_runs.abort(
+        scope.resources.container, tenant=scope.tenant_id, pipeline_id=run_id, reason=reason
     )
 
 
@@ -195,12 +196,11 @@ def _engagement(report: experiments.ExperimentReport) -> dict[str, Any] | None:
 
 def deploy_candidate(scope: Scope, key: str) -> str:
     """Deploy the experiment's candidate with the settings' rollout (safety checks apply)."""
-    engine, settings = scope.resources.engine, scope.resources.settings
+    engine = scope.resources.engine
     report = experiments.analyze_experiment(engine, scope.tenant_id, key)
     row = experiments.get_experiment(engine, scope.tenant_id, key)
     deployed = deployments.deploy(
-        engine,
-        settings,
+        scope.resources.container,
         scope.tenant_id,
         model=ModelRef(row.candidate_model_id, row.candidate_version),
         evaluation=EvaluationResult(key, report.recommendation, True),
@@ -240,13 +240,7 @@ def deployment(scope: Scope, deployment_id: str) -> dict[str, Any]:
 
 
 def rollback(scope: Scope, deployment_id: str, *, reason: str) -> None:
-    deployments.rollback(
-        scope.resources.engine,
-        scope.resources.settings,
-        scope.tenant_id,
-        deployment_id,
-        reason=reason,
-    )
+    deployments.rollback(scope.resources.container, scope.tenant_id, deployment_id, reason=reason)
 
 
 def datasets_list(scope: Scope, *, offset: int, limit: int = 50) -> dict[str, Any]:
@@ -288,8 +282,9 @@ def models(scope: Scope) -> dict[str, Any]:
 
 
 def promote(scope: Scope, version: str) -> None:
+    found = scope.resources.container
     promote_first_champion(
-        scope.resources.engine, scope.resources.settings, scope.tenant_id, version=version
+        found.engine, found.settings, scope.tenant_id, version=version, tracker=found.tracker
     )
 
 

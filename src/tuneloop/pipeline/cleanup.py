@@ -1,4 +1,5 @@
-"""What an abort removes: the run's temporary files and partial artifacts, reported by name."""
+"""What an abort undoes: temporary files, partial artifacts, and the run's live A/B test or
+rollout (stopped, rolled back), reported by name."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import shutil
 
 from sqlalchemy.orm import Session
 
-from tuneloop.errors import ExternalServiceError
+from tuneloop.errors import ExternalServiceError, NotFoundError
+from tuneloop.experiments.service import get_experiment, stop_experiment
 from tuneloop.pipeline.context import RunContext
+from tuneloop.pipeline.loop import experiment_key
+from tuneloop.store.deployments import deployment_for_experiment
 from tuneloop.store.pipeline_models import TrainingJob
 
 log = logging.getLogger(__name__)
@@ -34,7 +38,31 @@ def clean_run(ctx: RunContext) -> list[str]:
         if job is not None and job.status != "succeeded":
             job.status = "cancelled"
             cleaned.append("training_job_cancelled")
-    return cleaned
+    return cleaned + _undo_live(ctx)
+
+
+def _undo_live(ctx: RunContext) -> list[str]:
+    """Stop the run's running A/B test; roll back its deployment if it is still going."""
+    key = experiment_key(ctx.run_id)
+    done: list[str] = []
+    try:
+        experiment = get_experiment(ctx.engine, ctx.tenant_id, key)
+    except NotFoundError:
+        return done
+    if experiment.status == "running":
+        stop_experiment(ctx.engine, ctx.tenant_id, key, now=ctx.clock.now())
+        done.append(f"experiment_stopped:{key}")
+    deployment = deployment_for_experiment(ctx.engine, ctx.tenant_id, key)
+    if deployment is not None and deployment.status in ("rolling_out", "promoting"):
+        ctx.services.deployments.rollback(
+            ctx.tenant_id,
+            deployment.id,
+            reason=f"run {ctx.run_id} aborted",
+            actor=f"run {ctx.run_id}",
+            now=ctx.clock.now(),
+        )
+        done.append(f"deployment_rolled_back:{deployment.id}")
+    return done
 
 
 def _cancel_hosted_job(ctx: RunContext) -> bool:

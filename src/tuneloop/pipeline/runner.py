@@ -33,6 +33,7 @@ from tuneloop.pipeline.lease import HEARTBEAT_SECONDS, new_owner, owner_is_alive
 from tuneloop.pipeline.memory import MemorySampler
 from tuneloop.store import runs as repo
 from tuneloop.store.explain import in_words
+from tuneloop.store.pipeline_models import PipelineStep
 from tuneloop.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,9 @@ def execute(
 ) -> RunStatus:
     """Run (or continue) ``ctx.run_id``, holding its lease throughout.
 
-    Returns the final status, or ``RUNNING`` when the run was interrupted (not finished:
-    its lease is released for whoever continues it).
+    Returns the final status, ``WAITING`` when a step waits for the world (an A/B test, a
+    rollout: ``app.runs.advance_runs`` checks it again), or ``RUNNING`` when the run was
+    interrupted (not finished: its lease is released for whoever continues it).
     """
     owner = _take_lease(ctx)
     stop_heartbeat = threading.Event()
@@ -56,8 +58,14 @@ def execute(
         name="tuneloop-heartbeat",
         daemon=True,
     )
+    before = repo.get_run(ctx.engine, ctx.tenant_id, ctx.run_id)
     run = repo.move_run(
-        ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.RUNNING, started_at=utcnow(), error=None
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        RunStatus.RUNNING,
+        started_at=before.started_at or utcnow(),
+        error=None,
     )
     beat.start()
     sampler = MemorySampler(alert_mb=ctx.settings.pipeline.memory_alert_mb)
@@ -118,14 +126,22 @@ def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
             continue
         try:
             ctx.check_abort()
-            outcome = _run_through_outages(ctx, step.name, step.attempts, steps[step.name], outputs)
+            outcome = _run_through_outages(ctx, step, steps[step.name], outputs)
         except AbortRequested:
             return _finish_aborted(ctx, step.name)
         except InterruptRequested:
             return _finish_interrupted(ctx, step.name)
+        except ExternalServiceError as error:
+            if step.status == StepStatus.WAITING:  # a re-check hit an outage: check later
+                return _keep_waiting(ctx, step.name, error)
+            return _finish_failed(ctx, step.name, error)
         except Exception as error:
             return _finish_failed(ctx, step.name, error)
         outputs[step.name] = outcome.output
+        if outcome.wait:
+            repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.WAITING)
+            ctx.report("run_waiting", {"step": step.name, "output": outcome.output})
+            return RunStatus.WAITING
         if outcome.final is not None:
             _skip_rest(ctx, after=step.position)
             _finish(ctx, outcome.final)
@@ -136,19 +152,24 @@ def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
 
 def _run_through_outages(
     ctx: RunContext,
-    name: str,
-    attempts: int,
+    step: PipelineStep,
     function: StepFunction,
     outputs: dict[str, dict[str, Any]],
 ) -> StepOutcome:
     """Run the step; while it fails for an MLflow outage, wait (``ctx.sleep``) until the
     breaker lets a trial through, and run it again (steps are idempotent), for at most
-    ``mlflow.outage_wait_seconds`` in all. A step still failing then raises ``OutageError``."""
+    ``mlflow.outage_wait_seconds`` in all. A step still failing then raises ``OutageError``.
+
+    A waiting step's re-check does not wait here: an outage keeps the run waiting and the
+    worker's next tick checks again (a tick must never block on an outage)."""
+    if step.status == StepStatus.WAITING:
+        return _run_one(ctx, step, function, outputs)
+    name = step.name
     budget = ctx.settings.mlflow.outage_wait_seconds
     waited = 0.0
     while True:
         try:
-            return _run_one(ctx, name, attempts, function, outputs)
+            return _run_one(ctx, step, function, outputs)
         except Exception as error:
             if not _is_outage(error):
                 raise
@@ -162,7 +183,6 @@ def _run_through_outages(
             ctx.report("waiting_for_mlflow", {"step": name, "seconds": pause})
             ctx.sleep(pause)
             waited += pause
-            attempts += 1
             ctx.check_abort()
 
 
@@ -183,24 +203,38 @@ def _is_outage(error: Exception) -> bool:
 
 def _run_one(
     ctx: RunContext,
-    name: str,
-    attempts: int,
+    step: PipelineStep,
     function: StepFunction,
     outputs: dict[str, dict[str, Any]],
 ) -> StepOutcome:
+    name = step.name
+    # A waiting step's next check is the same attempt, not a new one.
+    again = step.status == StepStatus.WAITING
+    attempts = step.attempts if again else step.attempts + 1
     repo.update_step(
         ctx.engine,
         ctx.tenant_id,
         ctx.run_id,
         name,
         status=StepStatus.RUNNING,
-        attempts=attempts + 1,
-        started_at=utcnow(),
+        attempts=attempts,
+        started_at=step.started_at if again and step.started_at else utcnow(),
         error=None,
     )
     repo.update_run(ctx.engine, ctx.tenant_id, ctx.run_id, current_step=name)
-    ctx.report("step_started", {"step": name, "attempt": attempts + 1})
+    if not again:
+        ctx.report("step_started", {"step": name, "attempt": attempts})
     outcome = function(ctx, outputs)
+    if outcome.wait:  # checked, not done: its evidence so far is kept with the step
+        repo.update_step(
+            ctx.engine,
+            ctx.tenant_id,
+            ctx.run_id,
+            name,
+            status=StepStatus.WAITING,
+            output=outcome.output,
+        )
+        return outcome
     repo.update_step(
         ctx.engine,
         ctx.tenant_id,
@@ -257,6 +291,20 @@ def _finish_failed(ctx: RunContext, step: str, error: Exception) -> RunStatus:
     )
     ctx.report("run_finished", {"status": "failed", "error": message})
     return RunStatus.FAILED
+
+
+def _keep_waiting(ctx: RunContext, step: str, error: Exception) -> RunStatus:
+    """A waiting step's check could not reach a service (MLflow, a database): the run keeps
+    waiting with its evidence so far, the error noted on the step, and the next advance
+    checks it again. Days of A/B test are not thrown away for a minute's outage."""
+    message = f"{type(error).__name__}: {error}"
+    log.warning("run %s: checking %s failed (%s); it keeps waiting", ctx.run_id, step, message)
+    repo.update_step(
+        ctx.engine, ctx.tenant_id, ctx.run_id, step, status=StepStatus.WAITING, error=message
+    )
+    repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.WAITING)
+    ctx.report("run_waiting", {"step": step, "output": {}, "error": message})
+    return RunStatus.WAITING
 
 
 def _finish_aborted(ctx: RunContext, step: str) -> RunStatus:

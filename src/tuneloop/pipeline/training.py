@@ -20,7 +20,6 @@ from tuneloop.pipeline.hosted_evaluation import hosted_evaluation, is_hosted
 from tuneloop.pipeline.warm_start import plan_warm_start
 from tuneloop.store.models_registry import champion_of
 from tuneloop.store.pipeline_models import TrainingJob
-from tuneloop.store.posts import iter_hook_body
 from tuneloop.store.runs import get_run
 from tuneloop.store.types import utcnow
 from tuneloop.train.tiny import tiny_base_dir
@@ -54,20 +53,6 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"peft\.")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"trl\.")
-
-
-def trainer_for(ctx: RunContext, *, init_adapter: Path | None = None) -> Any:
-    """The backend ``training.backend`` names (see ``tuneloop.train.backends``)."""
-    quiet_libraries()
-    from tuneloop.train.backends import build_trainer
-
-    return build_trainer(
-        ctx.settings,
-        tenant_id=ctx.tenant_id,
-        run_id=ctx.run_id,
-        tiny_posts=lambda: iter_hook_body(ctx.engine, ctx.tenant_id),
-        init_adapter=init_adapter,
-    )
 
 
 def open_job_row(
@@ -116,10 +101,13 @@ def _interrupt_job(ctx: RunContext) -> None:
 
 def run_training(ctx: RunContext, *, dataset_dir: Path, on_step: Any) -> dict[str, Any]:
     """Train (or resume, or find finished) the run's candidate; returns the step's output."""
+    quiet_libraries()
     from tuneloop.train.backends import base_model_for
 
     start = plan_warm_start(ctx, base_model_for(ctx.settings))
-    trainer = trainer_for(ctx, init_adapter=start.init_adapter)
+    trainer = ctx.services.trainer(
+        ctx.settings, ctx.tenant_id, run_id=ctx.run_id, init_adapter=start.init_adapter
+    )
     hyperparameters = hyperparameters_from(ctx.settings.training)
     output_dir = ctx.workdir / "train"
     base_model = start.base_model

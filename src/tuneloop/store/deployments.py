@@ -100,6 +100,17 @@ def active_deployment(engine: Engine, tenant_id: str) -> Deployment | None:
         return session.scalars(query).first()
 
 
+def deployment_for_experiment(engine: Engine, tenant_id: str, ab_test_id: str) -> Deployment | None:
+    """The deployment made from an A/B test (a run's rollout finds its own again by it)."""
+    query = (
+        select(Deployment)
+        .where(Deployment.tenant_id == tenant_id, Deployment.ab_test_id == ab_test_id)
+        .order_by(Deployment.created_at.desc(), Deployment.id.desc())
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(query.limit(1)).first()
+
+
 def active_deployment_ids(engine: Engine) -> list[tuple[str, str]]:
     """``(tenant_id, id)`` of every active deployment: what a scheduler's tick walks."""
     query = (

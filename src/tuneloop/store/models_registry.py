@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from tuneloop.errors import NotFoundError
@@ -39,6 +39,14 @@ def list_model_versions(
     )
     with Session(engine, expire_on_commit=False) as session:
         return session.scalars(statement).all()
+
+
+def count_model_versions(engine: Engine, tenant_id: str) -> int:
+    statement = (
+        select(func.count()).select_from(ModelVersion).where(ModelVersion.tenant_id == tenant_id)
+    )
+    with Session(engine) as session:
+        return int(session.scalar(statement) or 0)
 
 
 def get_model_version(engine: Engine, tenant_id: str, model_id: str, version: str) -> ModelVersion:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tuneloop.store.base import Base
 from tuneloop.store.types import utcnow
 
-ACTIVE_SQL = "status IN ('pending', 'running', 'aborting')"
+ACTIVE_SQL = "status IN ('pending', 'running', 'waiting', 'aborting')"
 
 
 class PipelineRun(Base):

@@ -8,8 +8,8 @@ from types import FrameType
 
 from tuneloop.config import Settings
 from tuneloop.domain.clock import Clock, ScaledClock, SystemClock
-from tuneloop.wiring import engine_for
-from tuneloop.worker.actions import PipelineActions
+from tuneloop.wiring import build_container
+from tuneloop.worker.actions import AppActions
 from tuneloop.worker.loop import Worker
 
 
@@ -21,9 +21,9 @@ def clock_for(settings: Settings) -> Clock:
 
 def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
     clock = clock or clock_for(settings)
-    engine = engine_for(settings)
-    actions = PipelineActions(engine, settings, clock=clock)
-    return Worker(engine, settings, actions, clock=clock, lease_clock=SystemClock())
+    container = build_container(settings, clock=clock)
+    actions = AppActions(container)
+    return Worker(container.engine, settings, actions, clock=clock, lease_clock=SystemClock())
 
 
 def run_foreground(worker: Worker) -> None:

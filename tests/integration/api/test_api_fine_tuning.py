@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tuneloop.api.app import create_app
-from tuneloop.api.services.run_progress import StepState, estimated_completion, progress_of
+from tuneloop.app.progress import StepState, estimated_completion, progress_of
 from tuneloop.config import Settings
 from tuneloop.domain.runs import RunStatus
 from tuneloop.pipeline.service import start_run
@@ -35,7 +35,18 @@ from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
 
 SPEC = SyntheticSpec(posts=1600, seed=5)
 STAGE_STATES = {"completed", "in_progress", "pending", "failed", "skipped"}
-FINISHED = {"succeeded", "not_enough_data", "gated", "failed", "aborted"}
+FINISHED = {
+    "succeeded",
+    "not_enough_data",
+    "no_new_data",
+    "gated",
+    "rejected",
+    "inconclusive",
+    "promoted",
+    "rolled_back",
+    "failed",
+    "aborted",
+}
 
 
 @pytest.fixture
@@ -273,6 +284,23 @@ def test_a_failed_run_is_continued_not_restarted(
     assert repo.list_runs(db, TENANT_A)[1] == 1
 
 
+def test_new_true_escapes_a_failed_run(
+    client: TestClient, keys: Keys, db: Engine, api_settings: Settings
+) -> None:
+    seed(db, SyntheticSpec(posts=12, seed=3))
+    failed = start_run(db, api_settings, TENANT_A)
+    repo.move_run(db, TENANT_A, failed.id, RunStatus.FAILED, error="train: keeps failing")
+
+    response = start(client, keys.operator, {"new": True})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["pipeline_id"] != failed.id and body["continued"] is False
+    final = poll(client, keys.viewer, body["pipeline_id"], lambda s: s["finished"])[-1]
+    assert final["status"] == "not_enough_data" and final["trigger"] == "manual"
+    assert repo.get_run(db, TENANT_A, failed.id).status == "failed"  # left as it was
+    assert repo.list_runs(db, TENANT_A)[1] == 2
+
+
 def test_the_estimate_is_elapsed_time_per_step_done_times_steps_left() -> None:
     started = datetime(2025, 1, 2, 2, 0, tzinfo=UTC)
     now = started + timedelta(minutes=10)
@@ -318,7 +346,12 @@ def test_a_started_run_trains_and_reports_every_documented_field(
     assert not seen[0]["finished"] and seen[0]["current_stage"] is not None
     final = seen[-1]
     assert_documented_status(final)
-    assert final["status"] in {"succeeded", "gated"}, final["error"]
+    # The tenant has no champion: a candidate that passes offline evaluation becomes the
+    # first one (bootstrap = "promote"), with no A/B test and no rollout.
+    assert final["status"] in {"promoted", "gated"}, final["error"]
+    promoted = final["status"] == "promoted"
+    assert final["progress"]["deployment"] == ("completed" if promoted else "skipped")
+    assert final["trigger"] == "manual"
     assert final["progress"]["data_collection"] == "completed"
     assert final["progress"]["model_training"] == "completed"
     assert final["progress"]["evaluation"] == "completed"
@@ -330,8 +363,11 @@ def test_a_started_run_trains_and_reports_every_documented_field(
     assert final["memory_usage"]["peak_mb"] >= final["memory_usage"]["initial_mb"] > 0
     version = final["model_version"]
     assert version["training_job_id"] == f"{run_id}-train"
-    assert version["model_id"] == f"tuneloop-{TENANT_A}" and version["status"] == "challenger"
-    assert [s["status"] for s in final["steps"]] == ["succeeded"] * 4
+    assert version["model_id"] == f"tuneloop-{TENANT_A}"
+    assert version["status"] == ("champion" if promoted else "challenger")
+    assert [s["status"] for s in final["steps"]] == (
+        ["succeeded"] * 5 + ["skipped"] * 2 if promoted else ["succeeded"] * 4 + ["skipped"] * 3
+    )
 
     examples_after = wait_for_metric(
         client, "fine_tuning_pipeline_training_examples_total", examples_before
@@ -429,8 +465,9 @@ def test_a_server_shutdown_interrupts_a_run_and_the_next_start_continues_it(
         again = start(client, operator).json()
         assert again["pipeline_id"] == run_id and again["continued"] is True
         final = poll(client, operator, run_id, lambda s: s["finished"])[-1]
-    assert final["status"] in {"succeeded", "gated"}, final["error"]
-    assert [s["attempts"] for s in final["steps"]] == [1, 2, 1, 1]
+    assert final["status"] in {"promoted", "gated"}, final["error"]
+    attempts = [s["attempts"] for s in final["steps"]]
+    assert attempts[:4] == [1, 2, 1, 1] and attempts[5:] == [0, 0]
     assert repo.list_runs(engine, TENANT_A)[1] == 1
     train = next(s for s in repo.steps_of(engine, TENANT_A, run_id) if s.name == "train")
     assert train.output is not None and train.output["resumed_from"] == str(kept[-1])

@@ -8,13 +8,14 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from tuneloop.config import Settings
-from tuneloop.domain.runs import RunStatus
+from tuneloop.domain.runs import STEPS, RunStatus
 from tuneloop.pipeline.context import RunContext, StepOutcome
 from tuneloop.pipeline.runner import execute
 from tuneloop.pipeline.service import context_for, start_run
 from tuneloop.store import runs as repo
 from tuneloop.store.models import Post
 from tuneloop.store.types import utcnow
+from tuneloop.wiring import build_container
 
 
 def _duplicate_post(ctx: RunContext, outputs: dict[str, Any]) -> StepOutcome:
@@ -28,10 +29,13 @@ def test_a_database_failure_is_told_in_words(
     engine: Engine, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     ok = lambda ctx, outputs: StepOutcome({})  # noqa: E731
-    steps = {"collect": _duplicate_post, "train": ok, "register": ok, "evaluate": ok}
+    steps = dict.fromkeys(STEPS, ok) | {"collect": _duplicate_post}
     run = start_run(engine, settings, "acme")
 
-    status = execute(context_for(engine, settings, run), steps, poll_seconds=0.05)
+    services = build_container(settings, engine=engine)
+    status = execute(
+        context_for(engine, settings, run, services=services), steps, poll_seconds=0.05
+    )
 
     assert status == RunStatus.FAILED
     error = repo.get_run(engine, "acme", run.id).error or ""

@@ -34,6 +34,7 @@ from tuneloop.store.pipeline_models import ModelVersion, TrainingJob
 from tuneloop.store.posts import upsert_posts
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
 from tuneloop.train.hosted.fake import API_KEY, FakeFineTuning, serve
+from tuneloop.wiring import build_container
 
 pytest.importorskip("mlflow", reason="the train extra (mlflow) is not installed")
 
@@ -81,7 +82,13 @@ def test_a_hosted_run_registers_an_ft_version_that_is_served(
     from mlflow import MlflowClient
 
     run = start_run(engine, hosted, TENANT)
-    assert execute(context_for(engine, hosted, run), STEP_FUNCTIONS) == RunStatus.SUCCEEDED
+    assert (
+        execute(
+            context_for(engine, hosted, run, services=build_container(hosted, engine=engine)),
+            STEP_FUNCTIONS,
+        )
+        == RunStatus.PROMOTED  # the tenant's first candidate: champion (bootstrap)
+    )
     steps = {s.name: s.output or {} for s in repo.steps_of(engine, TENANT, run.id)}
     (job_id,) = fake.jobs
     fine_tuned = fake.view(job_id)["fine_tuned_model"]
@@ -121,14 +128,26 @@ def test_abort_during_a_hosted_job_cancels_it(
     fake.step_s = 60.0  # a job that would run for many minutes
     run = start_run(engine, hosted, TENANT)
     worker = threading.Thread(
-        target=execute, args=(context_for(engine, hosted, run), STEP_FUNCTIONS), daemon=True
+        target=execute,
+        args=(
+            context_for(engine, hosted, run, services=build_container(hosted, engine=engine)),
+            STEP_FUNCTIONS,
+        ),
+        daemon=True,
     )
     worker.start()
     deadline = time.monotonic() + 60
     while not any(fake.view(j)["status"] == "running" for j in list(fake.jobs)):
         assert time.monotonic() < deadline, "the hosted job never started running"
         time.sleep(0.05)
-    report = abort_run(engine, hosted, TENANT, run.id, wait_seconds=60)
+    report = abort_run(
+        engine,
+        hosted,
+        TENANT,
+        run.id,
+        wait_seconds=60,
+        services=build_container(hosted, engine=engine),
+    )
     worker.join(30)
     assert report.status == "aborted"
     assert "openai_job_cancelled" in report.resources_cleaned
@@ -144,7 +163,13 @@ def test_a_warm_started_run_fine_tunes_the_champions_ft_model(
     from tuneloop.store.models_registry import set_champion
 
     first = start_run(engine, hosted, TENANT)
-    assert execute(context_for(engine, hosted, first), STEP_FUNCTIONS) == RunStatus.SUCCEEDED
+    assert (
+        execute(
+            context_for(engine, hosted, first, services=build_container(hosted, engine=engine)),
+            STEP_FUNCTIONS,
+        )
+        == RunStatus.PROMOTED  # the tenant's first candidate: champion (bootstrap)
+    )
     with Session(engine) as session:
         champion = session.scalars(select(ModelVersion)).one()
     set_champion(engine, TENANT, champion.model_id, champion.version)
@@ -152,7 +177,14 @@ def test_a_warm_started_run_fine_tunes_the_champions_ft_model(
         update={"training": hosted.training.model_copy(update={"init": "champion"})}
     )
     second = start_run(engine, warm, TENANT, force_run=True)
-    assert execute(context_for(engine, warm, second), STEP_FUNCTIONS) == RunStatus.SUCCEEDED
+    assert (
+        execute(
+            context_for(engine, warm, second, services=build_container(warm, engine=engine)),
+            STEP_FUNCTIONS,
+        )
+        # past the offline gate a second run goes on to its A/B test and waits there
+        in (RunStatus.WAITING, RunStatus.GATED)
+    )
     jobs = sorted(fake.jobs.values(), key=lambda j: j.created)
     assert len(jobs) == 2
     assert jobs[1].body["model"] == champion.served_model  # the ft: model, trained further

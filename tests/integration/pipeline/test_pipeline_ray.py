@@ -27,7 +27,7 @@ from tuneloop.store.pipeline_models import ModelVersion
 from tuneloop.store.posts import upsert_posts
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
 from tuneloop.train.tiny import tiny_base_dir
-from tuneloop.wiring import engine_for, release_engine
+from tuneloop.wiring import build_container, engine_for, release_engine
 
 pytestmark = [pytest.mark.train, pytest.mark.slow]
 pytest.importorskip("torch")
@@ -56,7 +56,15 @@ def test_a_ray_run_trains_registers_and_serves(tmp_path: Path) -> None:
         ensure_tiny_base(base, lambda: [(r["hook"], r["body"]) for r in rows])
         shutil.copytree(base, tiny_base_dir(workspace, TENANT))
         run = start_run(engine, settings, TENANT)
-        assert execute(context_for(engine, settings, run), STEP_FUNCTIONS) == RunStatus.SUCCEEDED
+        assert (
+            execute(
+                context_for(
+                    engine, settings, run, services=build_container(settings, engine=engine)
+                ),
+                STEP_FUNCTIONS,
+            )
+            == RunStatus.PROMOTED  # the tenant's first candidate: champion (bootstrap)
+        )
         steps = {s.name: s.output or {} for s in repo.steps_of(engine, TENANT, run.id)}
         trained = steps["train"]
         assert trained["backend"] == "ray"

@@ -13,11 +13,22 @@ from tuneloop.config import Settings
 from tuneloop.pipeline.service import context_for, start_run
 from tuneloop.pipeline.training import open_job_row
 from tuneloop.store.runs import training_job_for
+from tuneloop.wiring import build_container
 
 
 def test_two_tenants_train_on_the_same_day(engine: Engine, settings: Settings) -> None:
-    demo = context_for(engine, settings, start_run(engine, settings, "demo"))
-    acme = context_for(engine, settings, start_run(engine, settings, "acme"))
+    demo = context_for(
+        engine,
+        settings,
+        start_run(engine, settings, "demo"),
+        services=build_container(settings, engine=engine),
+    )
+    acme = context_for(
+        engine,
+        settings,
+        start_run(engine, settings, "acme"),
+        services=build_container(settings, engine=engine),
+    )
     assert demo.run_id == acme.run_id  # run ids count per tenant per day
 
     ids = [

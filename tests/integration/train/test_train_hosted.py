@@ -96,13 +96,15 @@ def test_transient_faults_are_retried_honouring_retry_after(tmp_path: Path) -> N
 
 def test_the_breaker_opens_waits_and_closes_after_a_good_probe(tmp_path: Path) -> None:
     with hosted_world(tmp_path) as world:
-        world.fake.inject("GET /fine_tuning/jobs/{id}", "503", "503", "503", "500")
+        # The breaker opens on a failure rate (at least half of the last 60 s of calls, and at
+        # least 3 failures): nine calls succeeded before these faults, so it takes ten.
+        world.fake.inject("GET /fine_tuning/jobs/{id}", *(["503"] * 9), "500")
         job = world.train()
         assert job.status == "succeeded"  # the run waited instead of failing
         assert world.transitions[:3] == [
             ("CLOSED", "OPEN"),
             ("OPEN", "HALF_OPEN"),
-            ("HALF_OPEN", "OPEN"),  # the first probe met the 4th fault
+            ("HALF_OPEN", "OPEN"),  # the first probe met a fault still injected
         ]
         assert world.transitions[-1] == ("HALF_OPEN", "CLOSED")
         assert len(world.fake.jobs) == 1

@@ -1,4 +1,4 @@
-"""The worker over today's real pipeline: a scheduled run executes in the background, once."""
+"""The worker over the application layer: a scheduled run executes in the background, once."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from tuneloop.domain.clock import ManualClock
 from tuneloop.domain.runs import ACTIVE, RunStatus
 from tuneloop.store import runs as runs_repo
 from tuneloop.store.pipeline_models import PipelineRun
-from tuneloop.worker.actions import PipelineActions
+from tuneloop.wiring import build_container
+from tuneloop.worker.actions import AppActions
 from tuneloop.worker.loop import Worker
 
 SATURDAY = datetime(2027, 3, 6, 12, tzinfo=UTC)
@@ -35,7 +36,7 @@ def test_a_worker_tick_starts_the_scheduled_run_once_and_it_executes(
 ) -> None:
     config = quiet(settings)
     clock = ManualClock(SATURDAY)
-    actions = PipelineActions(engine, config, clock=clock)
+    actions = AppActions(build_container(config, clock=clock, engine=engine))
     worker = Worker(engine, config, actions, clock=clock, holder="w")
     try:
         worker.tick()
@@ -55,8 +56,8 @@ def test_a_worker_tick_starts_the_scheduled_run_once_and_it_executes(
 
 def test_advance_continues_a_run_that_nobody_executes(engine: Engine, settings: Settings) -> None:
     clock = ManualClock(SATURDAY)
-    actions = PipelineActions(engine, quiet(settings), clock=clock)
-    created = datetime.now(UTC) - timedelta(seconds=30)
+    actions = AppActions(build_container(quiet(settings), clock=clock, engine=engine))
+    created = clock.now() - timedelta(seconds=30)
     orphan = runs_repo.create_run(engine, DEFAULT_TENANT, trigger="manual", config={}, now=created)
     try:
         assert actions.active_run_id(DEFAULT_TENANT) == orphan.id

@@ -74,8 +74,7 @@ The A/B test is closed with a promote decision.
 )
 def deploy_version(body: DeployIn, principal: Operator, resources: ResourcesDep) -> DeploymentOut:
     row = deploy(
-        resources.engine,
-        resources.settings,
+        resources.container,
         principal.tenant_id,
         model=body.model_version.ref(),
         evaluation=body.evaluation_result.result(),
@@ -99,9 +98,7 @@ def rollback_deployment(
     body: RollbackIn | None = None,
 ) -> DeploymentOut:
     reason = (body or RollbackIn()).reason
-    row = rollback(
-        resources.engine, resources.settings, principal.tenant_id, deployment_id, reason=reason
-    )
+    row = rollback(resources.container, principal.tenant_id, deployment_id, reason=reason)
     return DeploymentOut.model_validate(describe_deployment(row, stall_after=_stall(resources)))
 
 

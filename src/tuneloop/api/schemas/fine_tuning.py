@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tuneloop.api.services.pipeline_views import Page, RunView, StatusView
+from tuneloop.app.views import Page, RunView, StatusView
 from tuneloop.config import check_cron
 from tuneloop.domain.text import StorableText
 from tuneloop.pipeline.service import AbortReport
@@ -79,7 +79,16 @@ class StartIn(StorableText):
 
     config: PipelineConfigIn = Field(default_factory=PipelineConfigIn)
     force_run: bool = Field(
-        strict=True, default=False, description="Run even below the data threshold."
+        strict=True,
+        default=False,
+        description="Run even below the data threshold, and even when the data is the one the "
+        "champion or the last candidate was trained on.",
+    )
+    new: bool = Field(
+        strict=True,
+        default=False,
+        description="Start a new run even if the tenant's last run failed (instead of "
+        "continuing it): the way out of a run that keeps failing.",
     )
 
 
@@ -171,9 +180,12 @@ class StatusOut(BaseModel):
 
     pipeline_id: str
     status: str = Field(
-        description="pending, collecting_data, training, registering, evaluating, aborting, "
-        "interrupted (nobody executes it: the next start continues it), succeeded, "
-        "not_enough_data, gated, failed or aborted."
+        description="pending, collecting_data, training, registering, evaluating, "
+        "experimenting, deciding, rolling_out (running), waiting (for its A/B test or rollout; "
+        "the worker checks it again), aborting, interrupted (nobody executes it: the next start "
+        "continues it); finished: promoted, rolled_back, rejected, inconclusive, gated, "
+        "no_new_data, not_enough_data, succeeded (a run of the first half only), failed or "
+        "aborted."
     )
     run_status: str = Field(description="The run's state machine status (running while going).")
     finished: bool
@@ -199,6 +211,12 @@ class StatusOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    trigger: str = Field(description="What started the run: manual, schedule, data, drift...")
+    evidence: dict[str, dict[str, Any]] = Field(
+        description="Each later step's evidence, by step: evaluate (offline report), "
+        "experiment (the A/B test it created), decide (lift, interval, SRM, verdict), rollout "
+        "(deployment, timeline, the trigger that rolled it back)."
+    )
 
     @classmethod
     def of(cls, view: StatusView) -> StatusOut:
@@ -219,8 +237,9 @@ class AbortOut(BaseModel):
     cleanup_status: str = Field(description="completed, or pending while still aborting.")
     reason: str
     resources_cleaned: list[str] = Field(
-        description="What was removed: temporary_files, training_data_cache, "
-        "training_job_cancelled."
+        description="What was undone: temporary_files, training_data_cache, "
+        "training_job_cancelled, experiment_stopped:<ab_test_id>, "
+        "deployment_rolled_back:<deployment_id>."
     )
 
     @classmethod
