@@ -20,6 +20,9 @@ from tuneloop.api.principals import KeyCache
 from tuneloop.api.ratelimit import RateLimiter, limiter_for
 from tuneloop.config import Settings
 from tuneloop.errors import ConfigurationError
+from tuneloop.events.consumer import EventConsumer
+from tuneloop.events.factory import consumer_for, stream_for
+from tuneloop.events.stream import EventStream
 from tuneloop.resilience.registry import BREAKER_NAMES, breaker_state
 from tuneloop.wiring import engine_for
 
@@ -46,6 +49,8 @@ class Resources:
     redis: Any | None
     limiter: RateLimiter
     keys: KeyCache  # verified API keys, for api.key_cache_seconds
+    events: EventStream  # where POST /v1/events appends
+    consumer: EventConsumer | None = None  # the in-process consumer (events.consume_in_serve)
     migrated: bool = False
 
 
@@ -77,17 +82,26 @@ def open_resources(settings: Settings) -> Resources:
     limiter = limiter_for(
         settings.api.rate_limit_per_minute, redis=client, prefix=settings.api.rate_limit_prefix
     )
+    stream = stream_for(settings, engine, client)
+    consumer = None
+    if settings.events.consume_in_serve:
+        consumer = consumer_for(settings, engine, stream)
+        consumer.start()
     return Resources(
         settings=settings,
         engine=engine,
         redis=client,
         limiter=limiter,
         keys=KeyCache(settings.api.key_cache_seconds),
+        events=stream,
+        consumer=consumer,
         migrated=True,
     )
 
 
 def close_resources(resources: Resources) -> None:
+    if resources.consumer is not None:
+        resources.consumer.stop()
     if resources.redis is not None:
         resources.redis.close()
     resources.engine.dispose()

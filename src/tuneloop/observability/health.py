@@ -114,6 +114,22 @@ def performance() -> dict[str, float | None]:
     }
 
 
+def event_stream_health(stream: Any, *, in_process: bool) -> dict[str, Any] | None:
+    """The event stream's lag and dead-letter counts (None when they cannot be read)."""
+    try:
+        lag = stream.lag()
+        dead = stream.dead_letter_counts()
+    except Exception as exc:
+        log.warning("event stream health check failed", extra={"error_type": type(exc).__name__})
+        return None
+    return {
+        "backend": stream.name,
+        **lag.to_json(),
+        "dead_letters": {category.value: count for category, count in dead.items()},
+        "consumer_in_process": in_process,
+    }
+
+
 def health_report(
     *,
     engine: Engine,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_helpers import Keys, auth, with_api
+from api_helpers import Keys, auth, caught_up, with_api
 from fastapi.testclient import TestClient
 
 from tuneloop.config import Settings
@@ -60,7 +60,7 @@ def test_good_events_are_kept_bad_ones_refused_and_repeats_are_duplicates(
         _event("e-8", None),
     ]
     response = client.post("/v1/events", json={"events": batch}, headers=auth(keys.operator))
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     report = response.json()
     assert (report["received"], report["accepted"], report["duplicates"]) == (8, 3, 0)
     assert report["rejected"] == 5
@@ -70,6 +70,8 @@ def test_good_events_are_kept_bad_ones_refused_and_repeats_are_duplicates(
     assert "no experiment" in reasons[3]["reason"]
     assert reasons[4]["field"] == "arm" and "treatment" in reasons[4]["reason"]
     assert all(error["reason"] for error in report["errors"])
+    assert report["queued"] == 3
+    caught_up(client.app)
 
     again = client.post("/v1/events", json={"events": batch}, headers=auth(keys.operator)).json()
     assert (again["accepted"], again["duplicates"], again["rejected"]) == (0, 3, 5)
@@ -80,7 +82,7 @@ def test_another_tenants_experiment_is_unknown_here(client: TestClient, keys: Ke
     response = client.post(
         "/v1/events", json={"events": [_event("x-1", test_id)]}, headers=auth(keys.other_admin)
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     assert response.json()["accepted"] == 0
     assert "no experiment" in response.json()["errors"][0]["reason"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from tuneloop.api.resources import hooks_of, resources_of
+from tuneloop.observability.event_metrics import refresh_stream_gauges
 from tuneloop.observability.health import pool_sizes
 from tuneloop.observability.metrics import exposition, set_breaker_state, set_pool_gauges
 
@@ -29,6 +30,7 @@ router = APIRouter(tags=["metrics"])
 def metrics(request: Request) -> Response:
     resources = resources_of(request.app)
     set_pool_gauges(pool_sizes(resources.engine, resources.redis))
+    refresh_stream_gauges(resources.events)
     for name, state in hooks_of(request.app).breakers.items():
         set_breaker_state(name, state())
     body, content_type = exposition()

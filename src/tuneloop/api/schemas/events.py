@@ -59,13 +59,20 @@ class EventsBatchOut(BaseModel):
                     "duplicates": 0,
                     "rejected": 1,
                     "errors": [{"index": 1, "field": "engagement", "reason": "required"}],
+                    "queued": 1,
                 }
             ]
         }
     )
 
     received: int
-    accepted: int = Field(description="Events stored now.")
+    accepted: int = Field(
+        description="Events accepted: durable in the event stream, written to the events "
+        "table by the consumer (its lag is in `/health`)."
+    )
     duplicates: int = Field(description="Events already stored (same idempotency key).")
     rejected: int = Field(description="Events refused; `errors` says why, by index.")
     errors: list[EventError]
+    queued: int = Field(
+        default=0, description="Events appended to the stream by this request (= accepted)."
+    )

@@ -1,4 +1,4 @@
-"""What ``POST /v1/events`` calls: the batch limit, then the ingestion service."""
+"""What ``POST /v1/events`` calls: the batch limit, then validation and the append to the stream."""
 
 from __future__ import annotations
 
@@ -8,15 +8,27 @@ from typing import Any
 from sqlalchemy import Engine
 
 from tuneloop.errors import InvalidInputError, Problem
-from tuneloop.events.ingest import IngestReport, ingest_events
+from tuneloop.events.accept import accept_events
+from tuneloop.events.consumer import EventConsumer
+from tuneloop.events.ingest import IngestReport
+from tuneloop.events.stream import EventStream
 
 
-def ingest_batch(
-    engine: Engine, tenant_id: str, events: Sequence[Any], *, max_batch: int
+def accept_batch(
+    engine: Engine,
+    stream: EventStream,
+    tenant_id: str,
+    events: Sequence[Any],
+    *,
+    max_batch: int,
+    consumer: EventConsumer | None = None,
 ) -> IngestReport:
     if len(events) > max_batch:
         raise InvalidInputError(
             f"a batch holds at most {max_batch} events; this one has {len(events)}",
             [Problem("body.events", f"at most {max_batch} items")],
         )
-    return ingest_events(engine, tenant_id, events)
+    report = accept_events(engine, stream, tenant_id, events)
+    if consumer is not None and report.accepted:
+        consumer.wake()  # the in-process consumer reads now rather than at its next poll
+    return report

@@ -1,0 +1,45 @@
+"""Picks the event stream from Settings: Redis Streams with ``REDIS_URL``, else the app database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from tuneloop.config import Settings
+from tuneloop.errors import ConfigurationError
+from tuneloop.events.consumer import EventConsumer
+from tuneloop.events.stream import EventStream
+
+
+def stream_for(settings: Settings, engine: Engine, redis: Any | None) -> EventStream:
+    """The configured stream: ``events.stream`` (auto: Redis when a client is given)."""
+    events = settings.events
+    kind = events.stream
+    if kind == "auto":
+        kind = "redis" if redis is not None else "database"
+    if kind == "redis":
+        if redis is None:
+            raise ConfigurationError("events.stream is 'redis' but REDIS_URL is not set")
+        from tuneloop.events.redis_stream import RedisEventStream
+
+        return RedisEventStream(
+            redis,
+            key=events.stream_key,
+            group=events.group,
+            claim_idle_seconds=events.claim_idle_seconds,
+        )
+    from tuneloop.store.event_stream import DatabaseEventStream
+
+    return DatabaseEventStream(engine, claim_idle_seconds=events.claim_idle_seconds)
+
+
+def consumer_for(settings: Settings, engine: Engine, stream: EventStream) -> EventConsumer:
+    events = settings.events
+    return EventConsumer(
+        stream,
+        engine,
+        batch_size=events.batch_size,
+        max_deliveries=events.max_deliveries,
+        poll_seconds=events.poll_seconds,
+    )
