@@ -43,3 +43,14 @@ def consumer_for(settings: Settings, engine: Engine, stream: EventStream) -> Eve
         max_deliveries=events.max_deliveries,
         poll_seconds=events.poll_seconds,
     )
+
+
+def redis_for(settings: Settings) -> Any | None:
+    """A redis-py client for ``REDIS_URL`` (None without one), for the CLI's consumer."""
+    if not settings.redis.url:
+        return None
+    import redis
+
+    return redis.Redis.from_url(
+        settings.redis.url, socket_keepalive=True, health_check_interval=30, socket_timeout=30
+    )
