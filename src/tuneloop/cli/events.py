@@ -127,5 +127,3 @@ def purge(
     with opened_stream() as stream:
         removed = purge_letters(stream, category)
     console.print(f"purged {removed} {category.value} dead letter(s)")
-
-

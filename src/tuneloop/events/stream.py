@@ -14,11 +14,12 @@ consumer group; ``store/event_stream.py``: an append-only table in the app datab
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
+
+import orjson
 
 
 class Category(StrEnum):
@@ -91,7 +92,9 @@ class EventStream(Protocol):
 
     name: str
 
-    def append(self, tenant_id: str, events: Sequence[Any]) -> list[str]: ...
+    def append(self, tenant_id: str, events: Sequence[Any]) -> list[str]:
+        """Append durably; the entries' ids where the backend gives them cheaply."""
+        ...
 
     def read(self, consumer: str, count: int, *, block_seconds: float = 0.0) -> list[Entry]: ...
 
@@ -113,15 +116,14 @@ class EventStream(Protocol):
 
 
 def encode_event(event: Any) -> str:
-    """The JSON an entry carries (compact; what a client that XADDs must write)."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=str)
+    """The JSON an entry carries (compact UTF-8; what a client that XADDs must write)."""
+    return orjson.dumps(event, default=str).decode()
 
 
 def decode_event(raw: str | bytes) -> Any:
     """The event an entry carries; an undecodable one comes back as the raw text, which
     validation then refuses (so it is dead-lettered as ``validation``, never lost)."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     try:
-        return json.loads(text)
-    except ValueError:
-        return text
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
 from tuneloop.domain.clock import Clock, SystemClock
 from tuneloop.events.stream import (
@@ -48,10 +48,27 @@ class DatabaseEventStream:
             {"tenant_id": tenant_id, "payload": encode_event(event), "appended_at": now}
             for event in events
         ]
-        statement = insert(StreamEntry).values(deliveries=0).returning(StreamEntry.id)
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                return self._copy_append(connection, rows)
+            statement = insert(StreamEntry).values(deliveries=0).returning(StreamEntry.id)
             ids = connection.execute(statement, rows).scalars().all()
         return [str(found) for found in ids]
+
+    @staticmethod
+    def _copy_append(connection: Connection, rows: list[dict[str, Any]]) -> list[str]:
+        """Binary COPY: PostgreSQL's cheapest insert (a multi-row INSERT spends its time
+        converting thousands of parameters); the ids are not needed by the edge."""
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        statement = (
+            "COPY event_stream (tenant_id, payload, appended_at, deliveries) "
+            "FROM STDIN (FORMAT BINARY)"
+        )
+        with cursor.copy(statement) as copy:
+            copy.set_types(["text", "text", "timestamptz", "int4"])
+            for row in rows:
+                copy.write_row((row["tenant_id"], row["payload"], row["appended_at"], 0))
+        return []
 
     def read(self, consumer: str, count: int, *, block_seconds: float = 0.0) -> list[Entry]:
         # Never blocks: the consumer waits between empty reads (and is woken by appends).

@@ -32,7 +32,6 @@ def upgrade() -> None:
         sa.Column("claimed_at", UTCDateTime()),
         sa.PrimaryKeyConstraint("id", name="pk_event_stream"),
     )
-    op.create_index("ix_event_stream_claimed_at", "event_stream", ["claimed_at"])
     op.create_table(
         "event_dead_letters",
         sa.Column("id", ID, autoincrement=True, nullable=False),
