@@ -100,3 +100,39 @@ def test_limits_roles_and_bodies(client: TestClient, keys: Keys) -> None:
         answer = client.post("/v1/events", json=bad, headers=auth(keys.operator))
         assert answer.status_code == 422, bad
     assert client.post("/v1/events", json={"events": []}).status_code == 401
+
+
+def test_without_a_consumer_events_wait_and_the_lag_is_shown_until_one_runs(
+    api_settings: Settings,
+) -> None:
+    from fastapi.testclient import TestClient as Client
+
+    from tuneloop.api.app import create_app
+    from tuneloop.events.consumer import EventConsumer
+    from tuneloop.store.auth_models import Role, create_api_key
+    from tuneloop.store.events import count_events
+
+    settings = api_settings.model_copy(
+        update={"events": api_settings.events.model_copy(update={"consume_in_serve": False})}
+    )
+    with Client(create_app(settings)) as client:
+        resources = client.app.state.resources  # type: ignore[attr-defined]
+        assert resources.consumer is None
+        key = create_api_key(resources.engine, "acme", role=Role.OPERATOR).plaintext
+        keys = Keys(admin=key, operator=key, viewer=key, other_admin=key)
+        test_id = _test_id(client, keys)
+        batch = [_event(f"w-{i}", test_id) for i in range(3)]
+        assert (
+            client.post("/v1/events", json={"events": batch}, headers=auth(key)).json()["queued"]
+            == 3
+        )
+        stream = client.get("/health").json()["event_stream"]
+        assert stream["pending"] == 3 and stream["oldest_age_seconds"] is not None
+        assert stream["consumer_in_process"] is False
+        metrics = client.get(f"/evaluation/metrics/{test_id}", headers=auth(key)).json()
+        assert metrics["event_stream"]["pending"] == 3
+        assert count_events(resources.engine, "acme") == 0  # not written yet
+        assert EventConsumer(resources.events, resources.engine).drain().written == 3
+        assert count_events(resources.engine, "acme") == 3
+        assert client.get("/health").json()["event_stream"]["pending"] == 0
+        assert "tuneloop_events_pending 0.0" in client.get("/metrics").text

@@ -76,3 +76,12 @@ class EventsBatchOut(BaseModel):
     queued: int = Field(
         default=0, description="Events appended to the stream by this request (= accepted)."
     )
+
+
+class EventLagOut(BaseModel):
+    """How far the event consumer is behind: figures read from events may miss these."""
+
+    pending: int = Field(description="Events accepted and not yet written to the table.")
+    oldest_age_seconds: float | None = Field(
+        description="Age of the oldest waiting event; None when none waits."
+    )

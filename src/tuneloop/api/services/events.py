@@ -32,3 +32,11 @@ def accept_batch(
     if consumer is not None and report.accepted:
         consumer.wake()  # the in-process consumer reads now rather than at its next poll
     return report
+
+
+def stream_lag(stream: EventStream) -> dict[str, Any] | None:
+    """The consumer's lag for read-your-writes notes (None when the stream cannot be read)."""
+    try:
+        return stream.lag().to_json()
+    except Exception:  # the answer it decorates must not fail because of it
+        return None
