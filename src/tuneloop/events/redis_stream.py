@@ -132,13 +132,10 @@ class RedisEventStream:
         return [self._entry(id_, fields, deliveries.get(id_, 2)) for id_, fields in claimed]
 
     def _entry(self, entry_id: Any, fields: dict[Any, Any], deliveries: int) -> Entry:
-        values = {_text(k): v for k, v in fields.items()}
-        return Entry(
-            _text(entry_id),
-            _text(values.get("tenant", b"")),
-            decode_event(values.get("event", b"")),
-            deliveries,
-        )
+        # Field names are bytes from a plain client, str from one with decode_responses.
+        tenant = fields.get(b"tenant", fields.get("tenant", b""))
+        event = fields.get(b"event", fields.get("event", b""))
+        return Entry(_text(entry_id), _text(tenant), decode_event(event), deliveries)
 
     def ack(self, ids: Sequence[str]) -> None:
         if not ids:
