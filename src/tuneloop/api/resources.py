@@ -22,6 +22,7 @@ from tuneloop.config import Settings
 from tuneloop.errors import ConfigurationError
 from tuneloop.events.consumer import EventConsumer
 from tuneloop.events.factory import consumer_for, stream_for
+from tuneloop.events.report_cache import ReportCache
 from tuneloop.events.stream import EventStream
 from tuneloop.resilience.registry import BREAKER_NAMES, breaker_state
 from tuneloop.wiring import engine_for
@@ -50,6 +51,7 @@ class Resources:
     limiter: RateLimiter
     keys: KeyCache  # verified API keys, for api.key_cache_seconds
     events: EventStream  # where POST /v1/events appends
+    reports: ReportCache  # evaluation metrics, 5 minutes or until the consumer writes
     consumer: EventConsumer | None = None  # the in-process consumer (events.consume_in_serve)
     migrated: bool = False
 
@@ -83,9 +85,10 @@ def open_resources(settings: Settings) -> Resources:
         settings.api.rate_limit_per_minute, redis=client, prefix=settings.api.rate_limit_prefix
     )
     stream = stream_for(settings, engine, client)
+    reports = ReportCache(redis=client)
     consumer = None
     if settings.events.consume_in_serve:
-        consumer = consumer_for(settings, engine, stream)
+        consumer = consumer_for(settings, engine, stream, on_written=reports.invalidate_tenant)
         consumer.start()
     return Resources(
         settings=settings,
@@ -94,6 +97,7 @@ def open_resources(settings: Settings) -> Resources:
         limiter=limiter,
         keys=KeyCache(settings.api.key_cache_seconds),
         events=stream,
+        reports=reports,
         consumer=consumer,
         migrated=True,
     )

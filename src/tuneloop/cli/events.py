@@ -42,10 +42,14 @@ def consume_events(
 ) -> None:
     """Write the event stream's entries to the events table until stopped (Ctrl-C, SIGTERM)."""
     from tuneloop.events.factory import consumer_for
+    from tuneloop.events.report_cache import ReportCache
 
     config = settings()
     with opened_stream() as stream:
-        consumer = consumer_for(config, engine(), stream)
+        # With Redis the API's cached reports are shared: invalidate them from here too.
+        client = getattr(stream, "client", None)
+        hook = ReportCache(redis=client).invalidate_tenant if client is not None else None
+        consumer = consumer_for(config, engine(), stream, on_written=hook)
         if drain:
             done = consumer.drain(timeout=float("inf"))
         else:

@@ -83,6 +83,7 @@ class EventConsumer:
         max_deliveries: int = 5,
         poll_seconds: float = 0.2,
         ingest: Ingest = ingest_events,
+        on_written: Callable[[str], None] | None = None,
     ) -> None:
         self.stream = stream
         self.engine = engine
@@ -91,6 +92,7 @@ class EventConsumer:
         self.max_deliveries = max_deliveries
         self.poll_seconds = poll_seconds
         self.ingest = ingest
+        self.on_written = on_written  # told the tenant after a batch wrote new events
         self.progress = Progress()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -131,6 +133,8 @@ class EventConsumer:
         batch.written += report.accepted
         batch.duplicates += report.duplicates
         EVENTS_WRITTEN.inc(report.accepted)
+        if report.accepted and self.on_written is not None:
+            self.on_written(tenant_id)  # e.g. the evaluation-metrics cache drops its reports
         refused: dict[int, list[Rejection]] = {}
         for problem in report.problems:
             refused.setdefault(problem.index, []).append(problem)

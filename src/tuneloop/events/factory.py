@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
@@ -34,7 +35,13 @@ def stream_for(settings: Settings, engine: Engine, redis: Any | None) -> EventSt
     return DatabaseEventStream(engine, claim_idle_seconds=events.claim_idle_seconds)
 
 
-def consumer_for(settings: Settings, engine: Engine, stream: EventStream) -> EventConsumer:
+def consumer_for(
+    settings: Settings,
+    engine: Engine,
+    stream: EventStream,
+    *,
+    on_written: Callable[[str], None] | None = None,
+) -> EventConsumer:
     events = settings.events
     return EventConsumer(
         stream,
@@ -42,6 +49,7 @@ def consumer_for(settings: Settings, engine: Engine, stream: EventStream) -> Eve
         batch_size=events.batch_size,
         max_deliveries=events.max_deliveries,
         poll_seconds=events.poll_seconds,
+        on_written=on_written,
     )
 
 

@@ -132,7 +132,14 @@ def test_without_a_consumer_events_wait_and_the_lag_is_shown_until_one_runs(
         metrics = client.get(f"/evaluation/metrics/{test_id}", headers=auth(key)).json()
         assert metrics["event_stream"]["pending"] == 3
         assert count_events(resources.engine, "acme") == 0  # not written yet
-        assert EventConsumer(resources.events, resources.engine).drain().written == 3
+        again = client.get(f"/evaluation/metrics/{test_id}", headers=auth(key)).json()
+        assert again["metrics"] == metrics["metrics"]  # the cached report
+        consumer = EventConsumer(
+            resources.events, resources.engine, on_written=resources.reports.invalidate_tenant
+        )
+        assert consumer.drain().written == 3
         assert count_events(resources.engine, "acme") == 3
+        fresh = client.get(f"/evaluation/metrics/{test_id}", headers=auth(key)).json()
+        assert fresh["metrics"] != metrics["metrics"]  # the write invalidated the cached one
         assert client.get("/health").json()["event_stream"]["pending"] == 0
         assert "tuneloop_events_pending 0.0" in client.get("/metrics").text
