@@ -57,6 +57,11 @@ class EventsSettings(BaseModel):
         description="Redis stream key; dead letters go to KEY:dlq:CATEGORY.",
     )
     group: str = Field(default="tuneloop-consumers", description="Redis consumer group.")
+    sqlite_own_file: bool = Field(
+        default=True,
+        description="On SQLite, keep the embedded stream in a file of its own next to the "
+        "database, so appends never wait for the events table's writer.",
+    )
     consume_in_serve: bool = Field(
         default=True, description="`tuneloop serve` runs a consumer in each worker process."
     )

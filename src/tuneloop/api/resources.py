@@ -106,6 +106,7 @@ def open_resources(settings: Settings) -> Resources:
 def close_resources(resources: Resources) -> None:
     if resources.consumer is not None:
         resources.consumer.stop()
+    resources.events.close()
     if resources.redis is not None:
         resources.redis.close()
     resources.engine.dispose()

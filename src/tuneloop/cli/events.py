@@ -27,9 +27,11 @@ def opened_stream() -> Iterator[EventStream]:
 
     config = settings()
     client = redis_for(config)
+    stream = stream_for(config, engine(), client)
     try:
-        yield stream_for(config, engine(), client)
+        yield stream
     finally:
+        stream.close()
         if client is not None:
             client.close()
 

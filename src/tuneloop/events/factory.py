@@ -30,9 +30,15 @@ def stream_for(settings: Settings, engine: Engine, redis: Any | None) -> EventSt
             group=events.group,
             claim_idle_seconds=events.claim_idle_seconds,
         )
-    from tuneloop.store.event_stream import DatabaseEventStream
+    from tuneloop.store.event_stream import DatabaseEventStream, sqlite_stream_engine
 
-    return DatabaseEventStream(engine, claim_idle_seconds=events.claim_idle_seconds)
+    own = events.sqlite_own_file and engine.dialect.name == "sqlite"
+    stream_engine = sqlite_stream_engine(engine) if own else engine
+    return DatabaseEventStream(
+        stream_engine,
+        claim_idle_seconds=events.claim_idle_seconds,
+        owns_engine=stream_engine is not engine,
+    )
 
 
 def consumer_for(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
@@ -23,9 +24,27 @@ from tuneloop.events.stream import (
     decode_event,
     encode_event,
 )
+from tuneloop.store.base import Base
+from tuneloop.store.db import make_engine
 from tuneloop.store.event_stream_models import DeadLetterRow, StreamEntry
 
 SOURCE = "db:event_stream"
+
+
+def sqlite_stream_engine(app_engine: Engine) -> Engine:
+    """An engine on the stream's own SQLite file next to the app database (NAME-events.db),
+    its tables created; the caller disposes of it (``DatabaseEventStream.close``).
+
+    SQLite has one writer per file: a stream inside the app database would make every
+    append wait for the consumer's batch writes to the events table."""
+    database = app_engine.url.database
+    if not database or database == ":memory:":
+        return app_engine
+    path = Path(database)
+    engine = make_engine(f"sqlite:///{path.with_name(f'{path.stem}-events{path.suffix}')}")
+    tables = [Base.metadata.tables[name] for name in ("event_stream", "event_dead_letters")]
+    Base.metadata.create_all(engine, tables=tables)
+    return engine
 
 
 class DatabaseEventStream:
@@ -34,9 +53,15 @@ class DatabaseEventStream:
     name = SOURCE
 
     def __init__(
-        self, engine: Engine, *, claim_idle_seconds: float = 60.0, clock: Clock | None = None
+        self,
+        engine: Engine,
+        *,
+        claim_idle_seconds: float = 60.0,
+        clock: Clock | None = None,
+        owns_engine: bool = False,
     ) -> None:
         self.engine = engine
+        self.owns_engine = owns_engine  # its own SQLite file: disposed of by close()
         self.claim_idle = timedelta(seconds=claim_idle_seconds)
         self.clock = clock or SystemClock()
 
@@ -166,4 +191,6 @@ class DatabaseEventStream:
             return int(connection.execute(statement).rowcount)
 
     def close(self) -> None:
-        """The engine belongs to the caller."""
+        """Dispose of the stream's own engine (the app's engine belongs to the caller)."""
+        if self.owns_engine:
+            self.engine.dispose()

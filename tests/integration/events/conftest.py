@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from tuneloop.config import Settings
+from tuneloop.events.factory import stream_for
 from tuneloop.events.stream import EventStream
 
 REDIS_URL = os.environ.get("TUNELOOP_TEST_REDIS_URL")
@@ -48,9 +50,11 @@ def stream_key(redis_client: Any) -> Iterator[str]:
 
 @pytest.fixture
 def make_stream(
-    stream_kind: str, engine: Engine, redis_client: Any, stream_key: str
-) -> Callable[..., EventStream]:
-    """Builds this test's stream (a new handle each call, as another process would have)."""
+    stream_kind: str, settings: Settings, engine: Engine, redis_client: Any, stream_key: str
+) -> Iterator[Callable[..., EventStream]]:
+    """Builds this test's stream (a new handle each call, as another process would have):
+    the one ``tuneloop consume events`` opens for these settings."""
+    opened: list[EventStream] = []
 
     def build(*, claim_idle_seconds: float = 60.0) -> EventStream:
         if stream_kind == "redis":
@@ -62,8 +66,11 @@ def make_stream(
                 group="test-consumers",
                 claim_idle_seconds=claim_idle_seconds,
             )
-        from tuneloop.store.event_stream import DatabaseEventStream
+        events = settings.events.model_copy(update={"claim_idle_seconds": claim_idle_seconds})
+        stream = stream_for(settings.model_copy(update={"events": events}), engine, None)
+        opened.append(stream)
+        return stream
 
-        return DatabaseEventStream(engine, claim_idle_seconds=claim_idle_seconds)
-
-    return build
+    yield build
+    for stream in opened:
+        stream.close()

@@ -8,9 +8,10 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from tuneloop.cli.main import app
+from tuneloop.config import Settings
 from tuneloop.domain.experiments import ArmSpec
+from tuneloop.events.factory import stream_for
 from tuneloop.experiments.service import create_experiment
-from tuneloop.store.event_stream import DatabaseEventStream
 from tuneloop.store.events import count_events
 
 runner = CliRunner()
@@ -29,8 +30,8 @@ def _event(key: str, **fields: object) -> dict[str, object]:
     } | fields
 
 
-def test_dead_letters_from_the_command_line(engine: Engine) -> None:
-    stream = DatabaseEventStream(engine)
+def test_dead_letters_from_the_command_line(settings: Settings, engine: Engine) -> None:
+    stream = stream_for(settings, engine, None)  # what the commands open
     stream.append("acme", [_event("ok-1"), _event("bad-1", engagement=-1)])
     stream.append("acme", [_event("late-1", experiment_key="ab-test-late")])
     create_experiment(engine, "acme", arms=ARMS, key="ab-test-cli")
@@ -49,6 +50,7 @@ def test_dead_letters_from_the_command_line(engine: Engine) -> None:
     [letter] = [json.loads(line) for line in shown.output.splitlines()]
     assert letter["event"]["idempotency_key"] == "bad-1" and "engagement" in letter["error"]
     assert letter["source"] == "db:event_stream" and letter["attempts"] == 1
+    stream.close()
 
     create_experiment(engine, "acme", arms=ARMS, key="ab-test-late")  # the fix
     replayed = runner.invoke(app, ["dlq", "replay", "unknown_reference"])
