@@ -25,7 +25,7 @@ from tuneloop.events.factory import consumer_for, stream_for
 from tuneloop.events.report_cache import ReportCache
 from tuneloop.events.stream import EventStream
 from tuneloop.resilience.registry import BREAKER_NAMES, breaker_state
-from tuneloop.wiring import engine_for
+from tuneloop.wiring import Container, build_container, engine_for
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,13 @@ class Resources:
     redis: Any | None
     limiter: RateLimiter
     keys: KeyCache  # verified API keys, for api.key_cache_seconds
+    container: Container  # the composition root the application layer works with
     events: EventStream  # where POST /v1/events appends
     reports: ReportCache  # evaluation metrics, 5 minutes or until the consumer writes
     consumer: EventConsumer | None = None  # the in-process consumer (events.consume_in_serve)
     migrated: bool = False
+    # /v1/route and /v1/chat/completions: generation traffic, api.serving_rate_limit_per_minute
+    serving_limiter: RateLimiter | None = None
 
 
 def redis_client_for(settings: Settings) -> Any | None:
@@ -84,6 +87,11 @@ def open_resources(settings: Settings) -> Resources:
     limiter = limiter_for(
         settings.api.rate_limit_per_minute, redis=client, prefix=settings.api.rate_limit_prefix
     )
+    serving_limiter = limiter_for(
+        settings.api.serving_rate_limit_per_minute,
+        redis=client,
+        prefix=f"{settings.api.rate_limit_prefix}serving:",
+    )
     stream = stream_for(settings, engine, client)
     reports = ReportCache(redis=client)
     consumer = None
@@ -96,10 +104,12 @@ def open_resources(settings: Settings) -> Resources:
         redis=client,
         limiter=limiter,
         keys=KeyCache(settings.api.key_cache_seconds),
+        container=build_container(settings, engine=engine),
         events=stream,
         reports=reports,
         consumer=consumer,
         migrated=True,
+        serving_limiter=serving_limiter,
     )
 
 

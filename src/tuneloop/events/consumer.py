@@ -41,14 +41,15 @@ log = logging.getLogger(__name__)
 Ingest = Callable[[Engine, str, Sequence[Any]], IngestReport]
 # Fields whose refusal means "names something not found (yet)", not "malformed".
 REFERENCE_FIELDS = frozenset({"experiment_key", "arm", "generation_id"})
-_PYDANTIC_PREFIXES = ("String should", "Input should", "Field required")
+# Reasons under those fields that no later write can change (pydantic's; an outcome that
+# contradicts the generation it names).
+_FINAL_PREFIXES = ("String should", "Input should", "Field required", "generation ")
 
 
 def category_of(problems: Sequence[Rejection]) -> Category:
     """``unknown_reference`` when every problem is a reference not found, else ``validation``."""
     if problems and all(
-        p.field in REFERENCE_FIELDS and not p.reason.startswith(_PYDANTIC_PREFIXES)
-        for p in problems
+        p.field in REFERENCE_FIELDS and not p.reason.startswith(_FINAL_PREFIXES) for p in problems
     ):
         return Category.UNKNOWN_REFERENCE
     return Category.VALIDATION

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import psycopg.errors
@@ -147,6 +148,35 @@ def _copy(connection: Connection, table: str, rows: Iterable[Sequence[Any]]) -> 
     return max(cursor.rowcount, 0)
 
 
+@dataclass(frozen=True)
+class GenerationLinks:
+    """What an event naming a generation inherits from it."""
+
+    unit_id: str
+    model_id: str | None
+    experiment_key: str | None
+    arm: str | None
+
+
+def generations_by_id(
+    engine: Engine, tenant_id: str, generation_ids: Iterable[str]
+) -> dict[str, GenerationLinks]:
+    """The recorded generations of ``tenant_id`` among ``generation_ids`` (partial index)."""
+    e = OutcomeEvent.__table__.c
+    wanted = sorted(set(generation_ids))
+    found: dict[str, GenerationLinks] = {}
+    with engine.connect() as connection:
+        for start in range(0, len(wanted), 500):
+            query = select(e.generation_id, e.unit_id, e.model_id, e.experiment_key, e.arm).where(
+                e.tenant_id == tenant_id,
+                e.kind == "generation",
+                e.generation_id.in_(wanted[start : start + 500]),
+            )
+            for row in connection.execute(query):
+                found[row[0]] = GenerationLinks(*row[1:])
+    return found
+
+
 def count_events(engine: Engine, tenant_id: str, experiment_key: str | None = None) -> int:
     query = (
         select(func.count()).select_from(OutcomeEvent).where(OutcomeEvent.tenant_id == tenant_id)
@@ -157,7 +187,9 @@ def count_events(engine: Engine, tenant_id: str, experiment_key: str | None = No
         return int(connection.execute(query).scalar_one())
 
 
-def arm_statistics(engine: Engine, tenant_id: str, experiment_key: str) -> list[ArmStatistics]:
+def arm_statistics(
+    engine: Engine, tenant_id: str, experiment_key: str, *, until: datetime | None = None
+) -> list[ArmStatistics]:
     """Per arm: exposed units, and n / sum / sum of squares of each metric over units.
 
     Each metric is first reduced to one value per unit (the randomisation unit), so that
@@ -169,8 +201,9 @@ def arm_statistics(engine: Engine, tenant_id: str, experiment_key: str) -> list[
     - ``error_rate``: the unit's share of generations that failed.
 
     A unit without events of a kind has no value for that metric (it is not a zero).
+    ``until`` counts only events that happened by then (the evidence at an earlier look).
     """
-    per_unit = _per_unit_values(tenant_id, experiment_key)
+    per_unit = _per_unit_values(tenant_id, experiment_key, until)
     u = per_unit.c
     columns: list[Any] = [u.arm, func.sum(u.exposed)]
     for metric in METRICS:
@@ -182,8 +215,11 @@ def arm_statistics(engine: Engine, tenant_id: str, experiment_key: str) -> list[
     return [_arm_statistics(row) for row in result]
 
 
-def _per_unit_values(tenant_id: str, experiment_key: str) -> Any:
+def _per_unit_values(tenant_id: str, experiment_key: str, until: datetime | None) -> Any:
     e = OutcomeEvent.__table__.c
+    where = [e.tenant_id == tenant_id, e.experiment_key == experiment_key]
+    if until is not None:
+        where.append(e.ts <= until)
     generation = e.kind == "generation"
     tokens = func.sum(case((generation, e.tokens)))
     return (
@@ -200,7 +236,7 @@ def _per_unit_values(tenant_id: str, experiment_key: str) -> Any:
                 "error_rate"
             ),
         )
-        .where(e.tenant_id == tenant_id, e.experiment_key == experiment_key)
+        .where(*where)
         .group_by(e.arm, e.unit_id)
         .subquery("per_unit")
     )

@@ -8,9 +8,7 @@ from tuneloop.config import STANDARD_NAMES, Settings
 
 # Set by the deploy files for settings other branches are adding; the lead removes an entry
 # when its setting lands (test_awaited_settings_exist then passes and flags it).
-AWAITED_SETTINGS = {
-    "TUNELOOP_WORKER__EMBEDDED": "worker branch: false keeps `serve` from ticking the loop",
-}
+AWAITED_SETTINGS: dict[str, str] = {}
 # Read by tuneloop itself outside Settings' fields.
 PROCESS_NAMES = {"TUNELOOP_CONFIG", "PROMETHEUS_MULTIPROC_DIR"}
 

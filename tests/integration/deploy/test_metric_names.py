@@ -21,9 +21,6 @@ from tuneloop.config import Settings
 AWAITED_METRICS = {
     "tuneloop_rollbacks_total": "rollout: counter by `trigger`, one per rollback",
     "tuneloop_pipeline_runs_total": "pipeline: counter by `status` (completed, failed, aborted)",
-    "tuneloop_rollout_stalled": "seams: gauge, 1 while a rollout's next step is overdue",
-    "tuneloop_worker_is_leader": "worker: gauge, 1 in the process holding the leader lease",
-    "tuneloop_worker_last_tick_timestamp_seconds": "worker: gauge, epoch of the last tick",
 }
 SYNTHETIC = {"up"}  # written by Prometheus itself
 KEYWORDS = {

@@ -16,6 +16,8 @@ from tuneloop.store.events import count_events
 
 runner = CliRunner()
 ARMS = [ArmSpec("baseline", "gpt-4o-mini", "1", 0.5), ArmSpec("candidate", "ft:x", "2", 0.5)]
+# Another pair of models: a running test already compares ARMS' (one test per set of models).
+LATE_ARMS = [ArmSpec("baseline", "gpt-4o-mini", "1", 0.5), ArmSpec("candidate", "ft:y", "3", 0.5)]
 
 
 def _event(key: str, **fields: object) -> dict[str, object]:
@@ -52,7 +54,7 @@ def test_dead_letters_from_the_command_line(settings: Settings, engine: Engine) 
     assert letter["source"] == "db:event_stream" and letter["attempts"] == 1
     stream.close()
 
-    create_experiment(engine, "acme", arms=ARMS, key="ab-test-late")  # the fix
+    create_experiment(engine, "acme", arms=LATE_ARMS, key="ab-test-late")  # the fix
     replayed = runner.invoke(app, ["dlq", "replay", "unknown_reference"])
     assert "appended 1" in replayed.output, replayed.output
     refused = runner.invoke(app, ["dlq", "replay", "validation"])

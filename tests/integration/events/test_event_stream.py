@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tuneloop.domain.experiments import ArmSpec
+from tuneloop.events.accept import accept_events
 from tuneloop.events.consumer import EventConsumer
 from tuneloop.events.dlq import purge, replay
 from tuneloop.events.stream import Category, EventStream
@@ -17,6 +18,8 @@ from tuneloop.experiments.service import create_experiment
 
 KEY = "ab-test-20261205-001"
 ARMS = [ArmSpec("baseline", "gpt-4o-mini", "1", 0.5), ArmSpec("candidate", "ft:x", "2", 0.5)]
+# Another pair of models: a running test already compares ARMS' (one test per set of models).
+LATER_ARMS = [ArmSpec("baseline", "gpt-4o-mini", "1", 0.5), ArmSpec("candidate", "ft:y", "3", 0.5)]
 TS = "2026-12-05T12:00:00Z"
 StreamFactory = Callable[..., EventStream]  # the ``make_stream`` fixture
 
@@ -102,7 +105,7 @@ def test_an_unknown_reference_is_retried_then_dead_lettered_then_replayed_after_
     assert letter.attempts == 3 and "ab-test-later" in letter.error
     assert replay(engine, stream, Category.UNKNOWN_REFERENCE).refused  # not fixed yet: kept
     assert stream.dead_letter_counts()[Category.UNKNOWN_REFERENCE] == 1
-    create_experiment(engine, "acme", arms=ARMS, key="ab-test-later")  # the fix
+    create_experiment(engine, "acme", arms=LATER_ARMS, key="ab-test-later")  # the fix
     replayed = replay(engine, stream, Category.UNKNOWN_REFERENCE)
     assert (replayed.letters, replayed.appended, replayed.refused) == (1, 1, [])
     assert consumer.drain().written == 1
@@ -195,3 +198,73 @@ def test_the_consumer_goes_on_when_the_redis_stream_vanishes(
     assert consumer.run_once().read == 0  # the group is gone: noticed, recreated
     assert consumer.drain().written == 1
     assert stored(engine) == (2, 2)
+
+
+def gen(i: int) -> dict[str, Any]:
+    """A generation served by the experiment's candidate arm."""
+    return ev(i, idempotency_key=f"g-{i}", kind="generation", generation_id=f"gen-{i}") | {
+        "unit_id": f"u-{i}",
+        "model_id": "ft:x@2",
+        "engagement": None,
+    }
+
+
+def liked(key: str, generation_id: str, **fields: Any) -> dict[str, Any]:
+    """An outcome naming only its generation (plus ``fields``)."""
+    return {
+        "idempotency_key": key,
+        "kind": "outcome",
+        "generation_id": generation_id,
+        "engagement": 0.2,
+        "ts": TS,
+    } | fields
+
+
+def written(engine: Engine, key: str) -> tuple[Any, ...] | None:
+    query = text(
+        "SELECT unit_id, model_id, experiment_key, arm FROM outcome_events"
+        " WHERE idempotency_key = :key"
+    )
+    with engine.connect() as connection:
+        row = connection.execute(query, {"key": key}).one_or_none()
+    return None if row is None else tuple(row)
+
+
+def test_outcomes_named_by_generation_inherit_in_the_consumer_unknown_ids_dead_lettered(
+    engine: Engine, make_stream: StreamFactory, experiment: str
+) -> None:
+    stream = make_stream(claim_idle_seconds=0)  # redelivered at the next read
+    stream.append("acme", [gen(1)])
+    stream.append(
+        "acme",
+        [
+            liked("o-1", "gen-1"),
+            liked("o-2", "gen-nope"),  # names no generation: may come later, retried
+            liked("o-3", "gen-1", unit_id="someone-else"),  # contradicts it: never right
+        ],
+    )
+    consumer = EventConsumer(stream, engine, max_deliveries=2)
+    first = consumer.run_once()
+    assert (first.written, first.retried, first.dead_lettered) == (2, 1, 1)
+    assert written(engine, "o-1") == ("u-1", "ft:x@2", KEY, "candidate")
+    assert consumer.run_once().dead_lettered == 1
+    [unknown] = stream.dead_letters(Category.UNKNOWN_REFERENCE)
+    assert unknown.attempts == 2 and "gen-nope" in unknown.error
+    [invalid] = stream.dead_letters(Category.VALIDATION)
+    assert invalid.attempts == 1 and invalid.error.startswith("unit_id")
+    assert written(engine, "o-2") is None and written(engine, "o-3") is None
+
+
+def test_the_edge_refuses_an_unknown_generation_only_when_nothing_waits(
+    engine: Engine, make_stream: StreamFactory, experiment: str
+) -> None:
+    stream = make_stream()
+    refused = accept_events(engine, stream, "acme", [liked("o-1", "gen-2")])
+    assert (refused.accepted, [p.field for p in refused.problems]) == (0, ["generation_id"])
+    stream.append("acme", [gen(2)])  # posted earlier, not written yet
+    waiting = accept_events(engine, stream, "acme", [liked("o-1", "gen-2")])
+    assert (waiting.accepted, waiting.problems) == (1, [])  # the consumer decides
+    assert EventConsumer(stream, engine).drain().written == 2
+    assert written(engine, "o-1") == ("u-2", "ft:x@2", KEY, "candidate")
+    stored_now = accept_events(engine, stream, "acme", [liked("o-2", "gen-2")])
+    assert (stored_now.accepted, stored_now.problems) == (1, [])

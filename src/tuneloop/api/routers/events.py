@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from tuneloop.api.auth import Operator
 from tuneloop.api.resources import ResourcesDep
@@ -20,14 +20,16 @@ router = APIRouter(prefix="/v1/events", tags=["events"], responses=AUTHENTICATED
     summary="Record a batch of events",
 )
 def post_events(
-    batch: EventsBatchIn, principal: Operator, resources: ResourcesDep
+    batch: EventsBatchIn, principal: Operator, resources: ResourcesDep, request: Request
 ) -> EventsBatchOut:
     """Each event is validated on its own: good ones are appended to the durable event
     stream (the answer comes once they are durable; a consumer writes them to the events
     table within moments: `/health` shows its lag), an idempotency key already stored or
     repeated in the batch counts as a duplicate, and refused ones come back in `errors`
     with their index, field and reason. The answer is 202 even when some were refused;
-    more events than `api.max_batch_size` is a 422."""
+    more events than `api.max_batch_size` is a 422. An outcome may name only its
+    `generation_id`: it inherits unit, model, experiment and arm from that generation."""
+    serving = getattr(request.app.state, "serving", None)
     report = accept_batch(
         resources.engine,
         resources.events,
@@ -35,5 +37,6 @@ def post_events(
         batch.events,
         max_batch=resources.settings.api.max_batch_size,
         consumer=resources.consumer,
+        flush_generations=None if serving is None else lambda: serving.recorder.flush(5.0),
     )
     return EventsBatchOut.model_validate(report.to_json() | {"queued": report.accepted})

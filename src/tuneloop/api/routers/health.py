@@ -32,6 +32,7 @@ def health(request: Request) -> JSONResponse:
         redis=resources.redis,
         mlflow_uri=resources.settings.mlflow.tracking_uri,
         breakers=hooks_of(request.app).breakers,
+        upstreams=_upstream_breakers(request),
     )
     status = 503 if report.status == "unhealthy" else 200
     answer = HealthOut.of(report)
@@ -39,6 +40,11 @@ def health(request: Request) -> JSONResponse:
     if stream is not None:
         answer.event_stream = EventStreamHealth.model_validate(stream)
     return JSONResponse(answer.model_dump(mode="json"), status_code=status)
+
+
+def _upstream_breakers(request: Request) -> dict[str, dict[str, Any]]:
+    serving = getattr(request.app.state, "serving", None)
+    return {} if serving is None else serving.upstream.breaker_snapshots()
 
 
 @router.get("/live", summary="Liveness: the process answers")

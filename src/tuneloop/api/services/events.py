@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -22,12 +22,18 @@ def accept_batch(
     *,
     max_batch: int,
     consumer: EventConsumer | None = None,
+    flush_generations: Callable[[], object] | None = None,
 ) -> IngestReport:
+    """``flush_generations`` writes the generations this process served but has not stored
+    yet (before anything is appended), so an outcome sent right after its call finds the
+    generation it names, at the edge and in the consumer."""
     if len(events) > max_batch:
         raise InvalidInputError(
             f"a batch holds at most {max_batch} events; this one has {len(events)}",
             [Problem("body.events", f"at most {max_batch} items")],
         )
+    if flush_generations is not None and any(_names_a_generation(e) for e in events):
+        flush_generations()
     report = accept_events(engine, stream, tenant_id, events)
     if consumer is not None and report.accepted:
         consumer.wake()  # the in-process consumer reads now rather than at its next poll
@@ -40,3 +46,7 @@ def stream_lag(stream: EventStream) -> dict[str, Any] | None:
         return stream.lag().to_json()
     except Exception:  # the answer it decorates must not fail because of it
         return None
+
+
+def _names_a_generation(event: Any) -> bool:
+    return isinstance(event, dict) and bool(event.get("generation_id"))

@@ -1,7 +1,7 @@
 """The embedded event stream: entries waiting for the consumer, and dead letters.
 
-Revision ID: 0006_events
-Revises: 0005
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-05
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from tuneloop.store.types import UTCDateTime
 
-revision = "0006_events"
-down_revision = "0005"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
