@@ -46,6 +46,41 @@ class RedisSettings(BaseModel):
     url: str | None = Field(default=None, repr=False, description="redis:// URL. None: in-process.")
 
 
+class EventsSettings(BaseModel):
+    """The durable event stream between ``POST /v1/events`` and the events table."""
+
+    stream: Literal["auto", "database", "redis"] = Field(
+        default="auto",
+        description="Where accepted events wait: auto = Redis Streams when REDIS_URL is set, "
+        "else an append-only table in the app database.",
+    )
+    stream_key: str = Field(
+        default="tuneloop:events",
+        description="Redis stream key; dead letters go to KEY:dlq:CATEGORY.",
+    )
+    group: str = Field(default="tuneloop-consumers", description="Redis consumer group.")
+    sqlite_own_file: bool = Field(
+        default=True,
+        description="On SQLite, keep the embedded stream in a file of its own next to the "
+        "database, so appends never wait for the events table's writer.",
+    )
+    consume_in_serve: bool = Field(
+        default=True, description="`tuneloop serve` runs a consumer in each worker process."
+    )
+    batch_size: int = Field(default=5000, ge=1, description="Entries written per batch.")
+    max_deliveries: int = Field(
+        default=5, ge=1, description="Deliveries before a failing entry is dead-lettered."
+    )
+    claim_idle_seconds: float = Field(
+        default=60.0,
+        ge=0.0,
+        description="An entry delivered but not acknowledged for this long is reclaimed.",
+    )
+    poll_seconds: float = Field(
+        default=0.2, gt=0.0, description="How long an idle consumer waits for new entries."
+    )
+
+
 class MlflowSettings(BaseModel):
     tracking_uri: str = Field(
         default="", repr=False, description="Empty: sqlite store in the workspace."
@@ -522,6 +557,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
+    events: EventsSettings = EventsSettings()
     mlflow: MlflowSettings = MlflowSettings()
     openai: OpenAISettings = OpenAISettings()
     source: SourceSettings = SourceSettings()

@@ -20,6 +20,10 @@ from tuneloop.api.principals import KeyCache
 from tuneloop.api.ratelimit import RateLimiter, limiter_for
 from tuneloop.config import Settings
 from tuneloop.errors import ConfigurationError
+from tuneloop.events.consumer import EventConsumer
+from tuneloop.events.factory import consumer_for, stream_for
+from tuneloop.events.report_cache import ReportCache
+from tuneloop.events.stream import EventStream
 from tuneloop.resilience.registry import BREAKER_NAMES, breaker_state
 from tuneloop.wiring import Container, build_container, engine_for
 
@@ -47,6 +51,9 @@ class Resources:
     limiter: RateLimiter
     keys: KeyCache  # verified API keys, for api.key_cache_seconds
     container: Container  # the composition root the application layer works with
+    events: EventStream  # where POST /v1/events appends
+    reports: ReportCache  # evaluation metrics, 5 minutes or until the consumer writes
+    consumer: EventConsumer | None = None  # the in-process consumer (events.consume_in_serve)
     migrated: bool = False
     # /v1/route and /v1/chat/completions: generation traffic, api.serving_rate_limit_per_minute
     serving_limiter: RateLimiter | None = None
@@ -85,6 +92,12 @@ def open_resources(settings: Settings) -> Resources:
         redis=client,
         prefix=f"{settings.api.rate_limit_prefix}serving:",
     )
+    stream = stream_for(settings, engine, client)
+    reports = ReportCache(redis=client)
+    consumer = None
+    if settings.events.consume_in_serve:
+        consumer = consumer_for(settings, engine, stream, on_written=reports.invalidate_tenant)
+        consumer.start()
     return Resources(
         settings=settings,
         engine=engine,
@@ -92,12 +105,18 @@ def open_resources(settings: Settings) -> Resources:
         limiter=limiter,
         keys=KeyCache(settings.api.key_cache_seconds),
         container=build_container(settings, engine=engine),
+        events=stream,
+        reports=reports,
+        consumer=consumer,
         migrated=True,
         serving_limiter=serving_limiter,
     )
 
 
 def close_resources(resources: Resources) -> None:
+    if resources.consumer is not None:
+        resources.consumer.stop()
+    resources.events.close()
     if resources.redis is not None:
         resources.redis.close()
     resources.engine.dispose()

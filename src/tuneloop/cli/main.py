@@ -16,6 +16,7 @@ from tuneloop.cli import config_cmd as config_cli
 from tuneloop.cli import db as db_cli
 from tuneloop.cli import demo as demo_cli
 from tuneloop.cli import deploy as deploy_cli
+from tuneloop.cli import events as events_cli
 from tuneloop.cli import experiments as experiments_cli
 from tuneloop.cli import keys as keys_cli
 from tuneloop.cli import models as models_cli
@@ -86,6 +87,8 @@ app.add_typer(deploy_cli.deployments_app, name="deployments")
 app.add_typer(deploy_cli.rollout_app, name="rollout")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
+app.add_typer(events_cli.consume_app, name="consume")
+app.add_typer(events_cli.dlq_app, name="dlq")
 app.command("worker")(worker_cli.worker)
 app.add_typer(worker_cli.schedule_app, name="schedule")
 

@@ -117,6 +117,22 @@ def performance() -> dict[str, float | None]:
     }
 
 
+def event_stream_health(stream: Any, *, in_process: bool) -> dict[str, Any] | None:
+    """The event stream's lag and dead-letter counts (None when they cannot be read)."""
+    try:
+        lag = stream.lag()
+        dead = stream.dead_letter_counts()
+    except Exception as exc:
+        log.warning("event stream health check failed", extra={"error_type": type(exc).__name__})
+        return None
+    return {
+        "backend": stream.name,
+        **lag.to_json(),
+        "dead_letters": {category.value: count for category, count in dead.items()},
+        "consumer_in_process": in_process,
+    }
+
+
 def worker_status(engine: Engine) -> tuple[str, dict[str, Any] | None]:
     """``leading`` while a worker holds an unexpired lease, else ``no_leader``; with the
     leader, its lease's end and its last tick. The worker is optional: it never makes the

@@ -249,3 +249,15 @@ def _arm_statistics(row: Any) -> ArmStatistics:
         n, total, squares = values[2 + 3 * index : 5 + 3 * index]
         metrics[metric] = Moments(int(n or 0), float(total or 0.0), float(squares or 0.0))
     return ArmStatistics(arm=str(values[0]), exposed_units=int(values[1] or 0), metrics=metrics)
+
+
+def stored_keys(engine: Engine, tenant_id: str, keys: Iterable[str]) -> set[str]:
+    """The idempotency keys among ``keys`` already stored for the tenant (one indexed read)."""
+    wanted = list(set(keys))
+    if not wanted:
+        return set()
+    query = select(OutcomeEvent.idempotency_key).where(
+        OutcomeEvent.tenant_id == tenant_id, OutcomeEvent.idempotency_key.in_(wanted)
+    )
+    with engine.connect() as connection:
+        return set(connection.execute(query).scalars().all())

@@ -77,3 +77,9 @@ def add_dataset(
     with Session(engine) as session, session.begin():
         session.add(row)
     return version
+
+
+def caught_up(app: Any) -> None:
+    """Wait until the app's in-process consumer has written every accepted event."""
+    consumer = app.state.resources.consumer
+    assert consumer is not None and consumer.catch_up(timeout=20), "events still waiting"

@@ -46,7 +46,7 @@ def test_an_event_with_a_nul_is_rejected_and_the_good_ones_kept(
 
     batch = [event(1), event(2, **{field: NUL}), event(3)]
     response = client.post("/v1/events", json={"events": batch}, headers=auth(keys.operator))
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     report = response.json()
     assert (report["accepted"], report["rejected"]) == (2, 1)
     [error] = report["errors"]

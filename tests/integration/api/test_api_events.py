@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_helpers import TENANT_A, Keys, auth, with_api
+from api_helpers import TENANT_A, Keys, auth, caught_up, with_api
 from fastapi.testclient import TestClient
 
 from tuneloop.config import Settings
@@ -66,7 +66,7 @@ def test_good_events_are_kept_bad_ones_refused_and_repeats_are_duplicates(
         _event("e-8", None),
     ]
     response = client.post("/v1/events", json={"events": batch}, headers=auth(keys.operator))
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     report = response.json()
     assert (report["received"], report["accepted"], report["duplicates"]) == (8, 3, 0)
     assert report["rejected"] == 5
@@ -76,6 +76,8 @@ def test_good_events_are_kept_bad_ones_refused_and_repeats_are_duplicates(
     assert "no experiment" in reasons[3]["reason"]
     assert reasons[4]["field"] == "arm" and "treatment" in reasons[4]["reason"]
     assert all(error["reason"] for error in report["errors"])
+    assert report["queued"] == 3
+    caught_up(client.app)
 
     again = client.post("/v1/events", json={"events": batch}, headers=auth(keys.operator)).json()
     assert (again["accepted"], again["duplicates"], again["rejected"]) == (0, 3, 5)
@@ -86,7 +88,7 @@ def test_another_tenants_experiment_is_unknown_here(client: TestClient, keys: Ke
     response = client.post(
         "/v1/events", json={"events": [_event("x-1", test_id)]}, headers=auth(keys.other_admin)
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     assert response.json()["accepted"] == 0
     assert "no experiment" in response.json()["errors"][0]["reason"]
 
@@ -104,3 +106,46 @@ def test_limits_roles_and_bodies(client: TestClient, keys: Keys) -> None:
         answer = client.post("/v1/events", json=bad, headers=auth(keys.operator))
         assert answer.status_code == 422, bad
     assert client.post("/v1/events", json={"events": []}).status_code == 401
+
+
+def test_without_a_consumer_events_wait_and_the_lag_is_shown_until_one_runs(
+    api_settings: Settings,
+) -> None:
+    from fastapi.testclient import TestClient as Client
+
+    from tuneloop.api.app import create_app
+    from tuneloop.events.consumer import EventConsumer
+    from tuneloop.store.auth_models import Role, create_api_key
+    from tuneloop.store.events import count_events
+
+    settings = api_settings.model_copy(
+        update={"events": api_settings.events.model_copy(update={"consume_in_serve": False})}
+    )
+    with Client(create_app(settings)) as client:
+        resources = client.app.state.resources  # type: ignore[attr-defined]
+        assert resources.consumer is None
+        key = create_api_key(resources.engine, "acme", role=Role.OPERATOR).plaintext
+        keys = Keys(admin=key, operator=key, viewer=key, other_admin=key)
+        test_id = _test_id(client, keys)
+        batch = [_event(f"w-{i}", test_id) for i in range(3)]
+        assert (
+            client.post("/v1/events", json={"events": batch}, headers=auth(key)).json()["queued"]
+            == 3
+        )
+        stream = client.get("/health").json()["event_stream"]
+        assert stream["pending"] == 3 and stream["oldest_age_seconds"] is not None
+        assert stream["consumer_in_process"] is False
+        metrics = client.get(f"/evaluation/metrics/{test_id}", headers=auth(key)).json()
+        assert metrics["event_stream"]["pending"] == 3
+        assert count_events(resources.engine, "acme") == 0  # not written yet
+        again = client.get(f"/evaluation/metrics/{test_id}", headers=auth(key)).json()
+        assert again["metrics"] == metrics["metrics"]  # the cached report
+        consumer = EventConsumer(
+            resources.events, resources.engine, on_written=resources.reports.invalidate_tenant
+        )
+        assert consumer.drain().written == 3
+        assert count_events(resources.engine, "acme") == 3
+        fresh = client.get(f"/evaluation/metrics/{test_id}", headers=auth(key)).json()
+        assert fresh["metrics"] != metrics["metrics"]  # the write invalidated the cached one
+        assert client.get("/health").json()["event_stream"]["pending"] == 0
+        assert "tuneloop_events_pending 0.0" in client.get("/metrics").text

@@ -2,9 +2,10 @@
 
 The official ``openai`` client calls tuneloop's proxy (uvicorn, loopback) during an A/B test
 and during a rollout; each outcome is posted to ``/v1/events`` with only its
-``generation_id``. It inherits unit, model, experiment and arm from the generation, so the
-experiment's statistics count exactly these outcomes and decide, and the rollout's checks
-see them per model. An unknown generation id is refused with a reason; the rest is kept.
+``generation_id`` (202: into the event stream, written by the app's consumer). It inherits
+unit, model, experiment and arm from the generation, so the experiment's statistics count
+exactly these outcomes and decide, and the rollout's checks see them per model. An unknown
+generation id is refused with a reason; the rest is kept.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import openai
-from api_helpers import TENANT_A
+from api_helpers import TENANT_A, caught_up
 from fake_openai import API_KEY, Behaviour, fake_openai, serve_in_thread
 from sqlalchemy import Engine
 from test_api_proxy import MODEL, QUESTION, Tuneloop, tuneloop, upstream  # noqa: F401 (fixtures)
@@ -49,7 +50,7 @@ def _post(url: str, key: str, events: list[dict[str, object]]) -> dict[str, obje
     response = httpx.post(
         f"{url}/v1/events", json={"events": events}, headers={"Authorization": f"Bearer {key}"}
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     body: dict[str, object] = response.json()
     return body
 
@@ -87,6 +88,7 @@ def test_outcomes_named_by_generation_decide_the_ab_test(tuneloop: Tuneloop) -> 
     outcomes.append(_outcome("gen-that-never-was", 0.5, 999))
 
     report = _post(tuneloop.url, tuneloop.key, outcomes)
+    assert tuneloop.consumer.catch_up(timeout=20), "events still waiting"
 
     assert (report["accepted"], report["rejected"]) == (60, 1)
     assert report["errors"] == [
@@ -147,6 +149,7 @@ def test_a_rollout_check_sees_outcomes_named_by_generation(
                 outcomes.append(_outcome(raw.headers["x-tuneloop-generation-id"], 0.05, index))
             before = gather(engine, deployment, now=utcnow() + timedelta(minutes=1))
             assert _post(url, key, outcomes)["accepted"] == 40
+            caught_up(app)
 
             seen = gather(engine, deployment, now=utcnow() + timedelta(minutes=1))
 

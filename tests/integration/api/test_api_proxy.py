@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from tuneloop.api.app import create_app
 from tuneloop.config import ServingSettings, Settings, UpstreamSettings
+from tuneloop.events.consumer import EventConsumer
 from tuneloop.experiments.service import ModelRef, create_experiment, two_arms
 from tuneloop.resilience.registry import reset_process_breakers
 from tuneloop.serving.service import Serving
@@ -44,6 +45,7 @@ class Tuneloop:
     serving: Serving
     key: str
     upstream: Behaviour
+    consumer: EventConsumer
 
     def client(self, **options: Any) -> openai.OpenAI:
         return openai.OpenAI(base_url=f"{self.url}/v1", api_key=self.key, max_retries=0, **options)
@@ -90,7 +92,8 @@ def _served(settings: Settings, behaviour: Behaviour) -> Iterator[Tuneloop]:
         _version(engine, "1")
         set_champion(engine, TENANT_A, MODEL, "1")
         key = create_api_key(engine, TENANT_A, role=Role.OPERATOR).plaintext
-        yield Tuneloop(url, engine, app.state.serving, key, behaviour)
+        consumer = app.state.resources.consumer
+        yield Tuneloop(url, engine, app.state.serving, key, behaviour, consumer)
 
 
 @pytest.fixture
@@ -284,7 +287,9 @@ def test_generation_id_links_later_engagement(tuneloop: Tuneloop) -> None:
         json={"events": [outcome]},
         headers={"Authorization": f"Bearer {tuneloop.key}"},
     )
-    assert response.status_code == 200 and response.json()["accepted"] == 1
+    assert response.status_code == 202 and response.json()["accepted"] == 1
+    assert tuneloop.serving.recorder.flush(10)
+    assert tuneloop.consumer.catch_up(timeout=20)
     linked = [e.kind for e in tuneloop.events() if e.generation_id == generation_id]
     assert sorted(linked) == ["generation", "outcome"]
 

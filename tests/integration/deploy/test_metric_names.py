@@ -21,8 +21,6 @@ from tuneloop.config import Settings
 AWAITED_METRICS = {
     "tuneloop_rollbacks_total": "rollout: counter by `trigger`, one per rollback",
     "tuneloop_pipeline_runs_total": "pipeline: counter by `status` (completed, failed, aborted)",
-    "tuneloop_events_pending": "events: gauge, stream entries not yet written to the table",
-    "tuneloop_events_dead_lettered_total": "events: counter by `category` (dlq.*)",
 }
 SYNTHETIC = {"up"}  # written by Prometheus itself
 KEYWORDS = {

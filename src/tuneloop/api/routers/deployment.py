@@ -24,6 +24,7 @@ from tuneloop.api.schemas.deployment import (
     RollbackIn,
 )
 from tuneloop.api.services.deployment import deploy, deployment_page, deployment_view, rollback
+from tuneloop.api.services.events import stream_lag
 from tuneloop.rollout.describe import describe_deployment
 
 router = APIRouter(tags=["deployment"], responses=AUTHENTICATED_RESPONSES)
@@ -109,7 +110,7 @@ def get_deployment(
     view = deployment_view(
         resources.engine, principal.tenant_id, deployment_id, stall_after=_stall(resources)
     )
-    return DeploymentDetailOut.model_validate(view)
+    return DeploymentDetailOut.model_validate(view | {"event_stream": stream_lag(resources.events)})
 
 
 @router.get("/deployments", summary="List deployments, newest first")

@@ -16,7 +16,9 @@ from tuneloop.api.schemas.common import (
 )
 from tuneloop.api.schemas.evaluation import AbTestOut, AbTestPageOut, CreateAbTestIn, MetricsOut
 from tuneloop.api.services.evaluation import ab_test_page, create_ab_test
-from tuneloop.experiments.service import analyze_experiment, describe_experiment, get_experiment
+from tuneloop.api.services.events import stream_lag
+from tuneloop.api.services.reports import experiment_metrics
+from tuneloop.experiments.service import describe_experiment, get_experiment
 from tuneloop.wiring import servable_for
 
 router = APIRouter(prefix="/evaluation", tags=["evaluation"], responses=AUTHENTICATED_RESPONSES)
@@ -61,8 +63,11 @@ def create(body: CreateAbTestIn, principal: Operator, resources: ResourcesDep) -
     summary="Per-arm metrics, the comparison, its statistics and the recommendation",
 )
 def metrics(principal: Viewer, resources: ResourcesDep, ab_test_id: AbTestId) -> MetricsOut:
-    report = analyze_experiment(resources.engine, principal.tenant_id, ab_test_id)
-    return MetricsOut.model_validate(report.to_json())
+    report = experiment_metrics(
+        resources.engine, resources.reports, principal.tenant_id, ab_test_id
+    )
+    lag = stream_lag(resources.events)
+    return MetricsOut.model_validate(report | {"event_stream": lag})
 
 
 @router.get("/status/{ab_test_id}", summary="An A/B test's status, times, arms and decision")

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from tuneloop.api.resources import hooks_of, resources_of
-from tuneloop.api.schemas.health import HealthOut, LiveOut, ReadyOut
-from tuneloop.observability.health import health_report, readiness_report
+from tuneloop.api.schemas.health import EventStreamHealth, HealthOut, LiveOut, ReadyOut
+from tuneloop.observability.health import event_stream_health, health_report, readiness_report
 
 router = APIRouter(prefix="/health", tags=["health"])
 _NOT_READY: dict[int | str, dict[str, Any]] = {
@@ -35,7 +35,11 @@ def health(request: Request) -> JSONResponse:
         upstreams=_upstream_breakers(request),
     )
     status = 503 if report.status == "unhealthy" else 200
-    return JSONResponse(HealthOut.of(report).model_dump(mode="json"), status_code=status)
+    answer = HealthOut.of(report)
+    stream = event_stream_health(resources.events, in_process=resources.consumer is not None)
+    if stream is not None:
+        answer.event_stream = EventStreamHealth.model_validate(stream)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=status)
 
 
 def _upstream_breakers(request: Request) -> dict[str, dict[str, Any]]:

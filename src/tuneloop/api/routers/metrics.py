@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from tuneloop.api.resources import hooks_of, resources_of
+from tuneloop.observability.event_metrics import refresh_stream_gauges
 from tuneloop.observability.health import pool_sizes, worker_status
 from tuneloop.observability.metrics import (
     exposition,
@@ -34,6 +35,7 @@ router = APIRouter(tags=["metrics"])
 def metrics(request: Request) -> Response:
     resources = resources_of(request.app)
     set_pool_gauges(pool_sizes(resources.engine, resources.redis))
+    refresh_stream_gauges(resources.events)
     set_worker_gauges(*worker_status(resources.engine))
     for name, state in hooks_of(request.app).breakers.items():
         set_breaker_state(name, state())

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuneloop.api.schemas.evaluation import ModelRefOut, ModelVersionIn
+from tuneloop.api.schemas.events import EventLagOut
 from tuneloop.domain.text import StorableText
 from tuneloop.rollout.safety import EvaluationResult
 
@@ -157,6 +158,10 @@ class DeploymentOut(BaseModel):
 
 class DeploymentDetailOut(DeploymentOut):
     events: list[dict[str, Any]] = Field(description="The audit trail, oldest first.")
+    event_stream: EventLagOut | None = Field(
+        default=None,
+        description="Events accepted but not yet written: the rollout checks do not see them yet.",
+    )
 
 
 class DeploymentPageOut(BaseModel):

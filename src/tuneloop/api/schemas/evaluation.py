@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tuneloop.api.schemas.events import EventLagOut
 from tuneloop.domain.experiments import SuccessCriteria
 from tuneloop.domain.text import StorableText
 from tuneloop.experiments.service import ModelRef
@@ -190,3 +191,8 @@ class MetricsOut(BaseModel):
     statistical_analysis: StatisticalAnalysisOut
     recommendation: str = Field(description="promote, reject or continue.")
     reasons: list[str]
+    event_stream: EventLagOut | None = Field(
+        default=None,
+        description="Events accepted but not yet written (read-your-writes): the figures "
+        "above do not include them yet.",
+    )

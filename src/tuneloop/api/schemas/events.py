@@ -62,13 +62,29 @@ class EventsBatchOut(BaseModel):
                     "duplicates": 0,
                     "rejected": 1,
                     "errors": [{"index": 1, "field": "engagement", "reason": "required"}],
+                    "queued": 1,
                 }
             ]
         }
     )
 
     received: int
-    accepted: int = Field(description="Events stored now.")
+    accepted: int = Field(
+        description="Events accepted: durable in the event stream, written to the events "
+        "table by the consumer (its lag is in `/health`)."
+    )
     duplicates: int = Field(description="Events already stored (same idempotency key).")
     rejected: int = Field(description="Events refused; `errors` says why, by index.")
     errors: list[EventError]
+    queued: int = Field(
+        default=0, description="Events appended to the stream by this request (= accepted)."
+    )
+
+
+class EventLagOut(BaseModel):
+    """How far the event consumer is behind: figures read from events may miss these."""
+
+    pending: int = Field(description="Events accepted and not yet written to the table.")
+    oldest_age_seconds: float | None = Field(
+        description="Age of the oldest waiting event; None when none waits."
+    )

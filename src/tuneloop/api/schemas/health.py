@@ -23,6 +23,18 @@ class PerformanceMetrics(BaseModel):
     cpu_usage_percent: float
 
 
+class EventStreamHealth(BaseModel):
+    """How far the event consumer is behind, and what waits in the dead-letter queues."""
+
+    backend: str = Field(description="The stream: a Redis key or db:event_stream.")
+    pending: int = Field(description="Events accepted and not yet written to the table.")
+    oldest_age_seconds: float | None = Field(
+        description="Age of the oldest waiting event (consumer lag); None when none waits."
+    )
+    dead_letters: dict[str, int] = Field(description="Entries per dead-letter category.")
+    consumer_in_process: bool = Field(description="This process runs a consumer.")
+
+
 class WorkerOut(BaseModel):
     leader: str = Field(description="The worker holding the leader lease (host:pid:id).")
     lease_expires_at: str = Field(description="When its lease ends unless renewed (ISO).")
@@ -75,6 +87,9 @@ class HealthOut(BaseModel):
     )
     connection_pools: ConnectionPools
     performance_metrics: PerformanceMetrics
+    event_stream: EventStreamHealth | None = Field(
+        default=None, description="The event stream's lag and dead letters; None if unreadable."
+    )
     worker: WorkerOut | None = Field(
         default=None, description="The leading worker and its last tick; None: none yet."
     )

@@ -1,4 +1,4 @@
-"""What ``POST /v1/events`` calls: the batch limit, then the ingestion service."""
+"""What ``POST /v1/events`` calls: the batch limit, then validation and the append to the stream."""
 
 from __future__ import annotations
 
@@ -8,19 +8,25 @@ from typing import Any
 from sqlalchemy import Engine
 
 from tuneloop.errors import InvalidInputError, Problem
-from tuneloop.events.ingest import IngestReport, ingest_events
+from tuneloop.events.accept import accept_events
+from tuneloop.events.consumer import EventConsumer
+from tuneloop.events.ingest import IngestReport
+from tuneloop.events.stream import EventStream
 
 
-def ingest_batch(
+def accept_batch(
     engine: Engine,
+    stream: EventStream,
     tenant_id: str,
     events: Sequence[Any],
     *,
     max_batch: int,
+    consumer: EventConsumer | None = None,
     flush_generations: Callable[[], object] | None = None,
 ) -> IngestReport:
     """``flush_generations`` writes the generations this process served but has not stored
-    yet, so an outcome sent right after its call finds the generation it names."""
+    yet (before anything is appended), so an outcome sent right after its call finds the
+    generation it names, at the edge and in the consumer."""
     if len(events) > max_batch:
         raise InvalidInputError(
             f"a batch holds at most {max_batch} events; this one has {len(events)}",
@@ -28,7 +34,18 @@ def ingest_batch(
         )
     if flush_generations is not None and any(_names_a_generation(e) for e in events):
         flush_generations()
-    return ingest_events(engine, tenant_id, events)
+    report = accept_events(engine, stream, tenant_id, events)
+    if consumer is not None and report.accepted:
+        consumer.wake()  # the in-process consumer reads now rather than at its next poll
+    return report
+
+
+def stream_lag(stream: EventStream) -> dict[str, Any] | None:
+    """The consumer's lag for read-your-writes notes (None when the stream cannot be read)."""
+    try:
+        return stream.lag().to_json()
+    except Exception:  # the answer it decorates must not fail because of it
+        return None
 
 
 def _names_a_generation(event: Any) -> bool:

@@ -1,0 +1,115 @@
+"""kill -9 of a consumer process at random points while events flow: 0 lost, 0 counted twice.
+
+Each round appends events, starts a consumer process (small batches, short claim idle time),
+waits until it is writing, appends more, then SIGKILLs it at a random moment: mid-batch,
+between the commit and the acknowledgement, or idle. The next round's consumer reclaims what
+the dead one held. At the end the events table is compared in SQL with what was appended.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from tuneloop.domain.experiments import ArmSpec
+from tuneloop.events.consumer import EventConsumer
+from tuneloop.events.stream import Category, EventStream
+from tuneloop.experiments.service import create_experiment
+
+KEY = "ab-test-20261205-009"
+ARMS = [ArmSpec("baseline", "gpt-4o-mini", "1", 0.5), ArmSpec("candidate", "ft:x", "2", 0.5)]
+ROUNDS = int(os.environ.get("TUNELOOP_KILL_ROUNDS", "6"))
+PER_ROUND = 400
+# The consumer command's own function, without the whole CLI's imports (start-up time).
+CONSUMER = "from tuneloop.cli.events import consume_events; consume_events()"
+
+
+def _events(start: int, count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "idempotency_key": f"kill-{i}",
+            "kind": "generation" if i % 3 else "outcome",
+            "unit_id": f"u-{i % 50}",
+            "experiment_key": KEY,
+            "arm": "candidate" if i % 2 else "baseline",
+            "engagement": 0.05,
+            "tokens": 10,
+            "ts": "2026-12-05T12:00:00Z",
+        }
+        for i in range(start, start + count)
+    ]
+
+
+def _stored(engine: Engine) -> tuple[int, int]:
+    query = "SELECT count(*), count(DISTINCT idempotency_key) FROM outcome_events"
+    with engine.connect() as connection:
+        rows, keys = connection.execute(text(query)).one()
+    return int(rows), int(keys)
+
+
+def _environment(stream_kind: str, stream_key: str) -> dict[str, str]:
+    env = dict(os.environ) | {
+        "TUNELOOP_EVENTS__BATCH_SIZE": "50",
+        "TUNELOOP_EVENTS__CLAIM_IDLE_SECONDS": "0.3",
+        "TUNELOOP_EVENTS__POLL_SECONDS": "0.05",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    if stream_kind == "redis":
+        env |= {
+            "TUNELOOP_EVENTS__STREAM": "redis",
+            "TUNELOOP_REDIS__URL": os.environ["TUNELOOP_TEST_REDIS_URL"],
+            "TUNELOOP_EVENTS__STREAM_KEY": stream_key,
+            "TUNELOOP_EVENTS__GROUP": "test-consumers",
+        }
+    else:
+        env["TUNELOOP_EVENTS__STREAM"] = "database"
+    return env
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the consumer process made no progress"
+        time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_points_loses_nothing_and_counts_nothing_twice(
+    engine: Engine,
+    make_stream: Callable[..., EventStream],
+    stream_kind: str,
+    stream_key: str,
+) -> None:
+    create_experiment(engine, "acme", arms=ARMS, key=KEY)
+    stream = make_stream()
+    env = _environment(stream_kind, stream_key)
+    seed = random.randrange(2**32)
+    chance = random.Random(seed)
+    appended = 0
+    for _ in range(ROUNDS):
+        stream.append("acme", _events(appended, PER_ROUND))
+        appended += PER_ROUND
+        before = _stored(engine)[0]
+        process = subprocess.Popen([sys.executable, "-c", CONSUMER], env=env)
+        try:
+            _wait_for(lambda before=before: _stored(engine)[0] > before)  # type: ignore[misc]
+            stream.append("acme", _events(appended, PER_ROUND // 2))  # events keep flowing
+            appended += PER_ROUND // 2
+            time.sleep(chance.uniform(0.0, 0.4))
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+    done = EventConsumer(make_stream(claim_idle_seconds=0), engine).drain(timeout=60)
+    assert _stored(engine) == (appended, appended), f"seed {seed}, last drain {done}"
+    assert stream.lag().pending == 0
+    assert sum(stream.dead_letter_counts().values()) == 0
+    assert stream.dead_letter_counts()[Category.PROCESSING] == 0
