@@ -156,10 +156,13 @@ def _elapsed(run: PipelineRun, now: datetime) -> float:
 def _training_minutes(
     steps: Sequence[PipelineStep], outputs: dict[str, dict[str, Any]], now: datetime
 ) -> float | None:
-    trained = TrainOutput.maybe(outputs)
+    train = next((s for s in steps if s.name == "train"), None)
+    # Only a finished train step's output is a whole TrainOutput (a running one may hold
+    # its progress so far, e.g. the losses).
+    done = train is not None and train.status == StepStatus.SUCCEEDED
+    trained = TrainOutput.maybe(outputs) if done else None
     if trained is not None and trained.seconds is not None:
         return round(trained.seconds / 60, 3)
-    train = next((s for s in steps if s.name == "train"), None)
     if train is None or train.status != StepStatus.RUNNING or train.started_at is None:
         return None
     return round((now - train.started_at).total_seconds() / 60, 3)
@@ -174,9 +177,11 @@ def _live_training(live: Worker | None, steps: Sequence[PipelineStep]) -> Traini
 
 
 def _losses(live: Worker | None, outputs: dict[str, dict[str, Any]]) -> list[float]:
-    trained = TrainOutput.maybe(outputs)
-    if trained is not None:
-        return list(trained.losses)
+    # The losses as recorded with the step (whole once it finished, or its progress so far),
+    # else this process's live view of a run it executes.
+    recorded = (outputs.get("train") or {}).get("losses")
+    if isinstance(recorded, list) and recorded:
+        return [float(loss) for loss in recorded]
     return live.progress.snapshot()[2] if live is not None else []
 
 
