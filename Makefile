@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format typecheck bench bench-smoke lock clean
+.PHONY: install demo test test-fast lint format typecheck bench bench-smoke lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Unit and the fast integration tests (no e2e, nothing marked slow): a few minutes.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" tests/unit tests/integration
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from ingest import DEFAULT_URL, TENANT, batches, drop, fresh, make_events, rate, reference_rows
+from tuneloop.domain.event_stream import EventStream
 from tuneloop.events.consumer import EventConsumer
-from tuneloop.events.stream import EventStream
 from tuneloop.store.events import COLUMNS, COPY_TYPES, count_events
 
 

@@ -129,8 +129,6 @@ class PipelineSettings(BaseModel):
     chunk_size: int = Field(default=1000, ge=1)
     max_records: int = Field(default=10000, ge=1)
     memory_alert_mb: int = Field(default=2048, ge=1)
-    hook_model: str = "gpt-4o-mini"
-    body_model: str = "gpt-4o-mini"
     bootstrap: Literal["promote", "manual"] = Field(
         default="promote",
         description="A tenant with no champion yet: 'promote' makes the first candidate that "
@@ -630,8 +628,6 @@ STANDARD_NAMES: dict[str, tuple[str, str]] = {
     "FINE_TUNING_MIN_EXAMPLES": ("pipeline", "training_data_threshold"),
     "FINE_TUNING_ENGAGEMENT_THRESHOLD": ("pipeline", "engagement_threshold"),
     "FINE_TUNING_SCHEDULE": ("pipeline", "weekly_schedule"),
-    "HOOK_MODEL": ("pipeline", "hook_model"),
-    "BODY_MODEL": ("pipeline", "body_model"),
 }
 
 

@@ -19,11 +19,11 @@ from sqlalchemy import Engine
 from tuneloop.api.principals import KeyCache
 from tuneloop.api.ratelimit import RateLimiter, limiter_for
 from tuneloop.config import Settings
+from tuneloop.domain.event_stream import EventStream
 from tuneloop.errors import ConfigurationError
 from tuneloop.events.consumer import EventConsumer
 from tuneloop.events.factory import consumer_for, stream_for
 from tuneloop.events.report_cache import ReportCache
-from tuneloop.events.stream import EventStream
 from tuneloop.resilience.registry import BREAKER_NAMES, breaker_state
 from tuneloop.wiring import Container, build_container, engine_for
 

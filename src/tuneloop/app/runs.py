@@ -17,7 +17,7 @@ from tuneloop.app.background import RunWorkers, Worker
 from tuneloop.app.status import start_view, status_view
 from tuneloop.app.views import Page, RunView, StatusView
 from tuneloop.domain.runs import RunStatus
-from tuneloop.errors import ConflictError
+from tuneloop.errors import ConflictError, InvalidStateError
 from tuneloop.pipeline.context import Reporter, RunContext
 from tuneloop.pipeline.lease import owner_is_alive
 from tuneloop.pipeline.loop import LOOP_STEPS
@@ -39,6 +39,11 @@ from tuneloop.store.types import utcnow
 from tuneloop.wiring import Container
 
 log = logging.getLogger(__name__)
+
+DISABLED = (
+    "fine-tuning is disabled (pipeline.enabled = false, FINE_TUNING_ENABLED=false): "
+    "no new run starts until it is enabled again"
+)
 
 # The runs this process executes in the background when the caller brings no registry.
 _DEFAULT_RUNNER = RunWorkers()
@@ -77,6 +82,7 @@ def start_or_continue(
 
     ``config`` holds the documented run overrides (``training_data_threshold``...) and is
     used only by a new run: a continued run keeps the configuration it was started with.
+    With ``pipeline.enabled`` false no new run starts (InvalidStateError); a continued one may.
     ``around`` wraps the foreground execution (the CLI's signal handlers).
     """
     workers = runner or _DEFAULT_RUNNER
@@ -88,6 +94,9 @@ def start_or_continue(
                 "abort it or let it finish"
             )
         existing = resumable_run(container.engine, tenant, include_failed=not new)
+        if existing is None and not container.settings.pipeline.enabled:
+            # The kill switch stops new runs; one already under way may still finish.
+            raise InvalidStateError(DISABLED)
         run = existing or start_run(
             container.engine,
             container.settings,

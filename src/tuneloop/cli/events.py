@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from tuneloop.cli.common import console, engine, settings
-from tuneloop.events.stream import Category, EventStream
+from tuneloop.domain.event_stream import Category, EventStream
 
 consume_app = typer.Typer(help="Run stream consumers.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead-lettered events: inspect, replay, purge.", no_args_is_help=True)

@@ -20,12 +20,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from tuneloop.domain.event_stream import EventStream
 from tuneloop.domain.experiments import EventKind
 from tuneloop.events.ingest import IngestReport, _experiment_arms, _experiment_problem
 from tuneloop.events.ingest import validate_events as validate_fields
 from tuneloop.events.inherit import Links, inherit, linked_generations
 from tuneloop.events.schema import EventIn, Rejection
-from tuneloop.events.stream import EventStream
 from tuneloop.store.events import generations_by_id, stored_keys
 
 

@@ -31,9 +31,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from tuneloop.domain.event_stream import Category, Entry, EventStream, StreamGone
 from tuneloop.events.ingest import IngestReport, ingest_events
 from tuneloop.events.schema import Rejection
-from tuneloop.events.stream import Category, Entry, EventStream, StreamGone
 from tuneloop.observability.event_metrics import EVENTS_WRITTEN, count_dead_letter
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from tuneloop.domain.event_stream import Category, DeadLetter, EventStream
 from tuneloop.events.accept import accept_events
-from tuneloop.events.stream import Category, DeadLetter, EventStream
 
 
 @dataclass

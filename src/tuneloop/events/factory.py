@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from tuneloop.config import Settings
+from tuneloop.domain.event_stream import EventStream
 from tuneloop.errors import ConfigurationError
 from tuneloop.events.consumer import EventConsumer
-from tuneloop.events.stream import EventStream
 
 
 def stream_for(settings: Settings, engine: Engine, redis: Any | None) -> EventStream:

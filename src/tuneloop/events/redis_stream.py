@@ -29,8 +29,7 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
-from tuneloop.errors import ExternalServiceError
-from tuneloop.events.stream import (
+from tuneloop.domain.event_stream import (
     Category,
     DeadLetter,
     Entry,
@@ -39,6 +38,7 @@ from tuneloop.events.stream import (
     decode_event,
     encode_event,
 )
+from tuneloop.errors import ExternalServiceError
 
 
 def _text(value: Any) -> str:

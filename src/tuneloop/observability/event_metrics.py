@@ -12,7 +12,7 @@ from typing import Final
 
 from prometheus_client import Counter, Gauge
 
-from tuneloop.events.stream import Category, EventStream
+from tuneloop.domain.event_stream import Category, EventStream
 
 _LATEST: Final = "mostrecent"
 

@@ -121,6 +121,16 @@ ROLLOUT_STALLED = Gauge(
     ("tenant", "deployment"),
     multiprocess_mode=LATEST_MODE,
 )
+ROLLBACKS = Counter(
+    "tuneloop_rollbacks_total",
+    "Rollbacks by the trigger that fired (``manual`` by hand), one per rolled-back deployment.",
+    ["trigger"],
+)
+PIPELINE_RUNS = Counter(
+    "tuneloop_pipeline_runs_total",
+    "Pipeline runs that finished, by final status (promoted, failed, aborted...).",
+    ["status"],
+)
 PIPELINE_CACHE_HIT_RATE.set(math.nan)
 AB_TEST_SUCCESS_RATE.set(math.nan)
 
@@ -337,3 +347,55 @@ def observe_pipeline_run(*, seconds: float, peak_mb: float | None, training_exam
         PIPELINE_MEMORY_PEAK_MB.set(peak_mb)
     if training_examples > 0:
         PIPELINE_TRAINING_EXAMPLES.inc(training_examples)
+
+
+def count_rollback(trigger: str) -> None:
+    """One deployment rolled back, by the trigger that fired (``manual`` by hand)."""
+    ROLLBACKS.labels(trigger=trigger).inc()
+
+
+def count_pipeline_run(status: str) -> None:
+    """One pipeline run reached a final status."""
+    PIPELINE_RUNS.labels(status=status).inc()
+
+
+class _Decided:
+    """Finished A/B tests and how many promoted the candidate, for the success-rate gauge."""
+
+    def __init__(self) -> None:
+        self.finished = 0
+        self.promoted = 0
+        self._lock = threading.Lock()
+
+    def record(self, *, promoted: bool) -> None:
+        with self._lock:
+            self.finished += 1
+            self.promoted += promoted
+            AB_TEST_SUCCESS_RATE.set(self.promoted / self.finished)
+
+
+AB_TESTS_DECIDED = _Decided()
+
+
+def record_ab_test_decided(*, promoted: bool) -> None:
+    """A finished A/B test: did it promote the candidate."""
+    AB_TESTS_DECIDED.record(promoted=promoted)
+
+
+def set_model_gauges(
+    model_id: str,
+    version: str | int,
+    *,
+    engagement_rate: float | None = None,
+    cost_per_token: float | None = None,
+    quality_score: float | None = None,
+) -> None:
+    """A model's measured live figures (an experiment arm's analysis); None leaves one as is."""
+    labels = model_labels(model_id, version)
+    for gauge, value in (
+        (MODEL_ENGAGEMENT_RATE, engagement_rate),
+        (MODEL_COST_PER_TOKEN, cost_per_token),
+        (MODEL_QUALITY_SCORE, quality_score),
+    ):
+        if value is not None and math.isfinite(value):
+            gauge.labels(**labels).set(value)

@@ -24,6 +24,7 @@ from tuneloop.experiments.service import (
     stop_experiment,
     two_arms,
 )
+from tuneloop.observability.metrics import record_ab_test_decided, set_model_gauges
 from tuneloop.pipeline.context import RunContext, StepOutcome
 from tuneloop.pipeline.outputs import DecideOutput, ExperimentOutput, RegisterOutput, RolloutOutput
 from tuneloop.pipeline.promotion import promote_first_champion
@@ -116,6 +117,7 @@ def decide_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
     row = get_experiment(ctx.engine, ctx.tenant_id, key)
     report = analyze_experiment(ctx.engine, ctx.tenant_id, key, now=now)
     evidence = _evidence(report, checked_at=now.isoformat())
+    _publish_arms(report)
     decided = row.decision if row.status == "decided" else None  # decided before a crash
     verdict = decided or report.recommendation
     at_end = report.elapsed_hours >= report.planned_hours
@@ -126,6 +128,7 @@ def decide_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
             stop_experiment(ctx.engine, ctx.tenant_id, key, now=now)
         reasons = [*evidence["reasons"], "the planned duration ended without a significant result"]
         ended = evidence | {"recommendation": "inconclusive", "reasons": reasons}
+        record_ab_test_decided(promoted=False)
         return StepOutcome(ended, final=RunStatus.INCONCLUSIVE)
     if verdict == "promote":
         if decided is None:
@@ -137,6 +140,7 @@ def decide_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
                 reasons=report.reasons,
                 now=now,
             )
+            record_ab_test_decided(promoted=True)
         return StepOutcome(evidence | {"recommendation": "promote"})
     if verdict == "reject":
         if decided is None:
@@ -148,8 +152,21 @@ def decide_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
                 reasons=report.reasons,
                 now=now,
             )
+            record_ab_test_decided(promoted=False)
         return StepOutcome(evidence | {"recommendation": "reject"}, final=RunStatus.REJECTED)
     return StepOutcome(evidence, wait=True)
+
+
+def _publish_arms(report: ExperimentReport) -> None:
+    """Each arm's measured engagement and cost per token, as its model's gauges."""
+    for arm in report.arms:
+        cost = arm.metrics["cost_per_token"]
+        set_model_gauges(
+            arm.spec.model_id,
+            arm.spec.version,
+            engagement_rate=arm.metrics["engagement"].mean,
+            cost_per_token=cost.mean if cost.sum > 0 else None,  # no cost reported: unknown
+        )
 
 
 def _evidence(report: ExperimentReport, *, checked_at: str) -> dict[str, Any]:

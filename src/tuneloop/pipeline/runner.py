@@ -25,8 +25,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tuneloop.domain.runs import RETRYABLE, RunStatus, StepStatus
+from tuneloop.domain.runs import FINISHED, RETRYABLE, RunStatus, StepStatus
 from tuneloop.errors import ConflictError, ExternalServiceError
+from tuneloop.observability.metrics import count_pipeline_run
 from tuneloop.pipeline.cleanup import clean_run
 from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunContext, StepOutcome
 from tuneloop.pipeline.lease import HEARTBEAT_SECONDS, new_owner, owner_is_alive
@@ -91,6 +92,8 @@ def execute(
             memory_final_mb=usage.final_mb,
         )
         ctx.report("memory", usage.as_dict())
+    if status in FINISHED:  # not WAITING or an interrupted RUNNING: those go on later
+        count_pipeline_run(str(status))
     return status
 
 

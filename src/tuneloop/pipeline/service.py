@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from tuneloop.config import Settings
 from tuneloop.domain.runs import ACTIVE, RunStatus, Trigger
 from tuneloop.errors import ConflictError, InvalidStateError
+from tuneloop.observability.metrics import count_pipeline_run
 from tuneloop.pipeline.cleanup import clean_run
 from tuneloop.pipeline.context import Reporter, RunContext, StageServices
 from tuneloop.pipeline.lease import owner_is_alive
@@ -190,4 +191,5 @@ def abort_run(
             lease_owner=None,
             cleanup={"status": "completed", "resources_cleaned": cleaned, "reason": reason},
         )
+    count_pipeline_run(RunStatus.ABORTED.value)  # no executor: it ended here
     return AbortReport(run_id, "aborted", "completed", reason, cleaned)

@@ -19,7 +19,7 @@ from tuneloop.config import RolloutSettings
 from tuneloop.errors import ConflictError, InvalidInputError, InvalidStateError
 from tuneloop.experiments.ownership import check_no_other_test
 from tuneloop.experiments.service import ModelRef, get_experiment, record_decision
-from tuneloop.observability.metrics import ROLLOUT_STALLED
+from tuneloop.observability.metrics import ROLLOUT_STALLED, count_rollback
 from tuneloop.rollout import checks
 from tuneloop.rollout.policy import (
     Action,
@@ -238,6 +238,8 @@ class DeploymentManager:
             return _outcome(
                 repo.get_deployment(self.engine, tenant_id, deployment_id), "superseded"
             )
+        if decision.action is Action.ROLLBACK:  # counted once: only the tick that moved it
+            count_rollback(decision.triggers[0] if decision.triggers else "policy")
         if updated.status in (Status.PROMOTING, Status.ROLLING_BACK):
             updated = self._finish(updated, actor=actor, now=now) or updated
         return _outcome(updated, str(decision.action), decision.reasons, found)
@@ -304,6 +306,8 @@ class DeploymentManager:
         updated = repo.compare_and_set(self.engine, row, values, event=event)
         if updated is None:
             raise ConflictError(f"deployment {row.id!r} changed meanwhile; look again and retry")
+        if action is Action.ROLLBACK:
+            count_rollback("manual")
         return self._finish(updated, actor=actor, now=now) or updated
 
     # --- the MLflow half of promoting and rolling back -------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
 from tuneloop.domain.clock import Clock, SystemClock
-from tuneloop.events.stream import (
+from tuneloop.domain.event_stream import (
     Category,
     DeadLetter,
     Entry,

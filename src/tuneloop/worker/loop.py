@@ -85,6 +85,8 @@ class Worker:
     def check_tenant(self, tenant: str, report: TickReport) -> Verdict:
         """Start the tenant's run if its schedule or a trigger says so (and nothing blocks)."""
         now = self.clock.now()
+        if not self.settings.pipeline.enabled:  # FINE_TUNING_ENABLED=false: nothing starts
+            return Verdict(False, None, None, ("fine-tuning is disabled",))
         active = self.actions.active_run_id(tenant)
         verdict = decide(read_state(self.engine, self.settings, tenant, now=now, active_run=active))
         if not verdict.start or verdict.trigger is None:

@@ -301,6 +301,20 @@ def test_new_true_escapes_a_failed_run(
     assert repo.list_runs(db, TENANT_A)[1] == 2
 
 
+def test_with_fine_tuning_disabled_a_start_is_refused_and_creates_nothing(
+    api_settings: Settings, engine: Engine
+) -> None:
+    pipeline = api_settings.pipeline.model_copy(update={"enabled": False})
+    disabled = api_settings.model_copy(update={"pipeline": pipeline})
+    operator = create_api_key(engine, TENANT_A, role=Role.OPERATOR).plaintext
+    with TestClient(create_app(disabled)) as client:
+        response = start(client, operator)
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_state" and "FINE_TUNING_ENABLED" in error["message"]
+    assert repo.list_runs(engine, TENANT_A)[1] == 0
+
+
 def test_the_estimate_is_elapsed_time_per_step_done_times_steps_left() -> None:
     started = datetime(2025, 1, 2, 2, 0, tzinfo=UTC)
     now = started + timedelta(minutes=10)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
 from registry_helpers import register_version
@@ -22,6 +23,7 @@ from tuneloop.app.simulation import drive_run, lift_for
 from tuneloop.domain.clock import ManualClock
 from tuneloop.domain.runs import RunStatus, StepStatus
 from tuneloop.experiments.service import list_experiments
+from tuneloop.observability.metrics import AB_TESTS_DECIDED
 from tuneloop.pipeline.context import RunContext, StepOutcome
 from tuneloop.pipeline.loop import LOOP_STEPS, experiment_key
 from tuneloop.pipeline.outputs import (
@@ -84,6 +86,15 @@ def outputs_of(engine: Engine, run_id: str) -> dict[str, dict[str, Any]]:
     return {s.name: s.output or {} for s in repo.steps_of(engine, TENANT, run_id)}
 
 
+def sample(name: str, **labels: str) -> float:
+    """A metric's current value in this process (0 before its first write)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def runs_finished(status: str) -> float:
+    return sample("tuneloop_pipeline_runs_total", status=status)
+
+
 def champion_version(container: Container) -> str | None:
     alias = container.tracker.get_alias(TENANT, "champion")
     row = champion_of(container.engine, TENANT)
@@ -97,6 +108,10 @@ def champion_version(container: Container) -> str | None:
 def test_the_loop_promotes_a_winner_and_rolls_back_a_degraded_one(
     container: Container, clock: ManualClock, tmp_path: Path
 ) -> None:
+    promoted_before, rolled_back_before = runs_finished("promoted"), runs_finished("rolled_back")
+    trigger = {"trigger": "error_rate_above_5_percent"}
+    rollbacks_before = sample("tuneloop_rollbacks_total", **trigger)
+    decided_before = (AB_TESTS_DECIDED.finished, AB_TESTS_DECIDED.promoted)
     # 1. No champion: the first candidate that passes offline evaluation is champion.
     first, status = start(container, tmp_path)
     assert status == RunStatus.PROMOTED
@@ -147,6 +162,23 @@ def test_the_loop_promotes_a_winner_and_rolls_back_a_degraded_one(
         "deployment": "completed",
     }
     assert view.message == f"promoted by {rollout.deployment_id}"
+    # The documented metrics, from what this run measured and decided.
+    assert runs_finished("promoted") == promoted_before + 2
+    assert (AB_TESTS_DECIDED.finished, AB_TESTS_DECIDED.promoted) == (
+        decided_before[0] + 1,
+        decided_before[1] + 1,
+    )
+    assert sample("fine_tuning_ab_test_success_rate") == pytest.approx(
+        AB_TESTS_DECIDED.promoted / AB_TESTS_DECIDED.finished
+    )
+    # Both arms as simulated: the candidate costs 20 % less per token than the champion.
+    for version, cost in (("1", 6e-7), ("2", 4.8e-7)):
+        labels = {"model_id": MODEL, "version": version}
+        assert 0 < sample("fine_tuning_model_engagement_rate", **labels) < 1
+        assert sample("fine_tuning_model_cost_per_token", **labels) == pytest.approx(cost)
+    assert sample("fine_tuning_model_engagement_rate", model_id=MODEL, version="2") > sample(
+        "fine_tuning_model_engagement_rate", model_id=MODEL, version="1"
+    )
 
     # 3. A candidate that wins its test but degrades once rolled out is rolled back.
     third, status = start(container, tmp_path)
@@ -170,6 +202,8 @@ def test_the_loop_promotes_a_winner_and_rolls_back_a_degraded_one(
     # One experiment and one deployment per A/B-tested run, never more.
     assert len(list_experiments(container.engine, TENANT)) == 2
     assert len(list_deployments(container.engine, TENANT)) == 2
+    assert sample("tuneloop_rollbacks_total", **trigger) == rollbacks_before + 1
+    assert runs_finished("rolled_back") == rolled_back_before + 1
 
 
 def test_a_crash_after_creating_the_experiment_or_deployment_finds_it_again(
@@ -212,6 +246,10 @@ def test_a_crash_after_creating_the_experiment_or_deployment_finds_it_again(
 def test_aborting_a_waiting_run_stops_its_test_or_rolls_its_deployment_back(
     container: Container, clock: ManualClock, tmp_path: Path
 ) -> None:
+    aborted_before, manual_before = (
+        runs_finished("aborted"),
+        sample("tuneloop_rollbacks_total", trigger="manual"),
+    )
     start(container, tmp_path)  # champion v1
     run_id, _ = start(container, tmp_path)
     report = app_runs.abort(container, tenant=TENANT, pipeline_id=run_id)
@@ -231,6 +269,8 @@ def test_aborting_a_waiting_run_stops_its_test_or_rolls_its_deployment_back(
     (deployment,) = list_deployments(container.engine, TENANT)
     assert deployment.status == "rolled_back" and champion_version(container) == "1"
     assert app_runs.active_run(container, tenant=TENANT) is None
+    assert runs_finished("aborted") == aborted_before + 2
+    assert sample("tuneloop_rollbacks_total", trigger="manual") == manual_before + 1
 
 
 def test_bootstrap_manual_waits_for_a_person(

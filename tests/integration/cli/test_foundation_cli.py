@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tuneloop.cli.main import app
-from tuneloop.config import Settings
+from tuneloop.config import Settings, get_settings
 
 runner = CliRunner()
 
@@ -79,3 +80,16 @@ def test_version_needs_no_command() -> None:
 
     result = runner.invoke(app, ["--version"])
     assert (result.exit_code, result.output) == (0, f"tuneloop {__version__}\n")
+
+
+def test_with_fine_tuning_disabled_run_refuses_with_exit_5(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINE_TUNING_ENABLED", "false")
+    get_settings.cache_clear()
+    invoke("db", "upgrade")
+    code, out = invoke("run", "--tenant", "acme")
+    assert code == 5, out
+    assert "fine-tuning is disabled" in out
+    code, out = invoke("runs", "list", "--tenant", "acme")
+    assert code == 0 and "ft-pipeline" not in out, out

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine
 
 from tuneloop.config import Settings
+from tuneloop.domain.event_stream import EventStream
 from tuneloop.events.factory import stream_for
-from tuneloop.events.stream import EventStream
 
 REDIS_URL = os.environ.get("TUNELOOP_TEST_REDIS_URL")
 

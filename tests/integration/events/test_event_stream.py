@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from tuneloop.domain.event_stream import Category, EventStream
 from tuneloop.domain.experiments import ArmSpec
 from tuneloop.events.accept import accept_events
 from tuneloop.events.consumer import EventConsumer
 from tuneloop.events.dlq import purge, replay
-from tuneloop.events.stream import Category, EventStream
 from tuneloop.experiments.service import create_experiment
 
 KEY = "ab-test-20261205-001"

@@ -52,6 +52,23 @@ def test_a_scheduled_run_starts_exactly_once_per_fire(engine: Engine, settings: 
     assert lease is not None and lease.last_tick_at == SUNDAY_2AM + timedelta(days=7)
 
 
+def test_with_fine_tuning_disabled_a_due_fire_starts_nothing(
+    engine: Engine, settings: Settings
+) -> None:
+    pipeline = settings.pipeline.model_copy(update={"enabled": False})
+    disabled = quiet(settings.model_copy(update={"pipeline": pipeline}))
+    clock = ManualClock(SATURDAY)
+    w = worker(engine, quiet(settings), clock)
+    w.tick()  # the tenant is seen
+    w.settings = disabled
+    clock.set(SUNDAY_2AM)
+    report = w.tick()
+    assert report.leader and report.started == {} and started(w) == []
+    assert count_fires(engine, TENANT) == 0  # nothing claimed: enabling again finds it due
+    w.settings = quiet(settings)  # enabled again: the fire missed meanwhile starts one run
+    assert list(w.tick().started) == [TENANT]
+
+
 def test_after_a_week_of_downtime_the_missed_fires_start_one_run(
     engine: Engine, settings: Settings
 ) -> None:

@@ -37,6 +37,20 @@ def test_nested_env_and_standard_names(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.mlflow_tracking_uri == "http://mlflow:5000"
 
 
+def test_fine_tuning_enabled_is_read_and_hook_and_body_model_are_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FINE_TUNING_ENABLED", "false")
+    monkeypatch.setenv("HOOK_MODEL", "gpt-4o")
+    settings = Settings()
+    assert settings.pipeline.enabled is False
+    # No setting pretends to choose a hook or a body model: one fine-tuned model writes both.
+    assert not any(
+        "hook_model" in name or "body_model" in name for name in settings.pipeline.model_dump()
+    )
+    assert 'gpt-4o"' not in settings.model_dump_json()
+
+
 def test_our_own_name_wins_over_the_standard_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://a/x")
     monkeypatch.setenv("TUNELOOP_DATABASE__URL", "postgresql://b/y")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tuneloop.domain.event_stream import Category, Lag, decode_event, encode_event
 from tuneloop.events.consumer import category_of
 from tuneloop.events.schema import Rejection
-from tuneloop.events.stream import Category, Lag, decode_event, encode_event
 
 
 def test_a_reference_not_found_is_unknown_reference_anything_else_validation() -> None:

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from tuneloop.domain.event_stream import EventStream
 from tuneloop.errors import InvalidInputError, Problem
 from tuneloop.events.accept import accept_events
 from tuneloop.events.consumer import EventConsumer
 from tuneloop.events.ingest import IngestReport
-from tuneloop.events.stream import EventStream
 
 
 def accept_batch(
