@@ -148,7 +148,7 @@ def step_outputs(run_id: str) -> dict[str, dict[str, Any]]:
     return {
         "collect": {
             "status": "ok",
-            "message": None,
+            "message": "",
             "counts": {"hook": 812, "body": 804, "train": 1452, "validation": 164},
             "source_records": 1616,
             "qualifying": 1616,
@@ -159,7 +159,9 @@ def step_outputs(run_id: str) -> dict[str, dict[str, Any]]:
         "train": {
             "seconds": 1260.5,
             "job_id": f"{run_id}-train",
+            "backend": "local",
             "base_model": "tiny",
+            "adapter_path": f"runs/{TENANT}/{run_id}/train/adapter",
             "losses": [round(2.5 - i * 0.01, 4) for i in range(200)],
             "train_loss": 0.52,
             "validation_loss": 0.61,

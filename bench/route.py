@@ -4,9 +4,9 @@
 the same run, by the same load generator.
 
 The store holds, per tenant (SQLite by default, --database-url for a private PostgreSQL
-schema): versions 1-3 of a model, version 1 champion, an active rollout of version 2 at 30 %
-of traffic, and for the main tenant also a running experiment (2 vs 3, 50/50), which takes
-precedence over the rollout (``tuneloop.rollout.routing``).
+schema): versions 1-3 of a model, version 1 champion, and one owner of the traffic per
+tenant: a running experiment (2 vs 3, 50/50) for the main tenant, an active rollout of
+version 2 at 30 % for another, the champion alone for the third.
 
   (a) in-process: ``routing_table(engine, tenant).route(unit_id)`` over --units unit ids for
       each source (experiment, deployment, champion), next to ``Assigner.assign`` (the
@@ -96,7 +96,8 @@ def build_state(engine: Engine) -> None:
                 status="challenger",
             )
         set_champion(engine, tenant, MODEL, "1")
-        if source in ("experiment", "deployment"):
+        # One owner of a tenant's traffic (docs/decisions): a rollout, or an A/B test.
+        if source == "deployment":
             add_rollout(engine, tenant, now=now)
         if source == "experiment":
             arms = two_arms(ModelRef(MODEL, "2"), ModelRef(MODEL, "3"), 0.5)
