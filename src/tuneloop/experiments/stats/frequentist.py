@@ -5,7 +5,7 @@ Follows gbstats' ``frequentist/tests.py`` at growthbook/growthbook commit 115869
 its ``utils.py`` at 0ce79b2f9afc (``frequentist_diff``, ``frequentist_variance``):
 
     absolute  estimate = m_b - m_a            variance = v_b/n_b + v_a/n_a
-    relative  estimate = (m_b - m_a) / m_a    variance = v_b/(m_a² n_b) + v_a m_b²/(m_a⁴ n_a)
+    relative  estimate = (m_b - m_a) / |m_a|  variance = v_b/(m_a² n_b) + v_a m_b²/(m_a⁴ n_a)
     dof       Welch-Satterthwaite on the arms' variances (also for relative differences)
 
 "greater" tests treatment > control with the interval [estimate - t·se, +inf); "less"
@@ -69,9 +69,13 @@ class Inference:
 def difference_estimate(
     mean_a: npt.ArrayLike, mean_b: npt.ArrayLike, *, relative: bool
 ) -> FloatArray:
-    """m_b - m_a, or (m_b - m_a) / m_a when relative."""
+    """m_b - m_a, or (m_b - m_a) / |m_a| when relative.
+
+    Dividing by |m_a| (gbstats' current source) keeps the sign of the lift the sign of
+    m_b - m_a when the control mean is negative; the variance is unchanged (it has m_a²).
+    """
     a, b = np.asarray(mean_a, dtype=float), np.asarray(mean_b, dtype=float)
-    return (b - a) / a if relative else b - a
+    return (b - a) / np.abs(a) if relative else b - a
 
 
 def difference_variance(
