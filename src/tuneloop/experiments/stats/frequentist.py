@@ -183,8 +183,21 @@ def t_test(
     if isinstance(moments, StatsError):
         return Inference.failed(moments)
     estimate, std_error = moments
+    with np.errstate(all="ignore"):
+        dof = float(welch_dof(control.variance, control.n, treatment.variance, treatment.n))
+    return t_inference(estimate, std_error, dof, alpha=alpha, alternative=alternative)
+
+
+def t_inference(
+    estimate: float,
+    std_error: float,
+    dof: float,
+    *,
+    alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
+) -> Inference:
+    """The fixed-horizon test of an estimate already made (ratio and CUPED estimates too)."""
     with np.errstate(all="ignore"):  # overflow on absurd sums is reported as NOT_FINITE
-        dof = welch_dof(control.variance, control.n, treatment.variance, treatment.n)
         halfwidth = float(t_halfwidth(std_error, dof, alpha=alpha, alternative=alternative))
         p_value = float(t_p_value(estimate / std_error, dof, alternative))
     return Inference(
