@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from tuneloop.experiments.stats.errors import StatsError
 from tuneloop.experiments.stats.frequentist import (
@@ -47,15 +48,16 @@ class CupedArm:
     pre_sum_squares: float
     post_pre_sum_products: float
 
-    @property
+    # cached: a simulation calls these thousands of times (frozen dataclasses allow it)
+    @cached_property
     def post(self) -> ArmStats:
         return mean_stats(self.n, self.sum, self.sum_squares)
 
-    @property
+    @cached_property
     def pre(self) -> ArmStats:
         return mean_stats(self.n, self.pre_sum, self.pre_sum_squares)
 
-    @property
+    @cached_property
     def covariance(self) -> float:
         return covariance(self.n, self.sum, self.pre_sum, self.post_pre_sum_products)
 
