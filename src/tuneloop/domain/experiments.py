@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -126,6 +126,38 @@ class Moments:
         return max(self.sum_squares - self.sum * self.sum / self.n, 0.0) / (self.n - 1)
 
 
+# Ratio metrics: per unit a numerator and a denominator, summed (engagement per post is the
+# unit's total engagement over its posts; cost per token its total cost over its tokens).
+RATIO_METRICS = ("engagement_per_post", "cost_per_token")
+
+
+@dataclass(frozen=True)
+class RatioMoments:
+    """Sufficient statistics of a ratio metric in one arm (sums over units with a value)."""
+
+    n: int
+    numerator_sum: float
+    numerator_sum_squares: float
+    denominator_sum: float
+    denominator_sum_squares: float
+    numerator_denominator_sum_products: float
+
+    @property
+    def mean(self) -> float | None:
+        return self.numerator_sum / self.denominator_sum if self.denominator_sum else None
+
+
+@dataclass(frozen=True)
+class PrePeriod:
+    """A metric before each unit's first exposure (the CUPED covariate), over the units
+    that have the metric after exposure; a unit with no pre-period events counts as 0."""
+
+    units_with_data: int
+    pre_sum: float
+    pre_sum_squares: float
+    post_pre_sum_products: float
+
+
 @dataclass(frozen=True)
 class ArmStatistics:
     """What the database knows about one arm: exposed units and each metric's moments."""
@@ -133,3 +165,5 @@ class ArmStatistics:
     arm: str
     exposed_units: int
     metrics: dict[str, Moments]
+    ratios: dict[str, RatioMoments] = field(default_factory=dict)
+    pre_period: dict[str, PrePeriod] = field(default_factory=dict)

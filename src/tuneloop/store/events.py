@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import psycopg.errors
@@ -23,7 +24,14 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Engine, Float, case, cast, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from tuneloop.domain.experiments import METRICS, ArmStatistics, Moments
+from tuneloop.domain.experiments import (
+    METRICS,
+    RATIO_METRICS,
+    ArmStatistics,
+    Moments,
+    PrePeriod,
+    RatioMoments,
+)
 from tuneloop.store.experiment_models import OutcomeEvent
 
 WriteMethod = Literal["auto", "copy", "values"]
@@ -157,8 +165,15 @@ def count_events(engine: Engine, tenant_id: str, experiment_key: str | None = No
         return int(connection.execute(query).scalar_one())
 
 
-def arm_statistics(engine: Engine, tenant_id: str, experiment_key: str) -> list[ArmStatistics]:
-    """Per arm: exposed units, and n / sum / sum of squares of each metric over units.
+def arm_statistics(
+    engine: Engine,
+    tenant_id: str,
+    experiment_key: str,
+    *,
+    pre_period_since: datetime | None = None,
+) -> list[ArmStatistics]:
+    """Per arm: exposed units, n / sum / sum of squares of each metric over units, the
+    ratio metrics' sums and the engagement's pre-exposure (CUPED) sums, in one query.
 
     Each metric is first reduced to one value per unit (the randomisation unit), so that
     many events from one unit do not pass for independent observations:
@@ -169,36 +184,88 @@ def arm_statistics(engine: Engine, tenant_id: str, experiment_key: str) -> list[
     - ``error_rate``: the unit's share of generations that failed.
 
     A unit without events of a kind has no value for that metric (it is not a zero).
+    Ratio metrics (``RATIO_METRICS``) carry per arm the sums of the unit's numerator M and
+    denominator D, of M², D² and M·D: ``engagement_per_post`` is M = the unit's total
+    engagement, D = its outcome events; ``cost_per_token`` M = its cost, D = its tokens.
+    The pre-period of ``engagement`` is the unit's mean engagement over outcome events
+    before its first exposure in this experiment (and not before ``pre_period_since``).
     """
-    per_unit = _per_unit_values(tenant_id, experiment_key)
+    values = _per_unit_values(tenant_id, experiment_key)
+    pre_period = _pre_period(tenant_id, experiment_key, pre_period_since)
+    # joined per unit (hundreds of rows), not per event
+    per_unit = (
+        select(values, pre_period.c.pre_engagement)
+        .outerjoin(pre_period, values.c.unit_id == pre_period.c.unit_id)
+        .subquery("per_unit_with_pre")
+    )
     u = per_unit.c
     columns: list[Any] = [u.arm, func.sum(u.exposed)]
     for metric in METRICS:
         value = u[metric]
         columns += [func.count(value), func.sum(value), func.sum(value * value)]
+    for metric in RATIO_METRICS:
+        m, d = u[f"{metric}_m"], u[f"{metric}_d"]
+        columns += [func.count(d), func.sum(m), func.sum(m * m)]
+        columns += [func.sum(d), func.sum(d * d), func.sum(m * d)]
+    post, pre = u.engagement, func.coalesce(u.pre_engagement, 0.0)
+    has_post = post.is_not(None)
+    columns += [
+        func.count(case((has_post, u.pre_engagement))),
+        func.sum(case((has_post, pre))),
+        func.sum(case((has_post, pre * pre))),
+        func.sum(post * pre),
+    ]
     query = select(*columns).group_by(u.arm).order_by(u.arm)
     with engine.connect() as connection:
         result = connection.execute(query).all()
     return [_arm_statistics(row) for row in result]
 
 
+def _pre_period(tenant_id: str, experiment_key: str, since: datetime | None) -> Any:
+    """Each exposed unit's mean engagement before its first exposure in the experiment."""
+    e = OutcomeEvent.__table__.c
+    first = (
+        select(e.unit_id, func.min(e.ts).label("first_ts"))
+        .where(e.tenant_id == tenant_id, e.experiment_key == experiment_key)
+        .where(e.kind == "exposure")
+        .group_by(e.unit_id)
+        .subquery("first_exposure")
+    )
+    query = (
+        select(first.c.unit_id, cast(func.avg(e.engagement), Float).label("pre_engagement"))
+        .join(first, e.unit_id == first.c.unit_id)
+        .where(e.tenant_id == tenant_id, e.kind == "outcome", e.ts < first.c.first_ts)
+        .group_by(first.c.unit_id)
+    )
+    if since is not None:
+        query = query.where(e.ts >= since)
+    # Computed once: right after a bulk insert PostgreSQL's row estimates are 1, and as a
+    # plain subquery it was re-run for every unit (minutes instead of milliseconds).
+    return query.cte("pre_period").prefix_with("MATERIALIZED", dialect="postgresql")
+
+
 def _per_unit_values(tenant_id: str, experiment_key: str) -> Any:
     e = OutcomeEvent.__table__.c
-    generation = e.kind == "generation"
+    generation, outcome = e.kind == "generation", e.kind == "outcome"
     tokens = func.sum(case((generation, e.tokens)))
+    cost = cast(func.sum(case((generation, e.cost))), Float)
+    outcomes = func.sum(case((outcome, 1.0), else_=0.0))
+    priced = (cost.is_not(None)) & (tokens > 0)
     return (
         select(
             e.arm,
             e.unit_id,
             func.max(case((e.kind == "exposure", 1), else_=0)).label("exposed"),
-            cast(func.avg(case((e.kind == "outcome", e.engagement))), Float).label("engagement"),
-            (cast(func.sum(case((generation, e.cost))), Float) / func.nullif(tokens, 0)).label(
-                "cost_per_token"
-            ),
+            cast(func.avg(case((outcome, e.engagement))), Float).label("engagement"),
+            (cost / func.nullif(tokens, 0)).label("cost_per_token"),
             cast(func.avg(case((generation, e.latency_ms))), Float).label("latency_ms"),
             cast(func.avg(case((generation, case((e.error, 1.0), else_=0.0)))), Float).label(
                 "error_rate"
             ),
+            cast(func.sum(case((outcome, e.engagement))), Float).label("engagement_per_post_m"),
+            func.nullif(outcomes, 0.0).label("engagement_per_post_d"),
+            case((priced, cost)).label("cost_per_token_m"),
+            cast(case((priced, tokens)), Float).label("cost_per_token_d"),
         )
         .where(e.tenant_id == tenant_id, e.experiment_key == experiment_key)
         .group_by(e.arm, e.unit_id)
@@ -212,4 +279,20 @@ def _arm_statistics(row: Any) -> ArmStatistics:
     for index, metric in enumerate(METRICS):
         n, total, squares = values[2 + 3 * index : 5 + 3 * index]
         metrics[metric] = Moments(int(n or 0), float(total or 0.0), float(squares or 0.0))
-    return ArmStatistics(arm=str(values[0]), exposed_units=int(values[1] or 0), metrics=metrics)
+    at = 2 + 3 * len(METRICS)
+    ratios: dict[str, RatioMoments] = {}
+    for metric in RATIO_METRICS:
+        n, *sums = values[at : at + 6]
+        ratios[metric] = RatioMoments(int(n or 0), *(float(x or 0.0) for x in sums))
+        at += 6
+    units, pre_sum, pre_squares, products = values[at : at + 4]
+    pre = PrePeriod(
+        int(units or 0), float(pre_sum or 0.0), float(pre_squares or 0.0), float(products or 0.0)
+    )
+    return ArmStatistics(
+        arm=str(values[0]),
+        exposed_units=int(values[1] or 0),
+        metrics=metrics,
+        ratios=ratios,
+        pre_period={"engagement": pre},
+    )
