@@ -76,29 +76,38 @@ class ArmSpec:
 
 @dataclass(frozen=True)
 class SuccessCriteria:
-    """What a candidate must show to be promoted (the documented defaults)."""
+    """What a candidate must show to be promoted (the documented defaults), and how the
+    statistics judge it: the engine, the Bayesian rule and the multiple-testing correction."""
 
     min_engagement_lift: float = 0.15
     min_cost_efficiency_gain: float = 0.10
     significance_threshold: float = 0.05
+    stats_engine: str = "frequentist"  # or "bayesian"
+    min_chance_to_win: float = 0.95  # bayesian: significant when chance to win >= this ...
+    max_risk: float = 0.01  # ... and the relative risk of choosing the candidate <= this
+    correction: str = "none"  # across arms and guardrails: holm-bonferroni, benjamini-hochberg
 
-    def to_json(self) -> dict[str, float]:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> SuccessCriteria:
         data = data or {}
         defaults = cls()
+        number = {
+            name: float(data.get(name, getattr(defaults, name)))
+            for name in (
+                "min_engagement_lift",
+                "min_cost_efficiency_gain",
+                "significance_threshold",
+                "min_chance_to_win",
+                "max_risk",
+            )
+        }
         return cls(
-            min_engagement_lift=float(
-                data.get("min_engagement_lift", defaults.min_engagement_lift)
-            ),
-            min_cost_efficiency_gain=float(
-                data.get("min_cost_efficiency_gain", defaults.min_cost_efficiency_gain)
-            ),
-            significance_threshold=float(
-                data.get("significance_threshold", defaults.significance_threshold)
-            ),
+            **number,
+            stats_engine=str(data.get("stats_engine", defaults.stats_engine)),
+            correction=str(data.get("correction", defaults.correction)),
         )
 
 

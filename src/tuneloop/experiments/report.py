@@ -5,7 +5,14 @@ Metrics (all means over units, see ``store.events.arm_statistics``) and how they
 - ``engagement``: the primary metric, relative difference;
 - ``cost_per_token``: relative difference (the policy reads the cost-efficiency gain);
 - ``latency_ms``: relative difference, a guardrail (higher is worse);
-- ``error_rate``: absolute difference (rates near zero), a guardrail.
+- ``error_rate``: absolute difference (rates near zero), a guardrail;
+- ``engagement_per_post``: a ratio metric (the units' engagement over their posts), reported.
+
+``cost_per_token`` and ``engagement_per_post`` are ratio metrics (delta method): cost /
+tokens and engagement / posts, summed per unit. ``engagement`` is CUPED-adjusted with its
+pre-exposure value when enough units have one (``CUPED_MIN_SHARE``, ``CUPED_MIN_UNITS``).
+The experiment's success criteria choose the engine (frequentist or Bayesian) and the
+multiple-testing correction, applied across the arms of each metric.
 
 The sample-ratio-mismatch check uses *exposed* units against the planned weights, not the
 units with an outcome: a candidate that fails more often has fewer outcomes, and that is
@@ -15,11 +22,20 @@ an effect to measure, not broken assignment.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import Engine
 
-from tuneloop.domain.experiments import METRICS, ArmSpec, ArmStatistics, Moments, SuccessCriteria
+from tuneloop.domain.experiments import (
+    METRICS,
+    ArmSpec,
+    ArmStatistics,
+    Moments,
+    PrePeriod,
+    RatioMoments,
+    SuccessCriteria,
+)
 from tuneloop.experiments.decision import ArmMetrics, Decision, DecisionPolicy, Evidence, decide
 from tuneloop.experiments.stats.analysis import (
     AnalysisRequest,
@@ -40,6 +56,10 @@ DIFFERENCES = {
     "error_rate": "absolute",
 }
 GUARDRAILS = {"error rate": "error_rate", "latency": "latency_ms"}
+RATIOS = {"cost_per_token", "engagement_per_post"}  # analysed as ratio metrics
+CUPED_WINDOW = timedelta(days=14)  # GrowthBook's default regression-adjustment window
+CUPED_MIN_SHARE = 0.1  # of the units with an engagement value, and ...
+CUPED_MIN_UNITS = 20  # ... at least this many, must have a pre-period value for CUPED
 
 
 @dataclass(frozen=True)
@@ -49,8 +69,12 @@ class ArmReport:
     spec: ArmSpec
     exposed_units: int
     metrics: dict[str, Moments]
+    ratios: dict[str, RatioMoments] | None = None
+    pre_period: PrePeriod | None = None
 
     def mean(self, metric: str) -> float:
+        if self.ratios and metric in self.ratios:
+            return self.ratios[metric].mean or 0.0
         return self.metrics[metric].mean or 0.0
 
 
@@ -102,20 +126,24 @@ def build_report(
 ) -> ExperimentReport:
     """Read the arms' statistics in SQL and judge every candidate against the baseline."""
     criteria = SuccessCriteria.from_json(experiment.success_criteria)
-    arms = _arm_reports(experiment, arm_statistics(engine, experiment.tenant_id, experiment.key))
+    since = experiment.started_at - CUPED_WINDOW if experiment.started_at else None
+    found = arm_statistics(engine, experiment.tenant_id, experiment.key, pre_period_since=since)
+    arms = _arm_reports(experiment, found)
     weights = [arm.spec.weight for arm in arms]
     srm = _exposure_srm(arms, weights)
     alpha = criteria.significance_threshold
     analyses = {
-        metric: _analyze(arms, metric, weights, alpha=alpha, method=method).model_copy(
+        metric: _analyze(arms, metric, weights, criteria=criteria, method=method).model_copy(
             update={"srm": srm}
         )
-        for metric in METRICS
+        for metric in (*METRICS, "engagement_per_post")
     }
     policy = DecisionPolicy(
         min_engagement_lift=criteria.min_engagement_lift,
         min_cost_efficiency_gain=criteria.min_cost_efficiency_gain,
         significance=alpha,
+        min_chance_to_win=criteria.min_chance_to_win,
+        max_risk=criteria.max_risk,
     )
     planned = float(experiment.duration_hours)
     decisions = {
@@ -152,6 +180,8 @@ def _arm_reports(experiment: Experiment, found: list[ArmStatistics]) -> list[Arm
                 spec=spec,
                 exposed_units=stats.exposed_units if stats else 0,
                 metrics=stats.metrics if stats else empty,
+                ratios=stats.ratios if stats else None,
+                pre_period=stats.pre_period.get("engagement") if stats else None,
             )
         )
     return reports
@@ -170,25 +200,53 @@ def _exposure_srm(arms: list[ArmReport], weights: list[float]) -> SrmReport:
 
 
 def _analyze(
-    arms: list[ArmReport], metric: str, weights: list[float], *, alpha: float, method: Method
+    arms: list[ArmReport],
+    metric: str,
+    weights: list[float],
+    *,
+    criteria: SuccessCriteria,
+    method: Method,
 ) -> AnalysisResult:
     request = AnalysisRequest(
-        metric="mean",
-        difference=cast(Any, DIFFERENCES[metric]),
+        metric="ratio" if metric in RATIOS else "mean",
+        difference=cast(Any, DIFFERENCES.get(metric, "relative")),
         method=method,
-        alpha=alpha,
+        alpha=criteria.significance_threshold,
         weights=weights,
-        arms=[
-            ArmIn(
-                name=arm.spec.name,
-                n=arm.metrics[metric].n,
-                sum=arm.metrics[metric].sum,
-                sum_squares=arm.metrics[metric].sum_squares,
-            )
-            for arm in arms
-        ],
+        engine=cast(Any, criteria.stats_engine),
+        inverse=metric in ("cost_per_token", "latency_ms", "error_rate"),
+        correction=cast(Any, criteria.correction),
+        arms=[_arm_in(arm, metric) for arm in arms],
     )
+    if metric == "engagement" and not _enough_pre_period(arms):
+        request = request.model_copy(
+            update={"arms": [_arm_in(arm, metric, cuped=False) for arm in arms]}
+        )
     return analyze(request)
+
+
+def _arm_in(arm: ArmReport, metric: str, *, cuped: bool = True) -> ArmIn:
+    if metric in RATIOS:
+        ratio = (arm.ratios or {}).get(metric) or RatioMoments(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return ArmIn(name=arm.spec.name, **asdict(ratio))
+    moments = arm.metrics[metric]
+    pre = arm.pre_period if cuped and metric == "engagement" else None
+    return ArmIn(
+        name=arm.spec.name,
+        n=moments.n,
+        sum=moments.sum,
+        sum_squares=moments.sum_squares,
+        pre_sum=pre.pre_sum if pre else None,
+        pre_sum_squares=pre.pre_sum_squares if pre else None,
+        post_pre_sum_products=pre.post_pre_sum_products if pre else None,
+    )
+
+
+def _enough_pre_period(arms: list[ArmReport]) -> bool:
+    """CUPED pays when enough units have history; with too few, theta is noise."""
+    with_data = sum(arm.pre_period.units_with_data for arm in arms if arm.pre_period)
+    units = sum(arm.metrics["engagement"].n for arm in arms)
+    return with_data >= max(CUPED_MIN_UNITS, CUPED_MIN_SHARE * units)
 
 
 def _only(result: AnalysisResult, arm: str) -> AnalysisResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,10 +28,20 @@ class SuccessCriteriaIn(BaseModel):
     min_engagement_lift: float = Field(default=0.15, ge=-1.0, le=100.0, allow_inf_nan=False)
     min_cost_efficiency_gain: float = Field(default=0.10, ge=-1.0, le=100.0, allow_inf_nan=False)
     significance_threshold: float = Field(default=0.05, gt=0.0, lt=1.0, allow_inf_nan=False)
+    stats_engine: Literal["frequentist", "bayesian"] = "frequentist"
+    min_chance_to_win: float = Field(default=0.95, gt=0.5, lt=1.0, allow_inf_nan=False)
+    max_risk: float = Field(default=0.01, gt=0.0, allow_inf_nan=False)
+    correction: Literal["none", "holm-bonferroni", "benjamini-hochberg"] = "none"
 
     def criteria(self) -> SuccessCriteria:
         return SuccessCriteria(
-            self.min_engagement_lift, self.min_cost_efficiency_gain, self.significance_threshold
+            self.min_engagement_lift,
+            self.min_cost_efficiency_gain,
+            self.significance_threshold,
+            stats_engine=self.stats_engine,
+            min_chance_to_win=self.min_chance_to_win,
+            max_risk=self.max_risk,
+            correction=self.correction,
         )
 
 
