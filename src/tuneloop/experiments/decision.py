@@ -169,7 +169,8 @@ def evidence_text(comparison: Comparison) -> str:
     """How strong a result is, in words: its (adjusted) p-value or its chance to win."""
     if comparison.chance_to_win is not None:
         return (
-            f"chance to win {comparison.chance_to_win:.1%}, risk "
+            f"chance to win {comparison.chance_to_win:.1%}, risk of the baseline "
+            f"{comparison.risk_control or 0.0:.2g}, of the candidate "
             f"{comparison.risk_treatment or 0.0:.2g}"
         )
     if comparison.adjusted_p_value is not None:

@@ -107,6 +107,7 @@ class ExperimentReport:
                 "confidence_level": 1.0 - self.alpha,
                 "p_value": decision.p_value,
                 "effect_size": decision.effect_size,
+                **self._engagement_statistics(),
             },
             "recommendation": self.recommendation,
             "reasons": list(self.reasons),
@@ -118,6 +119,21 @@ class ExperimentReport:
                 name: result.model_dump(mode="json") for name, result in self.analyses.items()
             },
             "decisions": {name: _decision_json(found) for name, found in self.decisions.items()},
+        }
+
+    def _engagement_statistics(self) -> dict[str, Any]:
+        """The headline's engagement result beyond the documented fields (issue 14)."""
+        analysis = self.analyses["engagement"]
+        found = [c for c in analysis.comparisons if c.arm == self.headline]
+        comparison = found[0] if found else None
+        cuped = comparison.cuped if comparison else None
+        return {
+            "stats_engine": analysis.engine,
+            "correction": analysis.correction,
+            "adjusted_p_value": comparison.adjusted_p_value if comparison else None,
+            "chance_to_win": comparison.chance_to_win if comparison else None,
+            "risk": comparison.risk_treatment if comparison else None,
+            "cuped": cuped.model_dump(mode="json") if cuped else None,
         }
 
 
