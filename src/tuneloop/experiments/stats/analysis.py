@@ -112,6 +112,8 @@ def analyze(request: AnalysisRequest) -> AnalysisResult:
     adjusted = adjust([c.p_value for c in comparisons], request.correction)
     for comparison, p_value in zip(comparisons, adjusted, strict=True):
         comparison.adjusted_p_value = p_value
+        if p_value is not None:  # as GrowthBook: significance reads the adjusted p-value
+            comparison.significant = p_value <= request.alpha
     control_stats = control if isinstance(control, ArmStats) else _empty(request.arms[0].n)
     return AnalysisResult(
         metric=request.metric,

@@ -54,3 +54,5 @@ def test_analyze_adjusts_across_the_treatment_arms() -> None:
         assert out["correction"] == name
         adjusted = [c["adjusted_p_value"] for c in out["comparisons"]]
         assert adjusted == pytest.approx(list(multipletests(raw, method=method)[1]), rel=1e-12)
+        assert [c["significant"] for c in out["comparisons"]] == [p <= 0.05 for p in adjusted]
+    assert plain["comparisons"][0]["significant"] is True  # p = 0.045 alone, 0.136 adjusted
