@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 
 from tuneloop.experiments.stats.bayesian import Prior, bayesian_test
 from tuneloop.experiments.stats.corrections import Correction, adjust
-from tuneloop.experiments.stats.cuped import CupedArm, cuped_moments
+from tuneloop.experiments.stats.cuped import CupedArm, CupedMoments, cuped_moments
+from tuneloop.experiments.stats.cuped_ratio import RatioCupedArm, ratio_cuped_moments
 from tuneloop.experiments.stats.effect_size import standardized_effect
 from tuneloop.experiments.stats.errors import StatsError
 from tuneloop.experiments.stats.frequentist import (
@@ -173,6 +174,29 @@ def _cuped_arm(arm: ArmIn) -> CupedArm:
     )
 
 
+def _ratio_cuped_arm(arm: ArmIn) -> RatioCupedArm:
+    def f(value: float | None) -> float:
+        return value or 0.0
+
+    return RatioCupedArm(
+        n=arm.n,
+        m=f(arm.numerator_sum),
+        m2=f(arm.numerator_sum_squares),
+        d=f(arm.denominator_sum),
+        d2=f(arm.denominator_sum_squares),
+        md=f(arm.numerator_denominator_sum_products),
+        m0=f(arm.pre_numerator_sum),
+        m02=f(arm.pre_numerator_sum_squares),
+        d0=f(arm.pre_denominator_sum),
+        d02=f(arm.pre_denominator_sum_squares),
+        m_m0=f(arm.numerator_pre_numerator_sum_products),
+        d_d0=f(arm.denominator_pre_denominator_sum_products),
+        m0_d0=f(arm.pre_numerator_pre_denominator_sum_products),
+        m_d0=f(arm.numerator_pre_denominator_sum_products),
+        m0_d=f(arm.pre_numerator_denominator_sum_products),
+    )
+
+
 _Effect = tuple[float, float, float, CupedReport | None]  # estimate, std error, dof, cuped
 
 
@@ -181,9 +205,17 @@ def _effect(
 ) -> _Effect | StatsError:
     relative = request.difference == "relative"
     if request.cuped():
-        moments = cuped_moments(
-            _cuped_arm(request.arms[a]), _cuped_arm(request.arms[b]), relative=relative
-        )
+        moments: CupedMoments | StatsError
+        if request.metric == "ratio":
+            moments = ratio_cuped_moments(
+                _ratio_cuped_arm(request.arms[a]),
+                _ratio_cuped_arm(request.arms[b]),
+                relative=relative,
+            )
+        else:
+            moments = cuped_moments(
+                _cuped_arm(request.arms[a]), _cuped_arm(request.arms[b]), relative=relative
+            )
         if isinstance(moments, StatsError):
             return moments
         report = CupedReport(

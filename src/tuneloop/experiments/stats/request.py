@@ -32,6 +32,17 @@ RATIO_FIELDS = (
     "numerator_denominator_sum_products",
 )
 PRE_FIELDS = ("pre_sum", "pre_sum_squares", "post_pre_sum_products")
+RATIO_PRE_FIELDS = (  # CUPED of a ratio metric: the pre-period's sums and cross products
+    "pre_numerator_sum",
+    "pre_numerator_sum_squares",
+    "pre_denominator_sum",
+    "pre_denominator_sum_squares",
+    "numerator_pre_numerator_sum_products",
+    "denominator_pre_denominator_sum_products",
+    "pre_numerator_pre_denominator_sum_products",
+    "numerator_pre_denominator_sum_products",
+    "pre_numerator_denominator_sum_products",
+)
 _Number = Field(default=None, allow_inf_nan=False)
 _Square = Field(default=None, ge=0, allow_inf_nan=False)
 
@@ -54,9 +65,21 @@ class ArmIn(BaseModel):
     pre_sum: float | None = _Number
     pre_sum_squares: float | None = _Square
     post_pre_sum_products: float | None = _Number
+    pre_numerator_sum: float | None = _Number
+    pre_numerator_sum_squares: float | None = _Square
+    pre_denominator_sum: float | None = _Number
+    pre_denominator_sum_squares: float | None = _Square
+    numerator_pre_numerator_sum_products: float | None = _Number
+    denominator_pre_denominator_sum_products: float | None = _Number
+    pre_numerator_pre_denominator_sum_products: float | None = _Number
+    numerator_pre_denominator_sum_products: float | None = _Number
+    pre_numerator_denominator_sum_products: float | None = _Number
 
     def has_pre_period(self) -> bool:
         return all(getattr(self, name) is not None for name in PRE_FIELDS)
+
+    def has_ratio_pre_period(self) -> bool:
+        return all(getattr(self, name) is not None for name in RATIO_PRE_FIELDS)
 
 
 class PriorIn(BaseModel):
@@ -121,7 +144,9 @@ class AnalysisRequest(BaseModel):
         return self.weights if self.weights is not None else [1.0] * len(self.arms)
 
     def cuped(self) -> bool:
-        """Every arm of a mean metric has its pre-period sums: adjust."""
+        """Every arm of a mean or ratio metric has its pre-period sums: adjust."""
+        if self.metric == "ratio":
+            return all(arm.has_ratio_pre_period() for arm in self.arms)
         return self.metric == "mean" and all(arm.has_pre_period() for arm in self.arms)
 
 
@@ -132,14 +157,14 @@ def _given(arm: ArmIn, fields: tuple[str, ...]) -> list[str]:
 def _check_arm(index: int, arm: ArmIn, metric: Metric) -> None:
     where = f"arms[{index}] ({arm.name!r})"
     mean_fields, pre = _given(arm, ("sum", "sum_squares")), _given(arm, PRE_FIELDS)
+    ratio_pre = _given(arm, RATIO_PRE_FIELDS)
     ratio, success = _given(arm, RATIO_FIELDS), _given(arm, ("successes",))
     if metric == "proportion":
         if not success:
             raise ValueError(f"{where}: a proportion arm needs 'successes'")
-        if mean_fields or ratio or pre:
-            raise ValueError(
-                f"{where}: a proportion arm takes only 'successes', got {mean_fields + ratio + pre}"
-            )
+        if mean_fields or ratio or pre or ratio_pre:
+            extra = mean_fields + ratio + pre + ratio_pre
+            raise ValueError(f"{where}: a proportion arm takes only 'successes', got {extra}")
         if (arm.successes or 0) > arm.n:
             raise ValueError(f"{where}: successes ({arm.successes:g}) cannot exceed n ({arm.n})")
     elif metric == "ratio":
@@ -150,13 +175,15 @@ def _check_arm(index: int, arm: ArmIn, metric: Metric) -> None:
             raise ValueError(
                 f"{where}: a ratio arm takes only the ratio sums, got {mean_fields + success + pre}"
             )
+        if ratio_pre and len(ratio_pre) != len(RATIO_PRE_FIELDS):
+            missing = [name for name in RATIO_PRE_FIELDS if name not in ratio_pre]
+            raise ValueError(f"{where}: CUPED of a ratio needs also {missing}")
     else:
         if len(mean_fields) != 2:
             raise ValueError(f"{where}: a mean arm needs 'sum' and 'sum_squares'")
-        if success or ratio:
-            raise ValueError(
-                f"{where}: a mean arm takes 'sum'/'sum_squares', not {success + ratio}"
-            )
+        if success or ratio or ratio_pre:
+            extra = success + ratio + ratio_pre
+            raise ValueError(f"{where}: a mean arm takes 'sum'/'sum_squares', not {extra}")
         if pre and len(pre) != len(PRE_FIELDS):
             raise ValueError(f"{where}: CUPED needs all of {list(PRE_FIELDS)}, got {pre}")
 
