@@ -168,6 +168,23 @@ class PrePeriod:
 
 
 @dataclass(frozen=True)
+class RatioPrePeriod:
+    """A ratio metric before each unit's first exposure (M0, D0; 0 without history), over
+    the units that have the ratio after exposure (M, D): the sums CUPED of a ratio needs."""
+
+    units_with_data: int
+    pre_numerator_sum: float
+    pre_numerator_sum_squares: float
+    pre_denominator_sum: float
+    pre_denominator_sum_squares: float
+    numerator_pre_numerator_sum_products: float
+    denominator_pre_denominator_sum_products: float
+    pre_numerator_pre_denominator_sum_products: float
+    numerator_pre_denominator_sum_products: float
+    pre_numerator_denominator_sum_products: float
+
+
+@dataclass(frozen=True)
 class ArmStatistics:
     """What the database knows about one arm: exposed units and each metric's moments."""
 
@@ -176,3 +193,4 @@ class ArmStatistics:
     metrics: dict[str, Moments]
     ratios: dict[str, RatioMoments] = field(default_factory=dict)
     pre_period: dict[str, PrePeriod] = field(default_factory=dict)
+    ratio_pre_period: dict[str, RatioPrePeriod] = field(default_factory=dict)

@@ -9,8 +9,9 @@ Metrics (all means over units, see ``store.events.arm_statistics``) and how they
 - ``engagement_per_post``: a ratio metric (the units' engagement over their posts), reported.
 
 ``cost_per_token`` and ``engagement_per_post`` are ratio metrics (delta method): cost /
-tokens and engagement / posts, summed per unit. ``engagement`` is CUPED-adjusted with its
-pre-exposure value when enough units have one (``CUPED_MIN_SHARE``, ``CUPED_MIN_UNITS``).
+tokens and engagement / posts, summed per unit. ``engagement`` and ``engagement_per_post``
+are CUPED-adjusted with their pre-exposure values when enough units have one
+(``CUPED_MIN_SHARE``, ``CUPED_MIN_UNITS``).
 The experiment's success criteria choose the engine (frequentist or Bayesian) and the
 multiple-testing correction, applied across the arms of each metric.
 
@@ -34,6 +35,7 @@ from tuneloop.domain.experiments import (
     Moments,
     PrePeriod,
     RatioMoments,
+    RatioPrePeriod,
     SuccessCriteria,
 )
 from tuneloop.experiments.decision import ArmMetrics, Decision, DecisionPolicy, Evidence, decide
@@ -57,6 +59,7 @@ DIFFERENCES = {
 }
 GUARDRAILS = {"error rate": "error_rate", "latency": "latency_ms"}
 RATIOS = {"cost_per_token", "engagement_per_post"}  # analysed as ratio metrics
+CUPED_METRICS = {"engagement", "engagement_per_post"}  # with a pre-period computed in SQL
 CUPED_WINDOW = timedelta(days=14)  # GrowthBook's default regression-adjustment window
 CUPED_MIN_SHARE = 0.1  # of the units with an engagement value, and ...
 CUPED_MIN_UNITS = 20  # ... at least this many, must have a pre-period value for CUPED
@@ -71,6 +74,7 @@ class ArmReport:
     metrics: dict[str, Moments]
     ratios: dict[str, RatioMoments] | None = None
     pre_period: PrePeriod | None = None
+    ratio_pre_period: RatioPrePeriod | None = None
 
     def mean(self, metric: str) -> float:
         if self.ratios and metric in self.ratios:
@@ -198,6 +202,9 @@ def _arm_reports(experiment: Experiment, found: list[ArmStatistics]) -> list[Arm
                 metrics=stats.metrics if stats else empty,
                 ratios=stats.ratios if stats else None,
                 pre_period=stats.pre_period.get("engagement") if stats else None,
+                ratio_pre_period=(
+                    stats.ratio_pre_period.get("engagement_per_post") if stats else None
+                ),
             )
         )
     return reports
@@ -234,7 +241,7 @@ def _analyze(
         correction=cast(Any, criteria.correction),
         arms=[_arm_in(arm, metric) for arm in arms],
     )
-    if metric == "engagement" and not _enough_pre_period(arms):
+    if metric in CUPED_METRICS and not _enough_pre_period(arms, metric):
         request = request.model_copy(
             update={"arms": [_arm_in(arm, metric, cuped=False) for arm in arms]}
         )
@@ -244,24 +251,31 @@ def _analyze(
 def _arm_in(arm: ArmReport, metric: str, *, cuped: bool = True) -> ArmIn:
     if metric in RATIOS:
         ratio = (arm.ratios or {}).get(metric) or RatioMoments(0, 0.0, 0.0, 0.0, 0.0, 0.0)
-        return ArmIn(name=arm.spec.name, **asdict(ratio))
+        pre = arm.ratio_pre_period if cuped and metric == "engagement_per_post" else None
+        extra = asdict(pre) if pre else {}
+        extra.pop("units_with_data", None)
+        return ArmIn(name=arm.spec.name, **asdict(ratio), **extra)
     moments = arm.metrics[metric]
-    pre = arm.pre_period if cuped and metric == "engagement" else None
+    pre_mean = arm.pre_period if cuped and metric == "engagement" else None
     return ArmIn(
         name=arm.spec.name,
         n=moments.n,
         sum=moments.sum,
         sum_squares=moments.sum_squares,
-        pre_sum=pre.pre_sum if pre else None,
-        pre_sum_squares=pre.pre_sum_squares if pre else None,
-        post_pre_sum_products=pre.post_pre_sum_products if pre else None,
+        pre_sum=pre_mean.pre_sum if pre_mean else None,
+        pre_sum_squares=pre_mean.pre_sum_squares if pre_mean else None,
+        post_pre_sum_products=pre_mean.post_pre_sum_products if pre_mean else None,
     )
 
 
-def _enough_pre_period(arms: list[ArmReport]) -> bool:
+def _enough_pre_period(arms: list[ArmReport], metric: str) -> bool:
     """CUPED pays when enough units have history; with too few, theta is noise."""
-    with_data = sum(arm.pre_period.units_with_data for arm in arms if arm.pre_period)
-    units = sum(arm.metrics["engagement"].n for arm in arms)
+    if metric == "engagement":
+        with_data = sum(a.pre_period.units_with_data for a in arms if a.pre_period)
+        units = sum(a.metrics["engagement"].n for a in arms)
+    else:
+        with_data = sum(a.ratio_pre_period.units_with_data for a in arms if a.ratio_pre_period)
+        units = sum(a.ratios[metric].n for a in arms if a.ratios and metric in a.ratios)
     return with_data >= max(CUPED_MIN_UNITS, CUPED_MIN_SHARE * units)
 
 

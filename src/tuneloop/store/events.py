@@ -31,6 +31,7 @@ from tuneloop.domain.experiments import (
     Moments,
     PrePeriod,
     RatioMoments,
+    RatioPrePeriod,
 )
 from tuneloop.store.experiment_models import OutcomeEvent
 
@@ -194,7 +195,12 @@ def arm_statistics(
     pre_period = _pre_period(tenant_id, experiment_key, pre_period_since)
     # joined per unit (hundreds of rows), not per event
     per_unit = (
-        select(values, pre_period.c.pre_engagement)
+        select(
+            values,
+            pre_period.c.pre_engagement,
+            pre_period.c.pre_engagement_sum,
+            pre_period.c.pre_posts,
+        )
         .outerjoin(pre_period, values.c.unit_id == pre_period.c.unit_id)
         .subquery("per_unit_with_pre")
     )
@@ -215,10 +221,26 @@ def arm_statistics(
         func.sum(case((has_post, pre * pre))),
         func.sum(post * pre),
     ]
+    columns += _ratio_pre_period_columns(u)
     query = select(*columns).group_by(u.arm).order_by(u.arm)
     with engine.connect() as connection:
         result = connection.execute(query).all()
     return [_arm_statistics(row) for row in result]
+
+
+def _ratio_pre_period_columns(u: Any) -> list[Any]:
+    """engagement_per_post before exposure (M0 = engagement, D0 = posts; 0 without history)
+    over the units with the ratio after exposure: ΣM0, ΣM0², ΣD0, ΣD0² and the products."""
+    m, d = u.engagement_per_post_m, u.engagement_per_post_d
+    m0, d0 = func.coalesce(u.pre_engagement_sum, 0.0), func.coalesce(u.pre_posts, 0.0)
+    has = d.is_not(None)
+    return [
+        func.count(case((has, u.pre_posts))),
+        *(
+            func.sum(case((has, value)))
+            for value in (m0, m0 * m0, d0, d0 * d0, m * m0, d * d0, m0 * d0, m * d0, m0 * d)
+        ),
+    ]
 
 
 def _pre_period(tenant_id: str, experiment_key: str, since: datetime | None) -> Any:
@@ -232,7 +254,12 @@ def _pre_period(tenant_id: str, experiment_key: str, since: datetime | None) -> 
         .subquery("first_exposure")
     )
     query = (
-        select(first.c.unit_id, cast(func.avg(e.engagement), Float).label("pre_engagement"))
+        select(
+            first.c.unit_id,
+            cast(func.avg(e.engagement), Float).label("pre_engagement"),
+            cast(func.sum(e.engagement), Float).label("pre_engagement_sum"),
+            cast(func.count(e.engagement), Float).label("pre_posts"),
+        )
         .join(first, e.unit_id == first.c.unit_id)
         .where(e.tenant_id == tenant_id, e.kind == "outcome", e.ts < first.c.first_ts)
         .group_by(first.c.unit_id)
@@ -289,10 +316,13 @@ def _arm_statistics(row: Any) -> ArmStatistics:
     pre = PrePeriod(
         int(units or 0), float(pre_sum or 0.0), float(pre_squares or 0.0), float(products or 0.0)
     )
+    ratio_units, *ratio_sums = values[at + 4 : at + 14]
+    ratio_pre = RatioPrePeriod(int(ratio_units or 0), *(float(x or 0.0) for x in ratio_sums))
     return ArmStatistics(
         arm=str(values[0]),
         exposed_units=int(values[1] or 0),
         metrics=metrics,
         ratios=ratios,
         pre_period={"engagement": pre},
+        ratio_pre_period={"engagement_per_post": ratio_pre},
     )

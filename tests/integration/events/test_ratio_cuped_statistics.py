@@ -70,6 +70,9 @@ def expected(all_events: list[dict[str, Any]], since: Any) -> dict[str, dict[str
                 if e["unit_id"] == unit and e["kind"] == "outcome"
                 and since <= e["ts"] < exposure[unit]
             ]  # fmt: skip
+            out[arm]["ratio_pre"].append(
+                (sum(outcomes), float(len(outcomes)), float(sum(pre)), float(len(pre)))
+            )
             out[arm]["pre"].append((float(np.mean(outcomes)), float(np.mean(pre)) if pre else 0.0,
                                     1.0 if pre else 0.0))  # fmt: skip
         if generations:
@@ -106,3 +109,19 @@ def test_ratio_sums_and_pre_period_match_numpy(engine: Engine) -> None:
             pytest.approx(((pre.sum()), (pre**2).sum(), (post * pre).sum()), rel=1e-9)
         )
         assert found[arm].metrics["engagement"].n == len(post)
+        m, d, m0, d0 = (np.array(c) for c in zip(*want[arm]["ratio_pre"], strict=True))
+        ratio_pre = found[arm].ratio_pre_period["engagement_per_post"]
+        assert ratio_pre.units_with_data == int((d0 > 0).sum())
+        sums = (m0, m0 * m0, d0, d0 * d0, m * m0, d * d0, m0 * d0, m * d0, m0 * d)
+        got = (
+            ratio_pre.pre_numerator_sum,
+            ratio_pre.pre_numerator_sum_squares,
+            ratio_pre.pre_denominator_sum,
+            ratio_pre.pre_denominator_sum_squares,
+            ratio_pre.numerator_pre_numerator_sum_products,
+            ratio_pre.denominator_pre_denominator_sum_products,
+            ratio_pre.pre_numerator_pre_denominator_sum_products,
+            ratio_pre.numerator_pre_denominator_sum_products,
+            ratio_pre.pre_numerator_denominator_sum_products,
+        )
+        assert got == pytest.approx(tuple(x.sum() for x in sums), rel=1e-9)

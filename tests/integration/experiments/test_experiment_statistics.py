@@ -22,7 +22,8 @@ ARMS = two_arms(ModelRef("gpt-4o-mini", "1"), ModelRef("ft:gpt-4o-mini:acme::7",
 def traffic(key: str, *, history: bool, seed: int = 21) -> list[dict[str, Any]]:
     """Synthetic experiment traffic (+40 % engagement, -30 % cost per token) and, with
     ``history``, each unit's engagement in the days before its exposure, tracking its own
-    later engagement as real habits do (the CUPED covariate)."""
+    later engagement as real habits do (the CUPED covariate), without the candidate's lift
+    (the history predates the exposure)."""
     spec = TrafficSpec(
         key,
         [("baseline", 0.5), ("candidate", 0.5)],
@@ -36,14 +37,16 @@ def traffic(key: str, *, history: bool, seed: int = 21) -> list[dict[str, Any]]:
         return events
     rng = np.random.default_rng(seed)
     per_unit: dict[str, list[float]] = defaultdict(list)
-    exposed = {}
+    exposed, lifted = {}, set()
     for e in events:
+        if e["kind"] == "exposure" and e["arm"] == "candidate":
+            lifted.add(e["unit_id"])
         if e["kind"] == "outcome":
             per_unit[e["unit_id"]].append(e["engagement"])
         if e["kind"] == "exposure":
             exposed[e["unit_id"]] = e["ts"]
     for unit, values in per_unit.items():
-        habit = float(np.mean(values))
+        habit = float(np.mean(values)) / (1.4 if unit in lifted else 1.0)
         for k in range(2):
             events.append(
                 {
@@ -72,10 +75,12 @@ def test_ratio_metrics_and_cuped_come_from_the_events(engine: Engine) -> None:
     cost = adjusted.analyses["cost_per_token"]
     assert cost.metric == "ratio"
     assert cost.comparisons[0].estimate == pytest.approx(-0.3, abs=0.03)
-    assert adjusted.analyses["engagement_per_post"].comparisons[0].estimate == pytest.approx(
-        0.4, abs=0.1
-    )
+    for metric in ("engagement", "engagement_per_post"):  # CUPED keeps the effect
+        assert adjusted.analyses[metric].comparisons[0].estimate == pytest.approx(0.4, abs=0.1)
     assert plain.analyses["engagement"].comparisons[0].cuped is None
+    assert plain.analyses["engagement_per_post"].comparisons[0].cuped is None
+    per_post = adjusted.analyses["engagement_per_post"].comparisons[0].cuped
+    assert per_post is not None and per_post.error is None and per_post.variance_reduction > 0.3
     cuped = adjusted.analyses["engagement"].comparisons[0].cuped
     assert cuped is not None and cuped.theta > 0.5 and cuped.variance_reduction > 0.5
     with_cuped = adjusted.analyses["engagement"].comparisons[0].std_error
