@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 
 from tuneloop.experiments.stats.bayesian import Prior, bayesian_test
 from tuneloop.experiments.stats.corrections import Correction, adjust
-from tuneloop.experiments.stats.cuped import CupedArm, CupedMoments, cuped_moments
-from tuneloop.experiments.stats.cuped_ratio import RatioCupedArm, ratio_cuped_moments
+from tuneloop.experiments.stats.cuped import CupedMoments, cuped_moments
+from tuneloop.experiments.stats.cuped_ratio import ratio_cuped_moments
 from tuneloop.experiments.stats.effect_size import standardized_effect
 from tuneloop.experiments.stats.errors import StatsError
 from tuneloop.experiments.stats.frequentist import (
@@ -163,40 +163,6 @@ def _arm_stats(arm: ArmIn, metric: Metric) -> ArmStats | StatsError:
     return mean_stats(arm.n, arm.sum or 0.0, arm.sum_squares or 0.0)
 
 
-def _cuped_arm(arm: ArmIn) -> CupedArm:
-    return CupedArm(
-        n=arm.n,
-        sum=arm.sum or 0.0,
-        sum_squares=arm.sum_squares or 0.0,
-        pre_sum=arm.pre_sum or 0.0,
-        pre_sum_squares=arm.pre_sum_squares or 0.0,
-        post_pre_sum_products=arm.post_pre_sum_products or 0.0,
-    )
-
-
-def _ratio_cuped_arm(arm: ArmIn) -> RatioCupedArm:
-    def f(value: float | None) -> float:
-        return value or 0.0
-
-    return RatioCupedArm(
-        n=arm.n,
-        m=f(arm.numerator_sum),
-        m2=f(arm.numerator_sum_squares),
-        d=f(arm.denominator_sum),
-        d2=f(arm.denominator_sum_squares),
-        md=f(arm.numerator_denominator_sum_products),
-        m0=f(arm.pre_numerator_sum),
-        m02=f(arm.pre_numerator_sum_squares),
-        d0=f(arm.pre_denominator_sum),
-        d02=f(arm.pre_denominator_sum_squares),
-        m_m0=f(arm.numerator_pre_numerator_sum_products),
-        d_d0=f(arm.denominator_pre_denominator_sum_products),
-        m0_d0=f(arm.pre_numerator_pre_denominator_sum_products),
-        m_d0=f(arm.numerator_pre_denominator_sum_products),
-        m0_d=f(arm.pre_numerator_denominator_sum_products),
-    )
-
-
 _Effect = tuple[float, float, float, CupedReport | None]  # estimate, std error, dof, cuped
 
 
@@ -208,13 +174,13 @@ def _effect(
         moments: CupedMoments | StatsError
         if request.metric == "ratio":
             moments = ratio_cuped_moments(
-                _ratio_cuped_arm(request.arms[a]),
-                _ratio_cuped_arm(request.arms[b]),
+                request.arms[a].ratio_cuped_arm(),
+                request.arms[b].ratio_cuped_arm(),
                 relative=relative,
             )
         else:
             moments = cuped_moments(
-                _cuped_arm(request.arms[a]), _cuped_arm(request.arms[b]), relative=relative
+                request.arms[a].cuped_arm(), request.arms[b].cuped_arm(), relative=relative
             )
         if isinstance(moments, StatsError):
             return moments

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from tuneloop.errors import InvalidInputError, Problem
 from tuneloop.experiments.stats.bayesian import DEFAULT_PRIOR_VARIANCE
 from tuneloop.experiments.stats.corrections import Correction
+from tuneloop.experiments.stats.cuped import CupedArm
+from tuneloop.experiments.stats.cuped_ratio import RatioCupedArm
 from tuneloop.experiments.stats.frequentist import Alternative, Difference
 from tuneloop.experiments.stats.power import Method
 from tuneloop.experiments.stats.sequential import DEFAULT_TUNING
@@ -80,6 +82,25 @@ class ArmIn(BaseModel):
 
     def has_ratio_pre_period(self) -> bool:
         return all(getattr(self, name) is not None for name in RATIO_PRE_FIELDS)
+
+    def cuped_arm(self) -> CupedArm:
+        """The arm's post and pre-period sums (mean metric)."""
+        return CupedArm(
+            n=self.n,
+            sum=self.sum or 0.0,
+            sum_squares=self.sum_squares or 0.0,
+            pre_sum=self.pre_sum or 0.0,
+            pre_sum_squares=self.pre_sum_squares or 0.0,
+            post_pre_sum_products=self.post_pre_sum_products or 0.0,
+        )
+
+    def ratio_cuped_arm(self) -> RatioCupedArm:
+        """The arm's post and pre-period numerator/denominator sums (ratio metric)."""
+        values = [getattr(self, name) or 0.0 for name in (*RATIO_FIELDS, *RATIO_PRE_FIELDS)]
+        m, m2, d, d2, md, m0, m02, d0, d02, m_m0, d_d0, m0_d0, m_d0, m0_d = values
+        return RatioCupedArm(
+            self.n, m, m2, d, d2, md, m0, m02, d0, d02, m_m0, d_d0, m0_d0, m_d0, m0_d
+        )
 
 
 class PriorIn(BaseModel):
