@@ -337,7 +337,9 @@ def _overall(decisions: dict[str, Decision]) -> tuple[str, str, tuple[str, ...]]
 def _documented_metrics(arm: ArmReport) -> dict[str, Any]:
     return {
         "engagement_rate": arm.metrics["engagement"].mean,
-        "cost_per_token": arm.metrics["cost_per_token"].mean,
+        "cost_per_token": (arm.ratios or {})
+        .get("cost_per_token", arm.metrics["cost_per_token"])
+        .mean,
         "response_time_ms": arm.metrics["latency_ms"].mean,
         "error_rate": arm.metrics["error_rate"].mean,
         "quality_score": None,  # no quality signal is collected yet

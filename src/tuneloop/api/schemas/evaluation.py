@@ -157,6 +157,16 @@ class StatisticalAnalysisOut(BaseModel):
     confidence_level: float
     p_value: float | None
     effect_size: str | None = Field(description="small, medium or large.")
+    stats_engine: str = Field(default="frequentist", description="frequentist or bayesian.")
+    correction: str = Field(default="none", description="The multiple-testing correction.")
+    adjusted_p_value: float | None = None
+    chance_to_win: float | None = Field(default=None, description="Bayesian engine only.")
+    risk: float | None = Field(
+        default=None, description="Bayesian: the expected relative loss of the candidate."
+    )
+    cuped: dict[str, Any] | None = Field(
+        default=None, description="theta, variance_reduction, error: when CUPED-adjusted."
+    )
 
 
 class MetricsOut(BaseModel):
