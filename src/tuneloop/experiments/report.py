@@ -46,6 +46,7 @@ from tuneloop.experiments.stats.analysis import (
     SrmReport,
     analyze,
 )
+from tuneloop.experiments.stats.corrections import adjust
 from tuneloop.experiments.stats.srm import srm_check
 from tuneloop.store.events import arm_statistics
 from tuneloop.store.experiment_models import Experiment
@@ -158,6 +159,7 @@ def build_report(
         )
         for metric in (*METRICS, "engagement_per_post")
     }
+    _correct_guardrails(analyses, criteria)
     policy = DecisionPolicy(
         min_engagement_lift=criteria.min_engagement_lift,
         min_cost_efficiency_gain=criteria.min_cost_efficiency_gain,
@@ -277,6 +279,20 @@ def _enough_pre_period(arms: list[ArmReport], metric: str) -> bool:
         with_data = sum(a.ratio_pre_period.units_with_data for a in arms if a.ratio_pre_period)
         units = sum(a.ratios[metric].n for a in arms if a.ratios and metric in a.ratios)
     return with_data >= max(CUPED_MIN_UNITS, CUPED_MIN_SHARE * units)
+
+
+def _correct_guardrails(analyses: dict[str, AnalysisResult], criteria: SuccessCriteria) -> None:
+    """One family over every guardrail metric of every candidate: a veto needs its p-value
+    adjusted for the number of guardrails looked at (engagement stays its own family)."""
+    if criteria.correction == "none" or criteria.stats_engine == "bayesian":
+        return
+    family = [c for metric in GUARDRAILS.values() for c in analyses[metric].comparisons]
+    raw = [c.p_value for c in family]
+    adjusted = adjust(raw, cast(Any, criteria.correction))
+    for comparison, p_value in zip(family, adjusted, strict=True):
+        comparison.adjusted_p_value = p_value
+        if p_value is not None:
+            comparison.significant = p_value <= criteria.significance_threshold
 
 
 def _only(result: AnalysisResult, arm: str) -> AnalysisResult:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sqlalchemy import Engine
+from statsmodels.stats.multitest import multipletests
 
 from tuneloop.domain.experiments import SuccessCriteria
 from tuneloop.events.ingest import ingest_events
@@ -102,3 +103,12 @@ def test_the_bayesian_engine_decides_on_chance_to_win_and_risk(engine: Engine) -
     documented = analysis.to_json()["statistical_analysis"]
     assert documented["stats_engine"] == "bayesian"
     assert documented["chance_to_win"] == pytest.approx(comparison.chance_to_win)
+
+
+def test_a_correction_adjusts_the_guardrails_as_one_family(engine: Engine) -> None:
+    analysis = run(engine, history=False, correction="holm-bonferroni")
+    family = [analysis.analyses[m].comparisons[0] for m in ("error_rate", "latency_ms")]
+    raw = [c.p_value for c in family]
+    expected = multipletests(raw, method="holm")[1]
+    assert [c.adjusted_p_value for c in family] == pytest.approx(list(expected), rel=1e-12)
+    assert analysis.to_json()["statistical_analysis"]["correction"] == "holm-bonferroni"
