@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from tuneloop.experiments.stats.bayesian import Prior, bayesian_test
@@ -193,7 +194,8 @@ def _effect(
     plain = effect_moments(control, arm, relative=relative)
     if isinstance(plain, StatsError):
         return plain
-    with_dof = float(welch_dof(control.variance, control.n, arm.variance, arm.n))
+    with np.errstate(all="ignore"):  # absurd sums: inf / NaN, reported as NOT_FINITE
+        with_dof = float(welch_dof(control.variance, control.n, arm.variance, arm.n))
     return plain[0], plain[1], with_dof, None
 
 

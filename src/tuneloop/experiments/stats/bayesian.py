@@ -83,6 +83,30 @@ def bayesian_test(
     alpha: float = 0.05,
 ) -> BayesianInference:
     """Posterior of the effect given its delta-method estimate and the relative-scale prior."""
+    try:  # absurd inputs under- or overflow: reported, never raised
+        return _bayesian_test(
+            estimate,
+            std_error,
+            control_mean=control_mean,
+            relative=relative,
+            prior=prior,
+            inverse=inverse,
+            alpha=alpha,
+        )
+    except (ZeroDivisionError, OverflowError):
+        return BayesianInference.failed(StatsError.NOT_FINITE)
+
+
+def _bayesian_test(
+    estimate: float,
+    std_error: float,
+    *,
+    control_mean: float,
+    relative: bool,
+    prior: Prior,
+    inverse: bool,
+    alpha: float,
+) -> BayesianInference:
     if not std_error > 0:
         return BayesianInference.failed(StatsError.ZERO_VARIANCE)
     prior_mean, prior_variance = prior.mean, prior.variance

@@ -26,6 +26,8 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 from tuneloop.experiments.stats.errors import StatsError
 from tuneloop.experiments.stats.frequentist import (
     check_arms,
@@ -123,6 +125,16 @@ def cuped_moments(
     control: CupedArm, treatment: CupedArm, *, relative: bool
 ) -> CupedMoments | StatsError:
     """Treatment minus control, adjusted with the pooled theta (or unadjusted if theta is 0)."""
+    try:  # absurd sums under- or overflow: reported, never raised
+        with np.errstate(all="ignore"):
+            return _cuped_moments(control, treatment, relative=relative)
+    except (ZeroDivisionError, OverflowError):
+        return StatsError.NOT_FINITE
+
+
+def _cuped_moments(
+    control: CupedArm, treatment: CupedArm, *, relative: bool
+) -> CupedMoments | StatsError:
     problem = check_arms(control.post, treatment.post, relative=relative)
     if problem is not None:
         return problem
@@ -156,6 +168,12 @@ def cuped_moments(
         std_error=math.sqrt(variance),
         dof=float(welch_dof(a.variance, a.n, b.variance, b.n)),
         theta=theta,
-        variance_reduction=1 - variance / float(unadjusted),
+        variance_reduction=variance_reduction_of(variance, float(unadjusted)),
         error=StatsError.NO_PRE_PERIOD_VARIANCE if theta == 0 else None,
     )
+
+
+def variance_reduction_of(adjusted: float, unadjusted: float) -> float:
+    """1 - adjusted / unadjusted variance of the estimate (0 when that is undefined)."""
+    ratio = adjusted / unadjusted if unadjusted > 0 else 1.0
+    return 1 - ratio if math.isfinite(ratio) else 0.0

@@ -24,7 +24,7 @@ from functools import cached_property
 
 import numpy as np
 
-from tuneloop.experiments.stats.cuped import CupedMoments
+from tuneloop.experiments.stats.cuped import CupedMoments, variance_reduction_of
 from tuneloop.experiments.stats.errors import StatsError
 from tuneloop.experiments.stats.frequentist import check_arms, difference_variance, welch_dof
 from tuneloop.experiments.stats.moments import ArmStats
@@ -127,6 +127,16 @@ def ratio_cuped_moments(
     control: RatioCupedArm, treatment: RatioCupedArm, *, relative: bool
 ) -> CupedMoments | StatsError:
     """Treatment minus control of a ratio metric, CUPED-adjusted with the pooled theta."""
+    try:  # absurd sums under- or overflow: reported, never raised
+        with np.errstate(all="ignore"):
+            return _ratio_cuped_moments(control, treatment, relative=relative)
+    except (ZeroDivisionError, OverflowError):
+        return StatsError.NOT_FINITE
+
+
+def _ratio_cuped_moments(
+    control: RatioCupedArm, treatment: RatioCupedArm, *, relative: bool
+) -> CupedMoments | StatsError:
     post_a, post_b = control.post, treatment.post
     if isinstance(post_a, StatsError) or isinstance(post_b, StatsError):
         return post_a if isinstance(post_a, StatsError) else post_b  # type: ignore[return-value]
@@ -162,6 +172,6 @@ def ratio_cuped_moments(
         std_error=math.sqrt(variance),
         dof=float(welch_dof(a.variance, a.n, b.variance, b.n)),
         theta=theta,
-        variance_reduction=1 - variance / unadjusted,
+        variance_reduction=variance_reduction_of(variance, unadjusted),
         error=StatsError.NO_PRE_PERIOD_VARIANCE if fallback else None,
     )

@@ -17,6 +17,8 @@ take a mean metric (the relative lift divides by |control ratio|, as for means).
 
 from __future__ import annotations
 
+import numpy as np
+
 from tuneloop.experiments.stats.errors import StatsError
 from tuneloop.experiments.stats.moments import ArmStats, sample_mean, sample_variance
 
@@ -51,13 +53,18 @@ def ratio_stats(
         return StatsError.ZERO_DENOMINATOR
     if n < 1:
         return ArmStats(n=0, mean=0.0, variance=0.0)
-    mean_m = float(sample_mean(n, numerator_sum))
-    mean_d = float(sample_mean(n, denominator_sum))
-    variance = variance_of_ratios(
-        mean_m,
-        float(sample_variance(n, numerator_sum, numerator_sum_squares)),
-        mean_d,
-        float(sample_variance(n, denominator_sum, denominator_sum_squares)),
-        covariance(n, numerator_sum, denominator_sum, numerator_denominator_sum_products),
-    )
-    return ArmStats(n=int(n), mean=numerator_sum / denominator_sum, variance=variance)
+    try:  # absurd sums under- or overflow: NaN, which the tests report as NOT_FINITE
+        with np.errstate(all="ignore"):
+            mean_m = float(sample_mean(n, numerator_sum))
+            mean_d = float(sample_mean(n, denominator_sum))
+            variance = variance_of_ratios(
+                mean_m,
+                float(sample_variance(n, numerator_sum, numerator_sum_squares)),
+                mean_d,
+                float(sample_variance(n, denominator_sum, denominator_sum_squares)),
+                covariance(n, numerator_sum, denominator_sum, numerator_denominator_sum_products),
+            )
+            mean = numerator_sum / denominator_sum
+    except (ZeroDivisionError, OverflowError):
+        return StatsError.NOT_FINITE
+    return ArmStats(n=int(n), mean=mean, variance=variance)
