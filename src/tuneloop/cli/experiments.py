@@ -290,10 +290,17 @@ def _comparison_table(report: ExperimentReport) -> Table:
                 comparison.arm,
                 _estimate(comparison.error, comparison.estimate, scale, unit),
                 _interval(comparison.ci, scale, unit),
-                "-" if comparison.p_value is None else f"{comparison.p_value:.3g}",
+                _evidence(comparison.p_value, comparison.chance_to_win),
                 "yes" if comparison.significant else "no",
             )
     return table
+
+
+def _evidence(p_value: float | None, chance_to_win: float | None) -> str:
+    """The p-value, or a Bayesian result's chance to win."""
+    if chance_to_win is not None:
+        return f"win {chance_to_win:.1%}"
+    return "-" if p_value is None else f"{p_value:.3g}"
 
 
 def _estimate(error: str | None, estimate: float | None, scale: float, unit: str) -> str:
