@@ -14,13 +14,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from tuneloop.resilience.breaker import BreakerConfig
 
 DEFAULT_TENANT = "default"
 
@@ -51,6 +53,12 @@ class MlflowSettings(BaseModel):
     experiment_name: str = Field(
         default="tuneloop", description="Prefix of per-tenant experiments."
     )
+    outage_wait_seconds: float = Field(
+        default=300.0,
+        ge=0.0,
+        description="How long a run step that needs MLflow waits out an outage (breaker "
+        "open, MLflow unreachable) before the run fails as retryable; 0: fail at once.",
+    )
 
 
 class OpenAISettings(BaseModel):
@@ -77,7 +85,10 @@ class PipelineSettings(BaseModel):
     enabled: bool = True
     training_data_threshold: int = Field(default=100, ge=1)
     engagement_threshold: float = Field(default=0.06, ge=0.0, le=1.0)
-    weekly_schedule: str = "0 2 * * 0"
+    weekly_schedule: str = Field(
+        default="0 2 * * 0", description="Cron expression of the scheduled runs (5 fields)."
+    )
+    timezone: str = Field(default="UTC", description="IANA time zone the schedule reads in.")
     a_b_test_duration_hours: int = Field(default=168, ge=1)
     days_back: int = Field(default=7, ge=1)
     chunk_size: int = Field(default=1000, ge=1)
@@ -85,6 +96,60 @@ class PipelineSettings(BaseModel):
     memory_alert_mb: int = Field(default=2048, ge=1)
     hook_model: str = "gpt-4o-mini"
     body_model: str = "gpt-4o-mini"
+    bootstrap: Literal["promote", "manual"] = Field(
+        default="promote",
+        description="A tenant with no champion yet: 'promote' makes the first candidate that "
+        "passes offline evaluation champion; 'manual' makes its run wait for "
+        "`tuneloop models promote`.",
+    )
+    a_b_test_traffic_split: float = Field(
+        default=0.1, gt=0.0, lt=1.0, description="The candidate's share in a run's A/B test."
+    )
+    min_engagement_lift: float = Field(
+        default=0.15, description="A run's A/B test: the lift needed to promote."
+    )
+    min_cost_efficiency_gain: float = Field(
+        default=0.10, description="A run's A/B test: the cost-per-token gain needed to promote."
+    )
+    significance_threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
+
+    @field_validator("weekly_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+def check_cron(expression: str) -> str:
+    """The expression, if the cron library accepts it (five fields, each in range)."""
+    from datetime import UTC, datetime
+
+    from cronsim import CronSim, CronSimError
+
+    text = " ".join(expression.split())
+    if len(text.split(" ")) != 5:
+        raise ValueError(f"cron expression {expression!r} must have 5 fields")
+    try:
+        CronSim(text, datetime(2000, 1, 1, tzinfo=UTC))
+    except CronSimError as exc:
+        raise ValueError(f"invalid cron expression {expression!r}: {exc}") from None
+    return text
+
+
+def check_timezone(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name, e.g. Europe/Berlin)"
+        ) from None
+    return name
 
 
 class DatasetSettings(BaseModel):
@@ -100,10 +165,67 @@ class DatasetSettings(BaseModel):
     system_prompt: str | None = None
 
 
+class HostedTrainingSettings(BaseModel):
+    """The hosted fine-tuning API (``training.backend = "openai"``), reached through the
+    ``openai`` section's ``base_url`` and ``api_key`` (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``)."""
+
+    base_model: str = Field(
+        default="gpt-4o-mini-2024-07-18",
+        description="The provider's model to fine-tune when training.base_model is 'tiny'.",
+    )
+    suffix: str = Field(default="tuneloop", max_length=64, description="In the ft: model name.")
+    learning_rate_multiplier: float | Literal["auto"] = Field(
+        default="auto", description="The provider's learning_rate_multiplier."
+    )
+    poll_initial_seconds: float = Field(default=5.0, gt=0.0, description="First poll interval.")
+    poll_max_seconds: float = Field(
+        default=60.0, gt=0.0, description="Poll interval cap (it grows while nothing changes)."
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0.0, description="Per API request.")
+    max_attempts: int = Field(
+        default=3, ge=1, description="Tries per call on 429/5xx/timeouts (uploads, job creation)."
+    )
+    price_per_million_training_tokens: float | None = Field(
+        default=None, ge=0.0, description="USD; None: dataset.price_per_million_training_tokens."
+    )
+
+
+class RayTrainingSettings(BaseModel):
+    """Distributed training on Ray (``training.backend = "ray"``)."""
+
+    address: str | None = Field(
+        default=None, description="Ray cluster address; None: RAY_ADDRESS, else a local Ray."
+    )
+    num_workers: int = Field(default=2, ge=1, description="Training workers (one process each).")
+    use_gpu: bool = Field(default=False, description="One GPU per worker.")
+    storage_path: str | None = Field(
+        default=None,
+        description="Checkpoints and results, reachable by every worker (a shared path or "
+        "s3://...); None: the run's work directory (single machine).",
+    )
+
+
 class TrainingSettings(BaseModel):
     """Deployment-level training choices; per-run hyperparameters are stored with each run."""
 
-    backend: Literal["local"] = Field(default="local", description="Where fine-tuning runs.")
+    backend: Literal["local", "openai", "ray"] = Field(
+        default="local", description="Where fine-tuning runs: this machine, a hosted API, Ray."
+    )
+    init: Literal["base", "champion"] = Field(
+        default="base",
+        description="Start from the base model, or continue from the champion's adapter "
+        "(hosted: fine-tune the champion's ft: model).",
+    )
+    base_every: int = Field(
+        default=4,
+        ge=1,
+        description="With init=champion: every Nth cycle starts from the base again.",
+    )
+    stuck_after_minutes: float = Field(
+        default=120.0, gt=0.0, description="A hosted job with no progress this long fails."
+    )
+    openai: HostedTrainingSettings = HostedTrainingSettings()
+    ray: RayTrainingSettings = RayTrainingSettings()
     base_model: str = Field(
         default="tiny",
         description="HF model id or local path; 'tiny' builds a small model from the posts.",
@@ -119,8 +241,10 @@ class TrainingSettings(BaseModel):
 
 class EvaluationSettings(BaseModel):
     max_loss_increase: float = Field(
-        default=0.0,
-        description="Gate: the candidate's held-out loss may exceed the champion's by this much.",
+        default=-0.001,
+        description="Gate: the candidate's held-out loss may exceed the champion's by this "
+        "much (nats per token). The default, negative, asks for a real improvement of at "
+        "least 0.001: a tie does not pass.",
     )
 
 
@@ -137,6 +261,15 @@ class RolloutSettings(BaseModel):
     )
     max_error_rate: float = Field(default=0.05, ge=0.0, le=1.0)
     max_p95_latency_ms: float = Field(default=2000.0, gt=0.0)
+    stall_timeout_hours: float | None = Field(
+        default=72.0,
+        gt=0.0,
+        description="A step still inconclusive this long after its hold time is stalled "
+        "(None: never).",
+    )
+    stall_action: Literal["hold", "rollback"] = Field(
+        default="hold", description="What a stalled step does: keep holding, or roll back."
+    )
 
 
 class UpstreamSettings(BaseModel):
@@ -150,6 +283,20 @@ class UpstreamSettings(BaseModel):
         "None: the model id.",
     )
     timeout_seconds: float = Field(default=30.0, gt=0.0)
+    tenant: str | None = Field(
+        default=None,
+        description="The tenant whose model this entry serves; None: the entry serves a "
+        "version only to tenants that registered it (set it when tenants share a server).",
+    )
+    shared: bool = Field(
+        default=False,
+        description="A provider's base model any tenant may use (pinned or in an experiment).",
+    )
+    fallback: str | None = Field(
+        default=None,
+        description="MODEL@VERSION served instead while this upstream's breaker is open; "
+        "None: the call fails (503).",
+    )
     # Unset prices record no cost (null), not a free model: experiments compare cost per token.
     input_price_per_million: float | None = Field(
         default=None, ge=0.0, description="USD, prompt tokens; unset: cost not recorded."
@@ -157,6 +304,19 @@ class UpstreamSettings(BaseModel):
     output_price_per_million: float | None = Field(
         default=None, ge=0.0, description="USD, completion tokens; unset: cost not recorded."
     )
+
+    @model_validator(mode="after")
+    def _one_owner(self) -> UpstreamSettings:
+        if self.shared and self.tenant is not None:
+            raise ValueError("an upstream is either shared or one tenant's, not both")
+        return self
+
+    def serves(self, tenant_id: str, *, registered: bool) -> bool:
+        """Whether this entry may answer ``tenant_id``'s calls: a shared base model, the
+        tenant's own entry, or an untenanted entry for a version the tenant registered."""
+        if self.shared or self.tenant == tenant_id:
+            return True
+        return self.tenant is None and registered
 
 
 class LocalServingSettings(BaseModel):
@@ -172,6 +332,36 @@ class LocalServingSettings(BaseModel):
     warmup: bool = Field(default=True, description="Load and try the champion before ready.")
     max_new_tokens: int = Field(default=256, ge=1, description="Cap on max_tokens.")
     num_threads: int | None = Field(default=None, ge=1, description="Torch threads; None: all.")
+    input_price_per_million: float | None = Field(
+        default=None, ge=0.0, description="USD per million prompt tokens (None: no cost recorded)."
+    )
+    output_price_per_million: float | None = Field(
+        default=None, ge=0.0, description="USD per million completion tokens (None: no cost)."
+    )
+
+
+class UpstreamBreakerSettings(BaseModel):
+    """The circuit breaker of each serving upstream (resilience4j-style: a failure rate over
+    a sliding window, with a minimum of calls). A 429 is back-pressure, not a failure."""
+
+    failure_rate: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="Failed share of the window that opens it."
+    )
+    minimum_calls: int = Field(default=20, ge=1, description="Calls in the window before judging.")
+    failure_threshold: int = Field(default=5, ge=1, description="Fewest failures that open it.")
+    window_seconds: float = Field(default=30.0, gt=0.0, description="The sliding window.")
+    open_seconds: float = Field(default=5.0, ge=0.0, description="OPEN time before trials.")
+    half_open_calls: int = Field(default=3, ge=1, description="Trial calls let through at once.")
+
+    def config(self) -> BreakerConfig:
+        return BreakerConfig(
+            failure_threshold=self.failure_threshold,
+            recovery_timeout_s=self.open_seconds,
+            failure_rate=self.failure_rate,
+            window_s=self.window_seconds,
+            half_open_calls=self.half_open_calls,
+            minimum_calls=self.minimum_calls,
+        )
 
 
 class ServingSettings(BaseModel):
@@ -188,6 +378,64 @@ class ServingSettings(BaseModel):
         "an entry is served locally when it has an adapter, else by the `openai` section.",
     )
     local: LocalServingSettings = LocalServingSettings()
+    breaker: UpstreamBreakerSettings = UpstreamBreakerSettings()
+
+
+class WorkerSettings(BaseModel):
+    """The process that keeps the loop moving: ticks, the leader lease, its clock."""
+
+    enabled_in_serve: bool = Field(
+        default=True, description="`tuneloop serve` runs the worker in-process (--no-worker: off)."
+    )
+    tick_seconds: float = Field(default=30.0, gt=0.0, description="Wall seconds between ticks.")
+    lease_seconds: float = Field(
+        default=90.0,
+        gt=0.0,
+        description="How long a leader's lease lasts without renewal; a killed leader is "
+        "replaced within this time.",
+    )
+    timezone: str | None = Field(
+        default=None, description="Time zone of the schedule; None: pipeline.timezone."
+    )
+    clock_speed: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="Run the worker on a scaled clock (3600: a real second is an hour); "
+        "for trials and demos only.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+
+class TriggerSettings(BaseModel):
+    """When a run starts besides the schedule; None switches a trigger off."""
+
+    min_new_examples: int | None = Field(
+        default=100, ge=1, description="data: new qualifying posts since the last collection."
+    )
+    drift_drop: float | None = Field(
+        default=0.15,
+        gt=0.0,
+        lt=1.0,
+        description="drift: relative drop of the champion's engagement vs its baseline.",
+    )
+    drift_window_hours: float = Field(default=24.0, gt=0.0, description="drift: recent window.")
+    drift_baseline_days: float = Field(
+        default=7.0, gt=0.0, description="drift: trailing baseline before the recent window."
+    )
+    drift_alpha: float = Field(default=0.05, gt=0.0, lt=0.5, description="drift: test level.")
+    drift_min_units: int = Field(
+        default=100, ge=2, description="drift: units needed in each window."
+    )
+    max_model_age_days: float | None = Field(
+        default=30.0, gt=0.0, description="freshness: the champion's greatest age."
+    )
+    cooldown_hours: float = Field(
+        default=24.0, ge=0.0, description="Least time between the starts of two runs."
+    )
 
 
 class ApiSettings(BaseModel):
@@ -214,6 +462,12 @@ class ApiSettings(BaseModel):
     rate_limit_per_minute: int = Field(
         default=600, ge=0, description="Requests per minute per key or token subject; 0: off."
     )
+    serving_rate_limit_per_minute: int = Field(
+        default=6000,
+        ge=0,
+        description="The same for serving traffic (/v1/route, /v1/chat/completions), counted "
+        "apart: a client generating at volume is not throttled like the control API; 0: off.",
+    )
     rate_limit_prefix: str = Field(
         default="tuneloop:ratelimit:", description="Redis key prefix of the rate-limit buckets."
     )
@@ -232,6 +486,26 @@ class ApiSettings(BaseModel):
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("jwt_secret must be at least 32 characters (HS256 key strength)")
+        return value
+
+
+class DashboardSettings(BaseModel):
+    """The web dashboard at ``/ui``: its session cookie."""
+
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the dashboard's session cookie (>= 32 chars). None: a random "
+        "secret is generated once and kept in the workspace (`dashboard-session.key`).",
+    )
+    session_ttl_seconds: int = Field(
+        default=8 * 3600, ge=60, description="How long a dashboard login lasts."
+    )
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("session_secret must be at least 32 characters")
         return value
 
 
@@ -254,10 +528,13 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     dataset: DatasetSettings = DatasetSettings()
     api: ApiSettings = ApiSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     rollout: RolloutSettings = RolloutSettings()
     serving: ServingSettings = ServingSettings()
+    worker: WorkerSettings = WorkerSettings()
+    triggers: TriggerSettings = TriggerSettings()
 
     @field_validator("workspace")
     @classmethod

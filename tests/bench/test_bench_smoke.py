@@ -57,3 +57,8 @@ def test_train_benchmark_runs(tmp_path: Path) -> None:
         "train.py", "--posts", "300", "--steps", "5", "--rounds", "1", "--work", str(tmp_path)
     )
     assert "ours / reference:" in out and "goal" in out
+
+
+def test_proxy_faults_benchmark_runs() -> None:
+    out = run("proxy_faults.py", "--calls", "200")
+    assert "ratio client/upstream errors" in out and "recovery after a full outage" in out

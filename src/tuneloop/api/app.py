@@ -42,6 +42,7 @@ from tuneloop.api.routers import (
     serving,
 )
 from tuneloop.config import DEFAULT_TENANT, Settings, get_settings
+from tuneloop.dashboard import install_dashboard
 from tuneloop.errors import (
     ConfigurationError,
     ConflictError,
@@ -114,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
         deployment.router,
     ):
         app.include_router(router)
+    install_dashboard(app, ERROR_STATUS)
     document_security(app)
     add_readiness_check(app, "serving_models", lambda: _serving_ready(app))
     return app

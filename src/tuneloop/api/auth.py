@@ -35,6 +35,7 @@ from tuneloop.api.middleware import context_of
 from tuneloop.api.principals import Principal
 from tuneloop.api.ratelimit import RedisRateLimiter
 from tuneloop.api.resources import Resources, resources_of
+from tuneloop.api.revocation import revoked_elsewhere
 from tuneloop.config import DEFAULT_TENANT, ApiSettings
 from tuneloop.store.auth_models import KEY_PREFIX, Role, hash_key, verify_api_key
 
@@ -91,12 +92,24 @@ async def authenticate(request: Request, resources: Resources) -> Principal:
     return principal
 
 
+async def principal_from_credential(resources: Resources, credential: str) -> Principal:
+    """The principal of a presented API key or JWT (the dashboard's login form), or 401."""
+    credential = credential.strip()
+    if not credential:
+        raise _unauthorized("enter an API key or a JWT")
+    if credential.startswith(KEY_PREFIX):
+        return await _from_api_key(resources, credential)
+    return principal_from_jwt(credential, resources.settings.api)
+
+
 async def _from_api_key(resources: Resources, presented: str) -> Principal:
     cache = resources.keys
     digest = hash_key(presented)
     principal = cache.get(digest)
     if principal is not None:
-        return principal
+        if not revoked_elsewhere(resources.redis, principal.subject):
+            return principal
+        cache.clear()  # revoked by another process: forget it and ask the database
     record = await run_in_threadpool(verify_api_key, resources.engine, presented)
     if record is None:
         raise _unauthorized("API key unknown or revoked")
@@ -130,12 +143,17 @@ def principal_from_jwt(token: str, settings: ApiSettings) -> Principal:
     return Principal(tenant, Role(role), str(claims["sub"]), "jwt")
 
 
-async def admit(request: Request, role: Role) -> Principal:
+async def admit(request: Request, role: Role, *, serving: bool = False) -> Principal:
     """Authenticate (401), rate-limit (429) and check ``role`` or above (403): what
-    ``require(role)`` does, for an endpoint that takes no dependencies (``/v1/route``)."""
+    ``require(role)`` does, for an endpoint that takes no dependencies (``/v1/route``).
+    ``serving``: counted against ``api.serving_rate_limit_per_minute`` instead."""
     resources = resources_of(request.app)
     principal = await authenticate(request, resources)
     limiter = resources.limiter
+    per_minute = resources.settings.api.rate_limit_per_minute
+    if serving and resources.serving_limiter is not None:
+        limiter = resources.serving_limiter
+        per_minute = resources.settings.api.serving_rate_limit_per_minute
     if isinstance(limiter, RedisRateLimiter):  # a network round trip: off the event loop
         decision = await run_in_threadpool(limiter.hit, principal.rate_key)
     else:
@@ -143,7 +161,7 @@ async def admit(request: Request, role: Role) -> Principal:
     if not decision.allowed:
         raise HTTPException(
             429,
-            f"rate limit of {resources.settings.api.rate_limit_per_minute} requests per "
+            f"rate limit of {per_minute} requests per "
             f"minute exceeded; retry in {decision.retry_after_seconds} s",
             headers={"Retry-After": str(decision.retry_after_seconds)},
         )
@@ -154,7 +172,7 @@ async def admit(request: Request, role: Role) -> Principal:
     return principal
 
 
-def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+def require(role: Role, *, serving: bool = False) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency that admits callers with ``role`` or above and returns their principal."""
 
     # One flat dependency reading the headers itself: each sub-dependency (FastAPI's
@@ -162,7 +180,7 @@ def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     # solving, the largest share of a /v1/route answer (bench/route.py). The credentials
     # are documented in OpenAPI by ``document_security`` instead.
     async def dependency(request: Request) -> Principal:
-        return await admit(request, role)
+        return await admit(request, role, serving=serving)
 
     return dependency
 
@@ -170,6 +188,8 @@ def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+# Generation traffic (the proxy): its own, higher rate limit.
+ServingOperator = Annotated[Principal, Depends(require(Role.OPERATOR, serving=True))]
 
 
 def document_security(app: FastAPI) -> None:

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 from tuneloop.errors import ExternalServiceError, InvalidInputError, TuneloopError
 from tuneloop.observability.logging import Redactor
@@ -60,6 +61,25 @@ def status_for(error: TuneloopError, table: ErrorTable) -> tuple[int, str]:
     return 500, "internal"
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the app answers at this path, from its OpenAPI paths (for a 405's
+    ``Allow``; Starlette's names only the first matching route's)."""
+    table = getattr(request.app.state, "allowed_methods", None)
+    if table is None:
+        table = [
+            (compile_path(path)[0], {method.upper() for method in operations})
+            for path, operations in request.app.openapi().get("paths", {}).items()
+        ]
+        request.app.state.allowed_methods = table
+    methods: set[str] = set()
+    for pattern, found in table:
+        if pattern.match(request.url.path):
+            methods |= found
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI, table: ErrorTable, redact: Redactor) -> None:
     """Answer TuneloopErrors by ``table``, and HTTP and validation errors in the same shape."""
 
@@ -76,7 +96,10 @@ def install_error_handlers(app: FastAPI, table: ErrorTable, redact: Redactor) ->
         assert isinstance(exc, HTTPException)
         kind = HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return error_response(exc.status_code, kind, redact(message), headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods
+            headers["Allow"] = allowed_methods(request)
+        return error_response(exc.status_code, kind, redact(message), headers=headers)
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

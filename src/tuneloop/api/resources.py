@@ -21,7 +21,7 @@ from tuneloop.api.ratelimit import RateLimiter, limiter_for
 from tuneloop.config import Settings
 from tuneloop.errors import ConfigurationError
 from tuneloop.resilience.registry import BREAKER_NAMES, breaker_state
-from tuneloop.wiring import engine_for
+from tuneloop.wiring import Container, build_container, engine_for
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,10 @@ class Resources:
     redis: Any | None
     limiter: RateLimiter
     keys: KeyCache  # verified API keys, for api.key_cache_seconds
+    container: Container  # the composition root the application layer works with
     migrated: bool = False
+    # /v1/route and /v1/chat/completions: generation traffic, api.serving_rate_limit_per_minute
+    serving_limiter: RateLimiter | None = None
 
 
 def redis_client_for(settings: Settings) -> Any | None:
@@ -77,13 +80,20 @@ def open_resources(settings: Settings) -> Resources:
     limiter = limiter_for(
         settings.api.rate_limit_per_minute, redis=client, prefix=settings.api.rate_limit_prefix
     )
+    serving_limiter = limiter_for(
+        settings.api.serving_rate_limit_per_minute,
+        redis=client,
+        prefix=f"{settings.api.rate_limit_prefix}serving:",
+    )
     return Resources(
         settings=settings,
         engine=engine,
         redis=client,
         limiter=limiter,
         keys=KeyCache(settings.api.key_cache_seconds),
+        container=build_container(settings, engine=engine),
         migrated=True,
+        serving_limiter=serving_limiter,
     )
 
 

@@ -19,7 +19,7 @@ from rich.progress import (
 from sqlalchemy import Engine
 
 from tuneloop.config import DEFAULT_TENANT, Settings, get_settings
-from tuneloop.wiring import engine_for
+from tuneloop.wiring import Container, build_container, engine_for
 
 console = Console()
 err_console = Console(stderr=True)
@@ -36,6 +36,11 @@ def settings() -> Settings:
 
 def engine() -> Engine:
     return engine_for(get_settings())
+
+
+def container() -> Container:
+    """The composition root for this command (settings from the environment, system clock)."""
+    return build_container(get_settings())
 
 
 @contextmanager

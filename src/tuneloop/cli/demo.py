@@ -1,8 +1,16 @@
-"""``tuneloop demo``: the loop's first half from nothing, with zero configuration."""
+"""``tuneloop demo``: the whole loop from nothing, on the embedded defaults and a manual clock.
+
+Seed posts → first run → first champion (bootstrap) → fresh posts → second run → A/B test
+created by the run → simulated traffic with a real lift through the real ingestion → the
+sequential test decides → gradual rollout, tick by tick → champion flips in MLflow; then a
+third candidate that degrades once rolled out is rolled back by its trigger. Everything
+goes through the application layer (``app.runs``), as the worker does.
+"""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,17 +18,24 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from tuneloop.cli.charts import ends, sparkline
+from tuneloop.app import runs as app_runs
+from tuneloop.app.simulation import Tick, drive_run, lift_for
 from tuneloop.cli.common import console, settings
-from tuneloop.cli.posts import seed as seed_posts
-from tuneloop.cli.runs import LiveReporter
+from tuneloop.cli.runs import LiveReporter, describe_decision
 from tuneloop.config import Settings, get_settings
-from tuneloop.pipeline.runner import execute
-from tuneloop.pipeline.service import context_for, resumable_run, start_run
-from tuneloop.pipeline.steps import STEP_FUNCTIONS
+from tuneloop.domain.clock import ManualClock
+from tuneloop.domain.runs import RunStatus
+from tuneloop.pipeline.outputs import DecideOutput, ExperimentOutput, RolloutOutput
+from tuneloop.posts.schema import PostIn
 from tuneloop.store import runs as repo
-from tuneloop.store.posts import count_posts
-from tuneloop.wiring import engine_for
+from tuneloop.store.deployments import list_deployments
+from tuneloop.store.posts import count_posts, upsert_posts
+from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
+from tuneloop.synthetic.serving import Behaviour
+from tuneloop.wiring import Container, build_container
+
+LIFT = 0.25  # the second candidate's true engagement lift in the simulated traffic
+DEGRADED = Behaviour(engagement=0.05, error_rate=0.2)  # the third, once rolled out
 
 
 def demo(
@@ -29,84 +44,170 @@ def demo(
     ] = None,
     posts: Annotated[int, typer.Option(min=500, help="Synthetic posts to seed.")] = 3000,
     tenant: Annotated[str, typer.Option(help="Tenant for the demo.")] = "demo",
+    backend: Annotated[
+        str,
+        typer.Option(help="local | openai (against a built-in fake of the fine-tuning API) | ray."),
+    ] = "local",
 ) -> None:
-    """Seed posts, collect, fine-tune, track in MLflow, evaluate offline, and summarise."""
+    """The whole loop: train, A/B test, decide, roll out, promote; then a rollback."""
+    if backend not in ("local", "openai", "ray"):
+        raise typer.BadParameter("choose local, openai or ray", param_hint="--backend")
+    config = _demo_settings(settings(), workspace)
+    training = config.training.model_copy(update={"backend": backend})
+    config = config.model_copy(update={"training": training})
+    if backend != "openai":
+        _demo(config, posts, tenant)
+        return
+    from tuneloop.train.hosted.fake import fake_provider
+
+    with fake_provider(config) as hosted:  # the fine-tuning API's fake, on loopback
+        console.print(f"fine-tuning API (fake) [bold]{hosted.openai.base_url}[/]")
+        _demo(hosted, posts, tenant)
+
+
+def _demo(config: Settings, posts: int, tenant: str) -> None:
     started = time.monotonic()
-    config = settings()
-    if workspace is not None:
-        config = config.model_copy(update={"workspace": workspace})
-        get_settings.cache_clear()
-    store = engine_for(config)
-    console.rule("[bold]tuneloop demo")
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    container = build_container(config, clock=clock)
+    clock.set(_resume_time(container, tenant, clock.now()))
+    console.rule("[bold]tuneloop demo: the whole loop")
     console.print(f"workspace [bold]{config.workspace.resolve()}[/]")
-    if count_posts(store, tenant) < posts:
-        _seed(config, tenant, posts)
-    run = resumable_run(store, tenant) or start_run(store, config, tenant)
-    console.print(f"pipeline run [bold]{run.id}[/]")
-    status = execute(context_for(store, config, run, LiveReporter()), STEP_FUNCTIONS)
-    _summary(store, config, tenant, run.id, status.value, time.monotonic() - started)
-    if status.value == "failed":
+    if count_posts(container.engine, tenant) < posts:
+        _add_posts(container, tenant, posts, prefix="post", weeks=4)
+    ids: list[str] = []
+    console.rule("1. first run: the first champion")
+    ids.append(_run(container, tenant, trigger="manual"))
+    console.rule("2. fresh posts arrive: a challenger, an A/B test, a gradual rollout")
+    _add_posts(container, tenant, 400, prefix=f"fresh-{time.time_ns()}", weeks=1)
+    second = _run(container, tenant, trigger="data")
+    ids.append(second)
+    _drive(container, clock, tenant, second, degraded=None)
+    console.rule("3. one more candidate: it degrades once rolled out")
+    _add_posts(container, tenant, 400, prefix=f"fresh-{time.time_ns()}", weeks=1)
+    third = _run(container, tenant, trigger="data")
+    ids.append(third)
+    _drive(container, clock, tenant, third, degraded=DEGRADED)
+    _summary(container, tenant, ids, time.monotonic() - started)
+    if any(repo.get_run(container.engine, tenant, i).status == "failed" for i in ids):
         raise typer.Exit(1)
 
 
-def _seed(config: Settings, tenant: str, posts: int) -> None:
-    import os
+def _resume_time(container: Container, tenant: str, now: datetime) -> datetime:
+    """A demo run again in the same workspace goes on after the simulated days of the last
+    one, so its rollouts never read the earlier demo's traffic as their own."""
+    newest = list_deployments(container.engine, tenant, limit=1)
+    if not newest:
+        return now
+    row = newest[0]
+    seen = [t for t in (row.created_at, row.last_tick_at, row.finished_at) if t is not None]
+    return max(now, max(seen) + timedelta(hours=1))
 
-    # The seed command reads settings from the environment: point it at this workspace.
-    os.environ["TUNELOOP_WORKSPACE"] = str(config.workspace)
-    get_settings.cache_clear()
-    seed_posts(posts=posts, tenant=tenant, seed=7, weeks=4)
+
+def _demo_settings(config: Settings, workspace: Path | None) -> Settings:
+    """A 50/50 A/B test (the default 10 % takes longer to decide) and one epoch per run
+    (three candidates train in the demo); everything else as configured."""
+    if workspace is not None:
+        config = config.model_copy(update={"workspace": workspace})
+        get_settings.cache_clear()
+    pipeline = config.pipeline.model_copy(update={"a_b_test_traffic_split": 0.5})
+    training = config.training.model_copy(update={"epochs": config.training.epochs or 1})
+    return config.model_copy(update={"pipeline": pipeline, "training": training})
 
 
-def _summary(
-    store: Any, config: Settings, tenant: str, run_id: str, status: str, seconds: float
+def _add_posts(container: Container, tenant: str, n: int, *, prefix: str, weeks: int) -> None:
+    spec = SyntheticSpec(posts=n, seed=time.time_ns() % 10_000, weeks=weeks, id_prefix=prefix)
+    rows = (PostIn.model_construct(**row) for row in generate_posts(spec))
+    upsert_posts(container.engine, tenant, list(rows))
+    console.print(f"{n} posts arrived; tenant {tenant} has {count_posts(container.engine, tenant)}")
+
+
+def _run(container: Container, tenant: str, *, trigger: str) -> str:
+    started = app_runs.start_or_continue(
+        container, tenant=tenant, trigger=trigger, report=LiveReporter()
+    )
+    console.print(f"run [bold]{started.run.id}[/] ({trigger}): [bold]{started.status.value}[/]")
+    return started.run.id
+
+
+def _drive(
+    container: Container,
+    clock: ManualClock,
+    tenant: str,
+    run_id: str,
+    *,
+    degraded: Behaviour | None,
 ) -> None:
+    run = repo.get_run(container.engine, tenant, run_id)
+    if run.status != RunStatus.WAITING:
+        return
+    outputs = _outputs(container, tenant, run_id)
+    experiment = ExperimentOutput.maybe(outputs)
+    if experiment is None or experiment.candidate is None:
+        return
+    console.print(
+        f"simulated clients: {experiment.candidate} earns {LIFT:+.0%} engagement"
+        + ("; once rolled out its error rate jumps to 20%" if degraded else "")
+    )
+    behaviour = lift_for(experiment.candidate, lift=LIFT, degraded=degraded)
+
+    def show(tick: Tick) -> None:
+        served = ", ".join(f"{k} {v}" for k, v in sorted(tick.served.items()))
+        acts = f" rollout: {', '.join(tick.rollout_actions)}" if tick.rollout_actions else ""
+        console.print(
+            f"  day {tick.number:>2} {tick.at:%m-%d %H:%M}  served {served}{acts} → "
+            f"run {tick.run_status} ({tick.step or 'done'})",
+            highlight=False,
+        )
+
+    final = drive_run(
+        container, clock, tenant=tenant, run_id=run_id, behaviour=behaviour, on_tick=show
+    )
+    console.print(f"run [bold]{run_id}[/]: [bold]{final.value}[/]")
+
+
+def _outputs(container: Container, tenant: str, run_id: str) -> dict[str, dict[str, Any]]:
+    return {s.name: s.output or {} for s in repo.steps_of(container.engine, tenant, run_id)}
+
+
+def _summary(container: Container, tenant: str, ids: list[str], seconds: float) -> None:
     from tuneloop.tracking import ui_command
 
-    steps = {step.name: step.output or {} for step in repo.steps_of(store, tenant, run_id)}
-    run = repo.get_run(store, tenant, run_id)
-    table = Table(show_header=False, box=None)
-    collected = steps.get("collect", {})
-    counts = collected.get("counts", {})
-    table.add_row(
-        "dataset",
-        f"{(run.dataset_id or '-')[:12]}: {counts.get('hook', 0)} hook + "
-        f"{counts.get('body', 0)} body examples ({counts.get('train', 0)} train / "
-        f"{counts.get('validation', 0)} validation) "
-        f"from {collected.get('source_records', 0)} posts",
-    )
-    trained = steps.get("train", {})
-    losses = trained.get("losses", [])
-    if losses:
-        first, last = ends(losses)
-        table.add_row("loss curve", f"{sparkline(losses, width=50)}  {first:.2f} → {last:.2f}")
-        table.add_row(
-            "training",
-            f"{len(losses)} steps, {trained.get('tokens_per_second') or 0:.0f} "
-            f"tokens/s on {trained.get('device')}, {trained.get('seconds')}s",
-        )
-    evaluation = steps.get("evaluate", {})
-    if evaluation:
-        verdict = "passed" if evaluation.get("passed") else "gated"
-        table.add_row(
-            "offline eval",
-            f"{verdict} vs {evaluation.get('reference')}: {evaluation.get('reason', '')}",
-        )
-    registered = steps.get("register", {})
-    if registered:
-        table.add_row(
-            "registered",
-            f"{registered.get('model_id')} version {registered.get('version')} "
-            "(MLflow alias 'challenger')",
-        )
-    table.add_row("mlflow run", run.mlflow_run_id or "-")
-    table.add_row("memory", f"initial {run.memory_initial_mb} MB, peak {run.memory_peak_mb} MB")
-    table.add_row("took", f"{seconds:.0f}s, run status {status}")
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    for run_id in ids:
+        view = app_runs.status(container, tenant=tenant, pipeline_id=run_id)
+        table.add_row(f"[bold]{run_id}[/]", f"{view.trigger} → [bold]{view.run_status}[/]")
+        for line in _evidence(view.evidence, view.message):
+            table.add_row("", line)
+    champion = container.tracker.get_alias(tenant, "champion")
+    found = f"{champion.name} v{champion.version}" if champion else "none"
+    table.add_row("[bold]MLflow[/]", f"alias champion → {found}")
     console.print(Panel(table, title="[bold green]what happened", title_align="left"))
-    console.print("Open the MLflow UI on this run:")
-    console.print(f"  [bold]{ui_command(config.mlflow_tracking_uri)}[/]", soft_wrap=True)
-    if registered:
-        console.print(
-            f"Make it the first champion:  tuneloop models promote {registered.get('version')} "
-            f"--tenant {tenant}"
+    console.print(f"took {seconds:.0f}s; simulated time moved to {container.clock.now():%Y-%m-%d}")
+    console.print("Look closer:")
+    for run_id in ids:
+        console.print(f"  tuneloop runs show {run_id} --tenant {tenant}", highlight=False)
+    console.print(f"  tuneloop experiments list --tenant {tenant}", highlight=False)
+    console.print(f"  tuneloop deployments list --tenant {tenant}", highlight=False)
+    uri = container.settings.mlflow_tracking_uri
+    console.print(f"  {ui_command(uri)}", soft_wrap=True, highlight=False)
+
+
+def _evidence(evidence: dict[str, dict[str, Any]], message: str | None) -> list[str]:
+    lines = [message] if message else []
+    decided = DecideOutput.maybe(evidence)
+    if decided is not None:
+        lines.append(f"A/B test {decided.ab_test_id}: {describe_decision(decided)}")
+    rollout = RolloutOutput.maybe(evidence)
+    if rollout is not None:
+        shares: list[str] = []
+        for event in rollout.timeline:  # traffic changes only (complete/completed repeat 100%)
+            share = f"{event['traffic']:.0%}"
+            if not shares or shares[-1] != share:
+                shares.append(share)
+        path = " → ".join(shares)
+        lines.append(
+            f"rollout {rollout.deployment_id} ({rollout.strategy}): {path}, {rollout.status}"
         )
+        if rollout.triggers:
+            lines.append(f"rolled back by trigger {', '.join(rollout.triggers)}")
+    return lines

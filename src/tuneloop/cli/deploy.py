@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, settings
+from tuneloop.app.runs import tick_rollouts
+from tuneloop.cli.common import DEFAULT, TenantOption, console, container, engine
 from tuneloop.experiments.service import ModelRef
 from tuneloop.rollout.describe import describe_deployment, describe_event
 from tuneloop.rollout.manager import DeploymentManager
@@ -25,14 +26,7 @@ IdArgument = Annotated[str, typer.Argument(help="Deployment id, e.g. deploy-2025
 
 
 def _manager() -> DeploymentManager:
-    from tuneloop.rollout.safety import ArtifactProbe
-    from tuneloop.serving.probe import ServingProbe
-    from tuneloop.wiring import tracker_for
-
-    found = settings()
-    tracker = tracker_for(found)
-    probe = ServingProbe(found, ArtifactProbe(tracker))
-    return DeploymentManager(engine(), tracker=tracker, settings=found.rollout, probe=probe)
+    return container().deployments
 
 
 def _print_json(data: Any) -> None:
@@ -45,10 +39,23 @@ def deploy(
     strategy: Annotated[
         str | None, typer.Option(help="immediate | gradual_rollout | canary (default: settings).")
     ] = None,
-    initial_traffic: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
-    increment_interval_hours: Annotated[float | None, typer.Option(min=0.0)] = None,
-    increment_percentage: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
-    max_traffic: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    initial_traffic: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="First share (default 0.1).")
+    ] = None,
+    increment_interval_hours: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Hold time of each step (default 24); shorten it for a trial, e.g. 0.5 "
+            "(a step still waits for enough data).",
+        ),
+    ] = None,
+    increment_percentage: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Added per step (default 0.1).")
+    ] = None,
+    max_traffic: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Share to stop at (default 1.0).")
+    ] = None,
     tenant: TenantOption = DEFAULT,
     as_json: JsonOption = False,
 ) -> None:
@@ -142,7 +149,7 @@ def tick_command(
     as_json: JsonOption = False,
 ) -> None:
     """Advance, hold or roll back every active deployment once (safe to run concurrently)."""
-    outcomes = _manager().tick(tenant, actor="cli")
+    outcomes = tick_rollouts(container(), tenant=tenant, actor="cli")
     if as_json:
         _print_json([asdict(outcome) for outcome in outcomes])
         return
@@ -159,7 +166,7 @@ def tick_command(
 def _show(tenant: str, deployment_id: str, *, as_json: bool) -> None:
     found = engine()
     row = repo.get_deployment(found, tenant, deployment_id)
-    data = describe_deployment(row)
+    data = describe_deployment(row, stall_after=_manager().stall.after)
     data["events"] = [describe_event(e) for e in repo.list_events(found, tenant, deployment_id)]
     if as_json:
         _print_json(data)
@@ -174,6 +181,15 @@ def _show(tenant: str, deployment_id: str, *, as_json: bool) -> None:
         console.print(f"reason: {row.reason}", highlight=False)
     for check in row.last_checks or []:
         console.print(f"  {check['name']}: {check['verdict']}: {check['reason']}", highlight=False)
+    if data["plan"]:
+        console.print("plan (earliest times; each step also waits for its data):")
+    for step in data["plan"]:
+        advance = step["earliest_advance"] or "-"
+        console.print(
+            f"  step {step['step']} at {step['traffic']:.0%}: from {step['earliest_start']}, "
+            f"advances at {advance} once: {'; '.join(step['waits_for'])}",
+            highlight=False,
+        )
     for event in data["events"]:
         console.print(
             f"  #{event['seq']} {event['at']} {event['kind']} "

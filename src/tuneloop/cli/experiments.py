@@ -8,15 +8,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
-from tuneloop.cli.common import DEFAULT, TenantOption, console, engine
+from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, settings
+from tuneloop.config import get_settings
 from tuneloop.domain.experiments import METRICS, ArmSpec, SuccessCriteria
 from tuneloop.errors import InvalidInputError
 from tuneloop.events.ingest import IngestReport
 from tuneloop.experiments import service
+from tuneloop.experiments.references import parse_reference, resolve_model
 from tuneloop.experiments.report import ExperimentReport, Method
 from tuneloop.experiments.service import ModelRef
 from tuneloop.store.experiment_models import Experiment
 from tuneloop.synthetic.traffic import TrafficSpec
+from tuneloop.wiring import servable_for
 
 app = typer.Typer(help="A/B tests of a candidate model against the baseline.", no_args_is_help=True)
 
@@ -30,9 +33,12 @@ def _print_json(data: Any) -> None:
 
 @app.command("create")
 def create_command(
-    baseline: Annotated[str, typer.Option(help="Baseline model: MODEL or MODEL@VERSION.")],
+    baseline: Annotated[
+        str, typer.Option(help="Baseline model: MODEL@VERSION, or MODEL for its champion.")
+    ],
     candidate: Annotated[
-        list[str], typer.Option(help="Candidate model (MODEL[@VERSION]); repeat for more arms.")
+        list[str],
+        typer.Option(help="Candidate model (MODEL@VERSION, registered); repeat for more arms."),
     ],
     split: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of traffic for the candidates, together.")
@@ -58,7 +64,11 @@ def create_command(
     as_json: JsonOption = False,
 ) -> None:
     """Create an experiment (running unless --draft)."""
-    models = [ModelRef.parse(baseline), *(ModelRef.parse(text) for text in candidate)]
+    servable = servable_for(get_settings())
+    models = [
+        ModelRef(*resolve_model(engine(), tenant, *parse_reference(text), servable))
+        for text in (baseline, *candidate)
+    ]
     arms = _arms(models, split, weights)
     criteria = SuccessCriteria(
         min_engagement_lift,
@@ -79,6 +89,7 @@ def create_command(
         success_criteria=criteria,
         key=key,
         start=not draft,
+        upstreams=settings().serving.upstreams,
     )
     if as_json:
         _print_json(service.describe_experiment(row))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
 from tuneloop import __version__
+from tuneloop.cli import backup as backup_cli
 from tuneloop.cli import collect as collect_cli
 from tuneloop.cli import config_cmd as config_cli
 from tuneloop.cli import db as db_cli
@@ -20,6 +23,7 @@ from tuneloop.cli import posts as posts_cli
 from tuneloop.cli import runs as runs_cli
 from tuneloop.cli import serve as serve_cli
 from tuneloop.cli import stats as stats_cli
+from tuneloop.cli import worker as worker_cli
 from tuneloop.cli.common import err_console
 from tuneloop.errors import (
     ConfigurationError,
@@ -31,6 +35,7 @@ from tuneloop.errors import (
     TrainingError,
     TuneloopError,
 )
+from tuneloop.store.explain import in_words
 
 
 class TuneloopGroup(TyperGroup):
@@ -45,6 +50,10 @@ class TuneloopGroup(TyperGroup):
             for problem in getattr(error, "problems", [])[:50]:
                 err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)
             ctx.exit(exit_code_for(error))
+        except SQLAlchemyError as error:  # never raw SQL on a terminal: words, detail logged
+            logging.getLogger("tuneloop.cli").debug("database error", exc_info=error)
+            err_console.print(f"[bold red]error:[/] {in_words(error)}", highlight=False)
+            ctx.exit(1)
 
 
 app = typer.Typer(
@@ -75,15 +84,29 @@ app.command("deploy")(deploy_cli.deploy)
 app.command("rollback")(deploy_cli.rollback)
 app.add_typer(deploy_cli.deployments_app, name="deployments")
 app.add_typer(deploy_cli.rollout_app, name="rollout")
+app.command("backup")(backup_cli.backup)
+app.command("restore")(backup_cli.restore)
+app.command("worker")(worker_cli.worker)
+app.add_typer(worker_cli.schedule_app, name="schedule")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tuneloop {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the version and exit.",
+        # Eager: handled while parsing, so it works without a command ("Missing command").
+        is_eager=True,
+        callback=_print_version,
+    ),
 ) -> None:
-    if version:
-        typer.echo(__version__)
-        raise typer.Exit()
     _console_logging()
 
 

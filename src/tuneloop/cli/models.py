@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
-from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, settings
+from tuneloop.cli.common import DEFAULT, TenantOption, console, container, engine
 from tuneloop.pipeline.promotion import promote_first_champion
 from tuneloop.store.models_registry import list_model_versions
+from tuneloop.store.pipeline_models import ModelVersion
 
 app = typer.Typer(
     help="Model versions: list, and promote the first champion.", no_args_is_help=True
@@ -18,11 +19,27 @@ app = typer.Typer(
 
 @app.command("list")
 def list_command(
-    tenant: TenantOption = DEFAULT, limit: Annotated[int, typer.Option(min=1, max=1000)] = 20
+    tenant: TenantOption = DEFAULT,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
-    """List registered versions, newest first, with their status (challenger/champion/archived)."""
-    table = Table("model", "version", "status", "run", "dataset", "base model", "created")
-    for row in list_model_versions(engine(), tenant, limit=limit):
+    """List registered versions, newest first, with their status (challenger, champion,
+    archived, rolled_back); ids in full, whatever the terminal's width."""
+    rows = list_model_versions(engine(), tenant, limit=limit)
+    if as_json:
+        console.print_json(data=[_json(row) for row in rows])
+        return
+    run_width = max((len(row.run_id or "") for row in rows), default=3)
+    table = Table(
+        Column("model", no_wrap=True, min_width=max((len(r.model_id) for r in rows), default=5)),
+        Column("version", no_wrap=True),
+        "status",
+        Column("run", no_wrap=True, min_width=run_width),
+        "dataset",
+        "base model",
+        "created",
+    )
+    for row in rows:
         table.add_row(
             row.model_id,
             row.version,
@@ -32,7 +49,21 @@ def list_command(
             row.base_model[-40:],
             row.created_at.strftime("%Y-%m-%d %H:%M"),
         )
-    console.print(table)
+    console.print(table, crop=False)  # ids in full, even past the width
+
+
+def _json(row: ModelVersion) -> dict[str, Any]:
+    return {
+        "model_id": row.model_id,
+        "version": row.version,
+        "status": row.status,
+        "run_id": row.run_id,
+        "training_job_id": row.training_job_id,
+        "dataset_id": row.dataset_id,
+        "base_model": row.base_model,
+        "adapter_path": row.adapter_path,
+        "created_at": row.created_at.isoformat(),
+    }
 
 
 @app.command("promote")
@@ -41,7 +72,10 @@ def promote_command(
     tenant: TenantOption = DEFAULT,
 ) -> None:
     """Make VERSION the tenant's first champion (later ones come from a rollout)."""
-    row = promote_first_champion(engine(), settings(), tenant, version=version)
+    found = container()
+    row = promote_first_champion(
+        found.engine, found.settings, tenant, version=version, tracker=found.tracker
+    )
     console.print(
         f"[green]{row.model_id} v{row.version} is now champion[/] (MLflow alias 'champion')"
     )

@@ -10,15 +10,22 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
+from tuneloop.app import runs as app_runs
 from tuneloop.cli.charts import ends, sparkline
-from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, err_console, settings
+from tuneloop.cli.common import DEFAULT, TenantOption, console, container, engine, err_console
 from tuneloop.domain.runs import RunStatus, Trigger
 from tuneloop.pipeline.context import RunContext
-from tuneloop.pipeline.runner import execute
-from tuneloop.pipeline.service import abort_run, context_for, resumable_run, start_run
-from tuneloop.pipeline.steps import STEP_FUNCTIONS
+from tuneloop.pipeline.outputs import (
+    CollectOutput,
+    DecideOutput,
+    EvaluateOutput,
+    ExperimentOutput,
+    RegisterOutput,
+    RolloutOutput,
+    TrainOutput,
+)
 from tuneloop.store import runs as repo
 
 app = typer.Typer(help="Pipeline runs: list, show, abort.", no_args_is_help=True)
@@ -42,6 +49,10 @@ class LiveReporter:
             console.print(f"[green]✓ {data['step']}[/] {summary_of(data['step'], data['output'])}")
         elif kind == "run_finished":
             self._close_bar()
+        elif kind == "run_waiting":
+            self._close_bar()
+            why = data.get("error") or summary_of(data["step"], data["output"])
+            console.print(f"[yellow]… {data['step']}[/] {why}")
         elif kind == "message":
             console.print(data["text"])
 
@@ -67,19 +78,56 @@ class LiveReporter:
 
 
 def summary_of(step: str, output: dict[str, Any]) -> str:
+    """One line per step, read through the step's output type."""
+    if not output:
+        return ""
+    named = {step: output}
     if step == "collect":
-        counts = output.get("counts", {})
-        split = f"{counts.get('train', 0)} train / {counts.get('validation', 0)} val"
-        return f"{output.get('message', '')} — {split}"
+        c = CollectOutput.of(named)
+        split = f"{c.counts.get('train', 0)} train / {c.counts.get('validation', 0)} val"
+        return f"{c.message} — {split}"
     if step == "train":
-        loss, seconds = output.get("train_loss", float("nan")), output.get("seconds", 0)
-        return f"final loss {loss:.3f} in {seconds:.0f}s"
+        t = TrainOutput.of(named)
+        return f"final loss {t.train_loss or float('nan'):.3f} in {t.seconds or 0:.0f}s"
     if step == "register":
-        return f"{output.get('model_id')} v{output.get('version')} (alias challenger)"
+        r = RegisterOutput.of(named)
+        return f"{r.model_id} v{r.version} (alias challenger)"
     if step == "evaluate":
-        verdict = "passed" if output.get("passed") else "gated"
-        return f"{verdict} vs {output.get('reference', 'reference')}: {output.get('reason', '')}"
+        e = EvaluateOutput.of(named)
+        return f"{'passed' if e.passed else 'gated'} vs {e.reference}: {e.reason}"
+    if step == "experiment":
+        x = ExperimentOutput.of(named)
+        if x.bootstrap:
+            waits = f"; waiting for `{x.waiting_for}`" if x.waiting_for else ""
+            return f"no champion yet: bootstrap {x.bootstrap} of {x.candidate}{waits}"
+        share = x.traffic_split or 0.0
+        return (
+            f"A/B test {x.ab_test_id}: {x.baseline} vs {x.candidate} "
+            f"({share:.0%} candidate, {x.duration_hours} h)"
+        )
+    if step == "decide":
+        return describe_decision(DecideOutput.of(named))
+    if step == "rollout":
+        o = RolloutOutput.of(named)
+        fired = f", trigger {', '.join(o.triggers)}" if o.triggers else ""
+        return f"{o.deployment_id} {o.strategy}: {o.status} at {o.traffic:.0%}{fired}"
     return ""
+
+
+def describe_decision(d: DecideOutput) -> str:
+    """The A/B test's verdict with its evidence: lift, interval, SRM, sample sizes."""
+    lift = "n/a" if d.lift is None else f"{d.lift:+.1%}"
+    interval = (
+        f" CI [{d.ci_low:+.1%}, {d.ci_high:+.1%}]"
+        if d.ci_low is not None and d.ci_high is not None
+        else ""
+    )
+    srm = "SRM ok" if d.srm_ok else "SRM mismatch"
+    units = " / ".join(f"{k} {v}" for k, v in d.sample_sizes.items())
+    return (
+        f"{d.recommendation}: lift {lift}{interval}, {srm}, {units} units, "
+        f"{d.elapsed_hours:.0f}/{d.planned_hours:.0f} h"
+    )
 
 
 def run(
@@ -92,51 +140,59 @@ def run(
         bool, typer.Option("--new", help="Start a new run even if the last one failed.")
     ] = False,
 ) -> None:
-    """Run the pipeline, or continue the interrupted (or failed) run from its last finished step.
+    """Run the loop, or continue the interrupted, waiting (or failed) run where it stands.
 
-    SIGTERM or Ctrl-C stops it at the next safe point (training: its next optimizer step)
-    and keeps it resumable: run this command again to continue it. Exits 0 when the run
-    finishes (succeeded, not enough data, gated, aborted), 1 when it failed, 128 + signal
-    when it was interrupted.
+    The run goes as far as it can now: to its end, or to its A/B test or rollout, where it
+    waits (the worker, or `tuneloop runs advance`, checks it again). SIGTERM or Ctrl-C stops
+    it at the next safe point (training: its next optimizer step) and keeps it resumable:
+    run this command again to continue it. Exits 0 when the run ends or waits, 1 when it
+    failed, 128 + signal when it was interrupted.
     """
-    config, store = settings(), engine()
-    existing = resumable_run(store, tenant, include_failed=not new)
-    if existing is not None:
-        done = [
-            s.name for s in repo.steps_of(store, tenant, existing.id) if s.status == "succeeded"
-        ]
-        console.print(
-            f"continuing run [bold]{existing.id}[/] (done: {', '.join(done) or 'nothing yet'})"
-        )
-        target = existing
-    else:
-        target = start_run(store, config, tenant, trigger=trigger, force_run=force)
-        console.print(f"started run [bold]{target.id}[/]")
-    ctx = context_for(store, config, target, LiveReporter())
-    with interrupt_on_signals(ctx) as received:
-        status = execute(ctx, STEP_FUNCTIONS)
-    final = repo.get_run(store, tenant, target.id)
+    received: list[int] = []
+    contexts: list[RunContext] = []
+
+    def on_signals(ctx: RunContext) -> Any:
+        contexts.append(ctx)
+        return interrupt_on_signals(ctx, received)
+
+    found = container()
+    active = app_runs.active_run(found, tenant=tenant)
+    if active is not None:
+        console.print(f"continuing run [bold]{active.id}[/] ({active.status})")
+    started = app_runs.start_or_continue(
+        found,
+        tenant=tenant,
+        trigger=trigger.value,
+        force=force,
+        new=new,
+        report=LiveReporter(),
+        around=on_signals,
+    )
+    final, status = started.run, started.status
+    if started.continued and active is None:
+        console.print(f"continued failed run [bold]{final.id}[/]")
     if status == RunStatus.RUNNING:  # interrupted: kept, with its checkpoints, for later
+        why = contexts[0].interrupt_reason if contexts else "interrupted"
         console.print(
-            f"run [bold]{final.id}[/] [yellow]interrupted[/] ({ctx.interrupt_reason}); "
-            "`tuneloop run` continues it"
+            f"run [bold]{final.id}[/] [yellow]interrupted[/] ({why}); `tuneloop run` continues it"
         )
         raise typer.Exit(128 + received[0] if received else 1)
-    style = {"succeeded": "green", "failed": "red", "aborted": "yellow"}.get(status.value, "yellow")
+    style = {"promoted": "green", "succeeded": "green", "failed": "red"}.get(status.value, "yellow")
     console.print(
         f"run [bold]{final.id}[/] [{style}]{status.value}[/]"
         + (f": {final.error}" if final.error else "")
     )
+    if status == RunStatus.WAITING:
+        console.print("the worker (or `tuneloop runs advance`) checks it again")
     if status.value == "failed":
         raise typer.Exit(1)
 
 
 @contextmanager
-def interrupt_on_signals(ctx: RunContext) -> Iterator[list[int]]:
+def interrupt_on_signals(ctx: RunContext, received: list[int]) -> Iterator[list[int]]:
     """SIGTERM (a pod eviction, ``systemctl stop``) or a first Ctrl-C interrupts the run at
     its next safe point and keeps it resumable; a second Ctrl-C stops at once. Yields the
     signals received, so the command can exit 128 + signal like a killed process."""
-    received: list[int] = []
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         if received and signum == signal.SIGINT:
@@ -161,11 +217,29 @@ def interrupt_on_signals(ctx: RunContext) -> Iterator[list[int]]:
 def list_command(
     tenant: TenantOption = DEFAULT,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (full ids, whatever the terminal's width)."""
     rows, total = repo.list_runs(engine(), tenant, limit=limit)
+    if as_json:
+        items = [
+            {
+                "run_id": row.id,
+                "status": row.status,
+                "trigger": row.trigger,
+                "current_step": row.current_step,
+                "dataset_id": row.dataset_id,
+                "model_version": row.model_version,
+                "error": row.error,
+                "created_at": row.created_at.isoformat(),
+                "memory_peak_mb": row.memory_peak_mb,
+            }
+            for row in rows
+        ]
+        console.print_json(data={"items": items, "total": total})
+        return
     table = Table(
-        "run",
+        Column("run", no_wrap=True, min_width=max((len(row.id) for row in rows), default=3)),
         "status",
         "trigger",
         "step",
@@ -187,7 +261,7 @@ def list_command(
             row.created_at.strftime("%Y-%m-%d %H:%M"),
             f"{row.memory_peak_mb:.0f}" if row.memory_peak_mb else "",
         )
-    console.print(table)
+    console.print(table, crop=False)  # ids in full, even past the width
 
 
 @app.command("show")
@@ -225,6 +299,33 @@ def show_command(run_id: str, tenant: TenantOption = DEFAULT) -> None:
         )
     if row.cleanup:
         console.print(f"cleanup  {row.cleanup}")
+    view = app_runs.status(container(), tenant=tenant, pipeline_id=run_id)
+    console.print(
+        "progress  " + ", ".join(f"{k} {v}" for k, v in view.progress.items()), highlight=False
+    )
+    if view.message:
+        console.print(f"why  {view.message}", highlight=False)
+    rollout = RolloutOutput.maybe(view.evidence)
+    for event in rollout.timeline if rollout is not None else []:
+        console.print(
+            f"  {event['at'][:16]} {event['kind']:<11} traffic {event['traffic']:.0%}  "
+            + "; ".join(event.get("reasons") or []),
+            highlight=False,
+        )
+
+
+@app.command("advance")
+def advance_command() -> None:
+    """Check every waiting run once (A/B tests, rollouts) — what the worker does each tick."""
+    found = container()
+    ticks = app_runs.tick_rollouts(found)
+    for o in ticks:
+        console.print(f"rollout {o.tenant_id}/{o.deployment_id}: {o.action} -> {o.status}")
+    advanced = app_runs.advance_runs(found)
+    for a in advanced:
+        console.print(f"run {a.tenant_id}/{a.run_id}: {a.status} ({a.step or 'done'})")
+    if not ticks and not advanced:
+        console.print("no waiting runs and no active rollouts")
 
 
 @app.command("abort")
@@ -234,7 +335,7 @@ def abort_command(
     reason: Annotated[str, typer.Option(help="Recorded with the run.")] = "user_requested",
 ) -> None:
     """Abort an active run: training stops, temporary files and partial artifacts are removed."""
-    report = abort_run(engine(), settings(), tenant, run_id, reason=reason)
+    report = app_runs.abort(container(), tenant=tenant, pipeline_id=run_id, reason=reason)
     console.print(
         f"run {report.run_id} {report.status}; cleanup {report.cleanup_status}: "
         f"{', '.join(report.resources_cleaned) or 'nothing to clean'}"

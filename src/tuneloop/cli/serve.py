@@ -37,8 +37,21 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(min=1, help="Worker processes (default: api.workers).")
     ] = None,
+    loop_worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run the loop's worker in this process (default: worker.enabled_in_serve).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the REST API: migrations run at start; /docs has the OpenAPI documentation."""
+    """Serve the REST API and the dashboard (/ui): migrations run at start; /docs has the
+    OpenAPI documentation.
+
+    The loop's worker (schedule, triggers, waiting runs, rollout ticks) runs in this
+    process too, unless ``--no-worker``; a production deployment runs ``tuneloop worker``
+    separately. Either way only one worker leads at a time.
+    """
     from tuneloop.observability.logging import configure_logging
 
     config = settings()
@@ -50,8 +63,32 @@ def serve(
         workers=processes,
         log_level=config.log_level.lower(),
     )
-    with shared_metrics_dir(config.workspace, workers=processes):
+    in_process = config.worker.enabled_in_serve if loop_worker is None else loop_worker
+    typer.echo(f"tuneloop: dashboard at {dashboard_url(options['host'], options['port'])}")
+    with shared_metrics_dir(config.workspace, workers=processes), worker_thread(config, in_process):
         run_uvicorn(APP, options)
+
+
+def dashboard_url(host: str, port: int) -> str:
+    """Where a browser on this machine finds the dashboard (any-interface binds: localhost)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}/ui"
+
+
+@contextmanager
+def worker_thread(config: Any, enabled: bool) -> Iterator[None]:
+    """The loop's worker in a thread of the serving process while the server runs."""
+    if not enabled:
+        yield
+        return
+    from tuneloop.worker.process import WorkerThread, build_worker
+
+    running = WorkerThread(build_worker(config)).start()
+    try:
+        yield
+    finally:
+        running.stop()
 
 
 def uvicorn_options(*, host: str, port: int, workers: int, log_level: str) -> dict[str, Any]:

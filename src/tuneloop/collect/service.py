@@ -165,7 +165,12 @@ def _version_row(result: BuildResult, query: CollectQuery, path: Path) -> Datase
 
 
 def new_qualifying_since_last(
-    engine: Engine, settings: Settings, tenant_id: str, *, persona_id: str | None = None
+    engine: Engine,
+    settings: Settings,
+    tenant_id: str,
+    *,
+    persona_id: str | None = None,
+    now: datetime | None = None,
 ) -> int:
     """How many qualifying posts arrived after the last collection's newest post."""
     mark = read_watermark(engine, tenant_id, persona_id)
@@ -178,5 +183,6 @@ def new_qualifying_since_last(
         max_records=None,
         persona_id=persona_id,
         since=since,
+        now=now,
     )
     return count_qualifying(engine, Source(settings.source), query)

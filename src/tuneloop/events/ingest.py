@@ -3,9 +3,11 @@
 One call handles one batch (an HTTP request body, a chunk of a simulation, a page of a
 stream):
 
-1. one query finds the experiments the batch names (tenant-scoped);
+1. one query finds the generations the batch's outcomes name (``events.inherit``), one the
+   experiments the batch names, directly or through those generations (tenant-scoped);
 2. events are validated in chunks (pydantic, a list at a time: fast when all are good),
-   then checked against their experiment (it exists, has started, has that arm);
+   completed from the generation they name, then checked against their experiment (it
+   exists, has started, has that arm);
 3. the survivors stream into the store as they are validated, so on PostgreSQL the
    server writes one chunk while Python validates the next; keys already stored are
    skipped, not counted twice.
@@ -22,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
 from tuneloop.domain.experiments import ExperimentStatus
+from tuneloop.events.inherit import Links, inherit, linked_generations
 from tuneloop.events.schema import EventIn, Rejection, rejections
 from tuneloop.store.events import WriteMethod, insert_events
 from tuneloop.store.experiments import experiments_by_key
@@ -68,11 +71,12 @@ def ingest_events(
 ) -> IngestReport:
     """Validate and store a batch of raw events (dicts, e.g. parsed JSON) for ``tenant_id``."""
     report = IngestReport(received=len(events))
-    arms = _experiment_arms(engine, tenant_id, events)
+    links = linked_generations(engine, tenant_id, events)
+    arms = _experiment_arms(engine, tenant_id, events, links)
     received_at = now or utcnow()
     rows = (
         _row(tenant_id, event, received_at)
-        for event in _valid_events(events, arms, report.problems)
+        for event in _valid_events(events, links, arms, report.problems)
     )
     written = insert_events(engine, rows, method=method)
     report.accepted, report.duplicates = written.inserted, written.duplicates
@@ -80,13 +84,14 @@ def ingest_events(
     return report
 
 
-def _experiment_arms(engine: Engine, tenant_id: str, events: Sequence[Any]) -> Arms:
+def _experiment_arms(engine: Engine, tenant_id: str, events: Sequence[Any], links: Links) -> Arms:
     """The arms of every experiment the batch names, read once (before validation)."""
     keys = {
         key
         for event in events
         if isinstance(event, dict) and isinstance(key := event.get("experiment_key"), str)
     }
+    keys |= {link.experiment_key for link in links.values() if link.experiment_key is not None}
     found = experiments_by_key(engine, tenant_id, keys)
     return {
         key: None
@@ -97,10 +102,14 @@ def _experiment_arms(engine: Engine, tenant_id: str, events: Sequence[Any]) -> A
 
 
 def _valid_events(
-    events: Sequence[Any], arms: Arms, problems: list[Rejection]
+    events: Sequence[Any], links: Links, arms: Arms, problems: list[Rejection]
 ) -> Iterator[EventIn]:
     for start in range(0, len(events), CHUNK):
-        for index, event in validate_events(events[start : start + CHUNK], problems, start):
+        for index, valid in validate_events(events[start : start + CHUNK], problems, start):
+            event = inherit(valid, links)
+            if isinstance(event, tuple):
+                problems.append(Rejection(index, *event))
+                continue
             reason = _experiment_problem(event, arms)
             if reason is None:
                 yield event

@@ -5,15 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from tuneloop.domain.experiments import EventKind
+from tuneloop.domain.text import StorableText
 
 # Number columns are validated in pydantic-core (Rust); the few cross-field rules below are
 # the only Python per event, because ingestion is measured against PostgreSQL's COPY.
 
 
-class EventIn(BaseModel):
+class EventIn(StorableText):
     """One event as a client sends it: an exposure, a generation or an engagement outcome.
 
     - ``exposure``: the unit was served the arm (one per unit is enough; more are harmless).
@@ -23,6 +32,10 @@ class EventIn(BaseModel):
       per post at your measurement horizon.
 
     ``idempotency_key`` is unique per tenant: sending an event again is a no-op.
+
+    An exposure or outcome that names a ``generation_id`` may leave out ``unit_id``,
+    ``model_id``, ``experiment_key`` and ``arm``: it inherits them from that generation
+    (``events.inherit``); an unknown generation id is refused.
     """
 
     # Ids and keys are opaque: kept exactly as sent (no stripping), unknown fields refused.
@@ -30,18 +43,30 @@ class EventIn(BaseModel):
 
     idempotency_key: str = Field(min_length=1, max_length=128)
     kind: EventKind
-    unit_id: str = Field(min_length=1, max_length=128)
     experiment_key: str | None = Field(default=None, min_length=1, max_length=64)
     arm: str | None = Field(default=None, min_length=1, max_length=64)
     model_id: str | None = Field(default=None, max_length=256)
     post_id: str | None = Field(default=None, max_length=128)
     generation_id: str | None = Field(default=None, max_length=128)
+    # After kind and generation_id, which its validator reads (fields validate in order).
+    unit_id: str | None = Field(default=None, min_length=1, max_length=128, validate_default=True)
     engagement: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     tokens: int | None = Field(default=None, ge=0, le=2**31 - 1)
     cost: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     latency_ms: float | None = Field(default=None, ge=0.0, le=86_400_000.0, allow_inf_nan=False)
     error: bool = False
     ts: AwareDatetime
+
+    @field_validator("unit_id")
+    @classmethod
+    def _unit_or_generation(cls, value: str | None, info: ValidationInfo) -> str | None:
+        inherits = info.data.get("generation_id") is not None and info.data.get("kind") in (
+            EventKind.EXPOSURE,
+            EventKind.OUTCOME,
+        )
+        if value is None and not inherits:
+            raise ValueError("required (or a generation_id to inherit it from)")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> EventIn:

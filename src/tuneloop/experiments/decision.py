@@ -14,12 +14,18 @@ significant at 0.05. Around it, in this order:
 6. a significant drop in engagement, or an always-valid interval whose upper end is below
    the minimum lift (it can no longer win), rejects early;
 7. at the end of the planned duration, anything short of a win is rejected.
+
+A criterion whose metric is not measured is never judged on zeros. Cost is unmeasured when
+an arm recorded no positive cost (no prices configured for its upstream or for
+``serving.local``); ``DecisionPolicy.unmeasured_cost`` then says what happens: ``"skip"``
+(the default) leaves the cost criterion out and says so in the reasons, ``"block"`` counts it
+as unmet, so such a test can never promote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from tuneloop.experiments.stats.analysis import AnalysisResult, Comparison
@@ -37,14 +43,16 @@ class DecisionPolicy:
     significance: float = 0.05
     max_error_rate: float = 0.05
     max_latency_ms: float = 2000.0
+    unmeasured_cost: Literal["skip", "block"] = "skip"
+    """What an unmeasured cost-efficiency criterion does (see the module docstring)."""
     min_sample_size: int = 1000
+    """Units per arm before an early (pre-deadline) decision: the always-valid interval is
+    asymptotic, and its first looks, on a handful of engagements, are its weak spot (in the
+    A/A simulation of docs/statistics.md a fifth of its false positives come at hour 1)."""
     min_chance_to_win: float = 0.95
     """Bayesian engine: significant when the chance to win is at least this ..."""
     max_risk: float = 0.01
     """... and the risk of the chosen arm (expected loss, relative) at most this."""
-    """Units per arm before an early (pre-deadline) decision: the always-valid interval is
-    asymptotic, and its first looks, on a handful of engagements, are its weak spot (in the
-    A/A simulation of docs/statistics.md a fifth of its false positives come at hour 1)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class ArmMetrics:
     sample_size: int
     latency_p95_ms: float | None = None
     quality_score: float | None = None
+    cost_measured: bool = True  # False: no positive cost recorded (prices unset)
 
 
 @dataclass(frozen=True)
@@ -191,16 +200,35 @@ def regressions(guardrails: Mapping[str, AnalysisResult], policy: DecisionPolicy
     return found
 
 
+def cost_skipped(evidence: Evidence, policy: DecisionPolicy) -> str | None:
+    """Why the cost criterion is left out, or None when it is judged."""
+    unmeasured = [
+        arm
+        for arm, metrics in (("baseline", evidence.baseline), ("candidate", evidence.candidate))
+        if not metrics.cost_measured
+    ]
+    if not unmeasured or policy.unmeasured_cost != "skip":
+        return None
+    return (
+        f"cost-efficiency criterion skipped: no cost recorded for the {' and '.join(unmeasured)} "
+        "arm (set the serving prices to judge it; unmeasured_cost=skip)"
+    )
+
+
 def unmet_criteria(
-    performance: PerformanceComparison, significant: bool, policy: DecisionPolicy
+    performance: PerformanceComparison,
+    significant: bool,
+    policy: DecisionPolicy,
+    *,
+    judge_cost: bool = True,
 ) -> list[str]:
     """The success criteria not (yet) met, each as a sentence."""
-    unmet = []
+    unmet: list[str] = []
     lift, gain = performance.engagement_lift, performance.cost_efficiency_gain
     if lift is None or lift <= policy.min_engagement_lift:
         shown = "unknown" if lift is None else f"{lift:+.1%}"
         unmet.append(f"engagement lift {shown} is not above {policy.min_engagement_lift:.0%}")
-    if gain is None or gain <= policy.min_cost_efficiency_gain:
+    if judge_cost and (gain is None or gain <= policy.min_cost_efficiency_gain):
         shown = "unknown" if gain is None else f"{gain:+.1%}"
         unmet.append(
             f"cost-efficiency gain {shown} is not above {policy.min_cost_efficiency_gain:.0%}"
@@ -240,6 +268,8 @@ def decide(evidence: Evidence, policy: DecisionPolicy | None = None) -> Decision
     comparison = evidence.primary.comparisons[0]
     significant = _significant(comparison, policy)
     performance = compare_performance(evidence.baseline, evidence.candidate)
+    if not (evidence.baseline.cost_measured and evidence.candidate.cost_measured):
+        performance = replace(performance, cost_efficiency_gain=None)  # unknown, not 0 or 100 %
     verdict = _gate(evidence, comparison, policy) or _judge(
         evidence, comparison, significant, performance, policy
     )
@@ -302,13 +332,19 @@ def _judge(
     """Weigh the effect against the success criteria and the guardrail regressions."""
     ended = evidence.elapsed_hours >= evidence.planned_hours
     vetoes = regressions(evidence.guardrails, policy)
-    unmet = unmet_criteria(performance, significant, policy)
-    if not unmet and not vetoes:
+    skipped = cost_skipped(evidence, policy)
+    unmet = unmet_criteria(performance, significant, policy, judge_cost=skipped is None)
+    if skipped is not None:
+        unmet.append(skipped)  # not a failure: said, so no one reads it as one
+    if not [reason for reason in unmet if reason != skipped] and not vetoes:
+        cost = skipped or (
+            f"cost-efficiency gain {performance.cost_efficiency_gain:+.1%} > "
+            f"{policy.min_cost_efficiency_gain:.0%}"
+        )
         return "promote", [
             f"engagement lift {performance.engagement_lift:+.1%} > "
             f"{policy.min_engagement_lift:.0%}",
-            f"cost-efficiency gain {performance.cost_efficiency_gain:+.1%} > "
-            f"{policy.min_cost_efficiency_gain:.0%}",
+            cost,
             f"significant: {_significance_rule(comparison, policy)}",
             "no guardrail regressed",
         ]

@@ -23,7 +23,7 @@ an effect to measure, not broken assignment.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import Engine
@@ -143,12 +143,20 @@ class ExperimentReport:
 
 
 def build_report(
-    engine: Engine, experiment: Experiment, *, elapsed_hours: float, method: Method = "sequential"
+    engine: Engine,
+    experiment: Experiment,
+    *,
+    elapsed_hours: float,
+    method: Method = "sequential",
+    until: datetime | None = None,
 ) -> ExperimentReport:
-    """Read the arms' statistics in SQL and judge every candidate against the baseline."""
+    """Read the arms' statistics in SQL and judge every candidate against the baseline
+    (on the events up to ``until`` when given: the evidence at an earlier look)."""
     criteria = SuccessCriteria.from_json(experiment.success_criteria)
     since = experiment.started_at - CUPED_WINDOW if experiment.started_at else None
-    found = arm_statistics(engine, experiment.tenant_id, experiment.key, pre_period_since=since)
+    found = arm_statistics(
+        engine, experiment.tenant_id, experiment.key, until=until, pre_period_since=since
+    )
     arms = _arm_reports(experiment, found)
     weights = [arm.spec.weight for arm in arms]
     srm = _exposure_srm(arms, weights)
@@ -329,6 +337,7 @@ def _arm_metrics(arm: ArmReport) -> ArmMetrics:
         latency_ms=arm.mean("latency_ms"),
         error_rate=arm.mean("error_rate"),
         sample_size=arm.exposed_units,
+        cost_measured=arm.metrics["cost_per_token"].sum > 0,
     )
 
 

@@ -7,13 +7,14 @@ statistics engine on each metric and asks the decision policy for a recommendati
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
+from tuneloop.config import UpstreamSettings
 from tuneloop.domain.experiments import (
     ArmSpec,
     ExperimentStatus,
@@ -24,7 +25,9 @@ from tuneloop.domain.experiments import (
 from tuneloop.errors import ConflictError, InvalidInputError, InvalidStateError
 from tuneloop.events.ingest import IngestReport, ingest_events
 from tuneloop.experiments.assignment import segments
+from tuneloop.experiments.ownership import check_no_rollout, check_not_a_duplicate
 from tuneloop.experiments.report import ExperimentReport, Method, build_report
+from tuneloop.experiments.tenancy import check_tenant_models
 from tuneloop.store.experiment_models import Experiment
 from tuneloop.store.experiments import (
     add_experiment,
@@ -84,9 +87,17 @@ def create_experiment(
     key: str | None = None,
     start: bool = True,
     now: datetime | None = None,
+    upstreams: Mapping[str, UpstreamSettings] | None = None,
 ) -> Experiment:
-    """Create an experiment (running unless ``start=False``); its key is generated if not given."""
+    """Create an experiment (running unless ``start=False``); its key is generated if not given.
+    Every arm must be the tenant's to use (``ownership``; ``upstreams``: the serving entries)."""
     _check_arms(arms, duration_hours)
+    check_tenant_models(
+        engine, tenant_id, [(arm.model_id, arm.version) for arm in arms], upstreams=upstreams
+    )
+    check_not_a_duplicate(engine, tenant_id, arms, key=key)
+    if start:
+        check_no_rollout(engine, tenant_id)
     now = now or utcnow()
     for _attempt in range(5):  # a generated key can race with a concurrent create
         row = _new_row(tenant_id, arms, duration_hours, success_criteria, now, start)
@@ -141,6 +152,8 @@ def arm_specs(experiment: Experiment) -> list[ArmSpec]:
 def start_experiment(
     engine: Engine, tenant_id: str, key: str, *, now: datetime | None = None
 ) -> Experiment:
+    check_no_rollout(engine, tenant_id)
+
     def change(row: Experiment) -> None:
         check_transition(key, ExperimentStatus(row.status), ExperimentStatus.RUNNING)
         row.status = ExperimentStatus.RUNNING
@@ -275,9 +288,15 @@ def analyze_experiment(
     *,
     method: Method = "sequential",
     now: datetime | None = None,
+    until: datetime | None = None,
 ) -> ExperimentReport:
-    """Per-arm metrics, every comparison with the baseline, SRM and a recommendation."""
+    """Per-arm metrics, every comparison with the baseline, SRM and a recommendation;
+    with ``until``, as they stood then (only the events up to it, hours elapsed by then)."""
     experiment = get_experiment(engine, tenant_id, key)
     return build_report(
-        engine, experiment, elapsed_hours=elapsed_hours(experiment, now), method=method
+        engine,
+        experiment,
+        elapsed_hours=elapsed_hours(experiment, until or now),
+        method=method,
+        until=until,
     )

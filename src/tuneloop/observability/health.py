@@ -32,6 +32,9 @@ class HealthReport:
     components: dict[str, str]
     connection_pools: dict[str, int]
     performance_metrics: dict[str, float | None]
+    worker: dict[str, Any] | None = None
+    # Each serving upstream's breaker: state, calls and failures in its window, retry_after_s.
+    upstream_circuit_breakers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,12 +117,37 @@ def performance() -> dict[str, float | None]:
     }
 
 
+def worker_status(engine: Engine) -> tuple[str, dict[str, Any] | None]:
+    """``leading`` while a worker holds an unexpired lease, else ``no_leader``; with the
+    leader, its lease's end and its last tick. The worker is optional: it never makes the
+    service unhealthy (``tuneloop serve --no-worker`` with no ``tuneloop worker`` is allowed).
+    """
+    from datetime import UTC, datetime
+
+    from tuneloop.store.leases import read_lease
+
+    try:
+        lease = read_lease(engine)
+    except Exception as exc:  # the database check reports the outage itself
+        log.warning("worker lease read failed", extra={"error_type": type(exc).__name__})
+        return "unknown", None
+    if lease is None:
+        return "no_leader", None
+    detail = {
+        "leader": lease.holder,
+        "lease_expires_at": lease.expires_at.isoformat(),
+        "last_tick_at": None if lease.last_tick_at is None else lease.last_tick_at.isoformat(),
+    }
+    return ("leading" if lease.expires_at > datetime.now(UTC) else "no_leader"), detail
+
+
 def health_report(
     *,
     engine: Engine,
     redis: Any | None,
     mlflow_uri: str,
     breakers: Mapping[str, Callable[[], str]],
+    upstreams: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> HealthReport:
     components = {"database": "healthy" if database_ok(engine) else "unhealthy"}
     if redis is not None:
@@ -127,12 +155,21 @@ def health_report(
     components["mlflow"] = mlflow_status(mlflow_uri)
     for name, state in breakers.items():
         components[f"{name}_circuit_breaker"] = state()
+    components["worker"], worker = (
+        worker_status(engine) if components["database"] == "healthy" else ("unknown", None)
+    )
+    upstream_states = {name: dict(snapshot) for name, snapshot in (upstreams or {}).items()}
+    status = _overall(components)
+    if status == "healthy" and any(b["state"] == "OPEN" for b in upstream_states.values()):
+        status = "degraded"
     return HealthReport(
-        status=_overall(components),
+        status=status,
         timestamp=time.time(),
         components=components,
         connection_pools=pool_sizes(engine, redis),
         performance_metrics=performance(),
+        worker=worker,
+        upstream_circuit_breakers=upstream_states,
     )
 
 

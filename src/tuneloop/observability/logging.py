@@ -66,7 +66,15 @@ def secrets_of(settings: Settings) -> list[str]:
     """The secret values in the settings, so logs can mask them wherever they appear."""
     from sqlalchemy.engine import make_url
 
-    found = [s.get_secret_value() for s in (settings.api.jwt_secret, settings.openai.api_key) if s]
+    found = [
+        s.get_secret_value()
+        for s in (
+            settings.api.jwt_secret,
+            settings.openai.api_key,
+            settings.dashboard.session_secret,
+        )
+        if s
+    ]
     try:
         password = make_url(settings.database_url).password
     except Exception:  # not parseable: nothing to take from it

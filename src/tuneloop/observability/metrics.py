@@ -114,6 +114,13 @@ AB_TEST_SUCCESS_RATE = Gauge(
     "Share of finished A/B tests that promoted the candidate.",
     multiprocess_mode=LATEST_MODE,
 )
+ROLLOUT_STALLED = Gauge(
+    "tuneloop_rollout_stalled",
+    "1 while a deployment's step has waited rollout.stall_timeout_hours past its due time "
+    "for conclusive data, else 0 (written by every rollout tick).",
+    ("tenant", "deployment"),
+    multiprocess_mode=LATEST_MODE,
+)
 PIPELINE_CACHE_HIT_RATE.set(math.nan)
 AB_TEST_SUCCESS_RATE.set(math.nan)
 
@@ -127,6 +134,26 @@ HTTP_LATENCY = Histogram(
     "HTTP request latency by route template.",
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+)
+DEAD_LETTERED_EVENTS = Counter(
+    "tuneloop_generation_events_dead_lettered_total",
+    "Generation events the database refused alone, kept in the dead-letter file.",
+)
+UPSTREAM_BREAKER_STATE = Gauge(
+    "tuneloop_upstream_circuit_breaker_state",
+    "1 for each serving upstream breaker's current state.",
+    ["upstream", "state"],
+    multiprocess_mode=BREAKER_MODE,
+)
+UPSTREAM_FAILURES = Counter(
+    "tuneloop_upstream_failures_total",
+    "Failed calls to a serving upstream, as its breaker counted them.",
+    ["upstream"],
+)
+UPSTREAM_FALLBACKS = Counter(
+    "tuneloop_upstream_fallbacks_total",
+    "Calls served by an upstream's fallback model while its breaker was open.",
+    ["upstream"],
 )
 
 # The documented names, as they appear in the exposition (counters with their _total).
@@ -197,6 +224,36 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     RECENT_LATENCY.add(seconds)
 
 
+WORKER_IS_LEADER = Gauge(
+    "tuneloop_worker_is_leader",
+    "1 while a worker holds an unexpired leader lease (read from the database at scrape).",
+    multiprocess_mode="max",
+)
+WORKER_LAST_TICK = Gauge(
+    "tuneloop_worker_last_tick_timestamp_seconds",
+    "Epoch seconds of the leader's last completed tick (NaN before the first).",
+    multiprocess_mode="max",
+)
+WORKER_LAST_TICK.set(math.nan)
+
+
+def set_worker_gauges(status: str, detail: Mapping[str, Any] | None) -> None:
+    """The worker's lease as /health reports it (``leading``, ``no_leader``, ``unknown``).
+
+    The worker may run in another process or host (``tuneloop worker``), so the API reads
+    its lease row at scrape time instead of the worker exporting its own gauges: the one
+    scraped job then carries the alerting signal.
+    """
+    from datetime import datetime
+
+    if status == "unknown":
+        return  # the database is down; its own gauges and alerts say so
+    WORKER_IS_LEADER.set(1 if status == "leading" else 0)
+    last_tick = None if detail is None else detail.get("last_tick_at")
+    if last_tick:
+        WORKER_LAST_TICK.set(datetime.fromisoformat(last_tick).timestamp())
+
+
 def set_pool_gauges(pools: Mapping[str, int]) -> None:
     """Pool sizes keyed like /health's ``connection_pools``."""
     DB_CONNECTIONS_ACTIVE.set(pools.get("db_connections_active", 0))
@@ -212,6 +269,24 @@ def set_breaker_state(breaker: str, state: str) -> None:
         return
     for name in BREAKER_STATES:
         gauge.labels(state=name).set(1 if name == state else 0)
+
+
+def count_dead_letter() -> None:
+    DEAD_LETTERED_EVENTS.inc()
+
+
+def set_upstream_breaker_state(upstream: str, state: str) -> None:
+    """Mark ``state`` current for the serving upstream breaker ``upstream``."""
+    for name in BREAKER_STATES:
+        UPSTREAM_BREAKER_STATE.labels(upstream=upstream, state=name).set(1 if name == state else 0)
+
+
+def count_upstream_failure(upstream: str) -> None:
+    UPSTREAM_FAILURES.labels(upstream=upstream).inc()
+
+
+def count_upstream_fallback(upstream: str) -> None:
+    UPSTREAM_FALLBACKS.labels(upstream=upstream).inc()
 
 
 def count_breaker_failure(breaker: str) -> None:

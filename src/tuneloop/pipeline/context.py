@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine
 
 from tuneloop.config import Settings
+from tuneloop.domain.clock import Clock
 from tuneloop.domain.runs import RunStatus
 
 if TYPE_CHECKING:
+    from tuneloop.rollout.manager import DeploymentManager
     from tuneloop.tracking import Tracker
 
 # Progress events for the CLI / API: ("step", {...}), ("train_step", {"step", "loss"}), ...
@@ -37,6 +39,27 @@ class InterruptRequested(Exception):  # noqa: N818  (a signal, not an error)
     """
 
 
+class StageServices(Protocol):
+    """What the composition root (``tuneloop.wiring.Container``) hands every step: built
+    once from the deployment's settings, never rebuilt inside a stage."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def tracker(self) -> Tracker: ...
+
+    @property
+    def deployments(self) -> DeploymentManager: ...
+
+    def trainer(
+        self, settings: Settings, tenant_id: str, *, run_id: str, init_adapter: Path | None = None
+    ) -> Any:
+        """The training backend ``settings.training.backend`` names (a ``Trainer``) for one run;
+        ``init_adapter`` warm-starts it from an adapter (local and Ray)."""
+        ...
+
+
 @dataclass
 class RunContext:
     settings: Settings  # with the run's own config applied (see service.settings_for_run)
@@ -44,22 +67,27 @@ class RunContext:
     tenant_id: str
     run_id: str
     config: dict[str, Any]
+    services: StageServices
     report: Reporter = _quiet
     abort: threading.Event = field(default_factory=threading.Event)
     # Set by whoever executes the run when it must stop but keep its work (see interrupt()).
     interrupted: threading.Event = field(default_factory=threading.Event)
     interrupt_reason: str = "interrupted"
+    # How a step waiting out an outage pauses (tests pass a fake: no real sleeping).
+    sleep: Callable[[float], None] = time.sleep
 
     @property
     def workdir(self) -> Path:
         """Temporary files of this run (checkpoints...), removed on abort."""
         return self.settings.workspace / "runs" / self.tenant_id / self.run_id
 
-    @cached_property
+    @property
     def tracker(self) -> Tracker:
-        from tuneloop.tracking.factory import tracker_from_settings as tracker_for
+        return self.services.tracker
 
-        return tracker_for(self.settings)
+    @property
+    def clock(self) -> Clock:
+        return self.services.clock
 
     def interrupt(self, reason: str) -> None:
         """Stop at the next safe point and leave the run to be continued later."""
@@ -81,4 +109,7 @@ class RunContext:
 @dataclass(frozen=True)
 class StepOutcome:
     output: dict[str, Any]
-    final: RunStatus | None = None  # ends the run here (not enough data, gated)
+    final: RunStatus | None = None  # ends the run here (not enough data, gated, promoted...)
+    # Not done yet (an A/B test or a rollout is under way): the output is kept as evidence,
+    # the run becomes WAITING and the step is checked again by the next advance.
+    wait: bool = False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Engine
 
 from tuneloop.config import Settings
@@ -9,9 +11,17 @@ from tuneloop.errors import InvalidStateError, NotFoundError
 from tuneloop.store.models_registry import champion_of, list_model_versions, set_champion
 from tuneloop.store.pipeline_models import ModelVersion
 
+if TYPE_CHECKING:
+    from tuneloop.tracking import Tracker
+
 
 def promote_first_champion(
-    engine: Engine, settings: Settings, tenant_id: str, *, version: str
+    engine: Engine,
+    settings: Settings,
+    tenant_id: str,
+    *,
+    version: str,
+    tracker: Tracker | None = None,
 ) -> ModelVersion:
     """Flip MLflow's ``champion`` alias and our record to ``version``, if there is no champion.
 
@@ -28,8 +38,10 @@ def promote_first_champion(
     ]
     if not matches:
         raise NotFoundError(f"model version {version!r} not found for tenant {tenant_id!r}")
-    from tuneloop.tracking.factory import tracker_from_settings as tracker_for
+    if tracker is None:  # callers outside a container (the CLI's `models promote`)
+        from tuneloop.tracking.factory import tracker_from_settings
 
-    tracker_for(settings).promote(tenant_id, int(version))
+        tracker = tracker_from_settings(settings)
+    tracker.promote(tenant_id, int(version))
     set_champion(engine, tenant_id, matches[0].model_id, version)
     return matches[0]

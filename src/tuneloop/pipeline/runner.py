@@ -10,6 +10,12 @@ up; an interruption (``RunContext.interrupt``, by an executor that is going away
 a server shutting down) stops at the same safe points but keeps everything: the run stays
 ``running`` with its lease released, like a crashed run, and is continued from its last
 committed step by the next ``tuneloop run`` or ``POST /fine-tuning/start``.
+
+A step that fails because MLflow is down (its breaker open, or unreachable after retries)
+waits the outage out — until the breaker lets a trial through, for at most
+``mlflow.outage_wait_seconds`` in all — and runs again. A run that still fails for the outage
+ends ``failed`` with an error starting ``retryable: `` (``domain.runs.is_retryable``), so a
+worker knows it can simply continue it later.
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tuneloop.domain.runs import RunStatus, StepStatus
-from tuneloop.errors import ConflictError
+from tuneloop.domain.runs import RETRYABLE, RunStatus, StepStatus
+from tuneloop.errors import ConflictError, ExternalServiceError
 from tuneloop.pipeline.cleanup import clean_run
 from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunContext, StepOutcome
 from tuneloop.pipeline.lease import HEARTBEAT_SECONDS, new_owner, owner_is_alive
 from tuneloop.pipeline.memory import MemorySampler
 from tuneloop.store import runs as repo
+from tuneloop.store.explain import in_words
+from tuneloop.store.pipeline_models import PipelineStep
 from tuneloop.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -38,8 +46,9 @@ def execute(
 ) -> RunStatus:
     """Run (or continue) ``ctx.run_id``, holding its lease throughout.
 
-    Returns the final status, or ``RUNNING`` when the run was interrupted (not finished:
-    its lease is released for whoever continues it).
+    Returns the final status, ``WAITING`` when a step waits for the world (an A/B test, a
+    rollout: ``app.runs.advance_runs`` checks it again), or ``RUNNING`` when the run was
+    interrupted (not finished: its lease is released for whoever continues it).
     """
     owner = _take_lease(ctx)
     stop_heartbeat = threading.Event()
@@ -49,8 +58,14 @@ def execute(
         name="tuneloop-heartbeat",
         daemon=True,
     )
+    before = repo.get_run(ctx.engine, ctx.tenant_id, ctx.run_id)
     run = repo.move_run(
-        ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.RUNNING, started_at=utcnow(), error=None
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        RunStatus.RUNNING,
+        started_at=before.started_at or utcnow(),
+        error=None,
     )
     beat.start()
     sampler = MemorySampler(alert_mb=ctx.settings.pipeline.memory_alert_mb)
@@ -111,14 +126,22 @@ def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
             continue
         try:
             ctx.check_abort()
-            outcome = _run_one(ctx, step.name, step.attempts, steps[step.name], outputs)
+            outcome = _run_through_outages(ctx, step, steps[step.name], outputs)
         except AbortRequested:
             return _finish_aborted(ctx, step.name)
         except InterruptRequested:
             return _finish_interrupted(ctx, step.name)
+        except ExternalServiceError as error:
+            if step.status == StepStatus.WAITING:  # a re-check hit an outage: check later
+                return _keep_waiting(ctx, step.name, error)
+            return _finish_failed(ctx, step.name, error)
         except Exception as error:
             return _finish_failed(ctx, step.name, error)
         outputs[step.name] = outcome.output
+        if outcome.wait:
+            repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.WAITING)
+            ctx.report("run_waiting", {"step": step.name, "output": outcome.output})
+            return RunStatus.WAITING
         if outcome.final is not None:
             _skip_rest(ctx, after=step.position)
             _finish(ctx, outcome.final)
@@ -127,26 +150,91 @@ def _run_steps(ctx: RunContext, steps: dict[str, StepFunction]) -> RunStatus:
     return RunStatus.SUCCEEDED
 
 
-def _run_one(
+def _run_through_outages(
     ctx: RunContext,
-    name: str,
-    attempts: int,
+    step: PipelineStep,
     function: StepFunction,
     outputs: dict[str, dict[str, Any]],
 ) -> StepOutcome:
+    """Run the step; while it fails for an MLflow outage, wait (``ctx.sleep``) until the
+    breaker lets a trial through, and run it again (steps are idempotent), for at most
+    ``mlflow.outage_wait_seconds`` in all. A step still failing then raises ``OutageError``.
+
+    A waiting step's re-check does not wait here: an outage keeps the run waiting and the
+    worker's next tick checks again (a tick must never block on an outage)."""
+    if step.status == StepStatus.WAITING:
+        return _run_one(ctx, step, function, outputs)
+    name = step.name
+    budget = ctx.settings.mlflow.outage_wait_seconds
+    waited = 0.0
+    while True:
+        try:
+            return _run_one(ctx, step, function, outputs)
+        except Exception as error:
+            if not _is_outage(error):
+                raise
+            if waited >= budget:
+                raise OutageError(error) from error
+            retry_after = getattr(error, "retry_after_s", None) or OUTAGE_POLL_SECONDS
+            pause = min(max(retry_after, 0.1), budget - waited)
+            log.warning(
+                "run %s step %s waits %.0f s for MLflow (%s)", ctx.run_id, name, pause, error
+            )
+            ctx.report("waiting_for_mlflow", {"step": name, "seconds": pause})
+            ctx.sleep(pause)
+            waited += pause
+            ctx.check_abort()
+
+
+OUTAGE_POLL_SECONDS = 10.0  # between tries when MLflow is unreachable but the breaker closed
+
+
+class OutageError(Exception):
+    """A step that needs MLflow failed for an outage that outlasted the wait."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+
+
+def _is_outage(error: Exception) -> bool:
+    """MLflow down: its breaker open, or unreachable after the retries."""
+    return isinstance(error, ExternalServiceError) and error.service == "mlflow"
+
+
+def _run_one(
+    ctx: RunContext,
+    step: PipelineStep,
+    function: StepFunction,
+    outputs: dict[str, dict[str, Any]],
+) -> StepOutcome:
+    name = step.name
+    # A waiting step's next check is the same attempt, not a new one.
+    again = step.status == StepStatus.WAITING
+    attempts = step.attempts if again else step.attempts + 1
     repo.update_step(
         ctx.engine,
         ctx.tenant_id,
         ctx.run_id,
         name,
         status=StepStatus.RUNNING,
-        attempts=attempts + 1,
-        started_at=utcnow(),
+        attempts=attempts,
+        started_at=step.started_at if again and step.started_at else utcnow(),
         error=None,
     )
     repo.update_run(ctx.engine, ctx.tenant_id, ctx.run_id, current_step=name)
-    ctx.report("step_started", {"step": name, "attempt": attempts + 1})
+    if not again:
+        ctx.report("step_started", {"step": name, "attempt": attempts})
     outcome = function(ctx, outputs)
+    if outcome.wait:  # checked, not done: its evidence so far is kept with the step
+        repo.update_step(
+            ctx.engine,
+            ctx.tenant_id,
+            ctx.run_id,
+            name,
+            status=StepStatus.WAITING,
+            output=outcome.output,
+        )
+        return outcome
     repo.update_step(
         ctx.engine,
         ctx.tenant_id,
@@ -176,8 +264,11 @@ def _finish(ctx: RunContext, status: RunStatus) -> None:
 
 
 def _finish_failed(ctx: RunContext, step: str, error: Exception) -> RunStatus:
-    message = f"{type(error).__name__}: {error}"
-    log.error("run %s step %s failed: %s", ctx.run_id, step, message)
+    detail = f"{type(error).__name__}: {error}"
+    message = in_words(error) or detail  # words for people; the detail goes to the log
+    if isinstance(error, OutageError):  # nothing wrong with the run: continue it later
+        message = f"{RETRYABLE}{in_words(error) or error}"
+    log.error("run %s step %s failed: %s", ctx.run_id, step, detail)
     log.debug("traceback of run %s step %s", ctx.run_id, step, exc_info=error)
     repo.update_step(
         ctx.engine,
@@ -193,11 +284,27 @@ def _finish_failed(ctx: RunContext, step: str, error: Exception) -> RunStatus:
         ctx.tenant_id,
         ctx.run_id,
         RunStatus.FAILED,
-        error=f"{step}: {message}",
+        error=f"{RETRYABLE}{step}: {error}"
+        if isinstance(error, OutageError)
+        else f"{step}: {message}",
         finished_at=utcnow(),
     )
     ctx.report("run_finished", {"status": "failed", "error": message})
     return RunStatus.FAILED
+
+
+def _keep_waiting(ctx: RunContext, step: str, error: Exception) -> RunStatus:
+    """A waiting step's check could not reach a service (MLflow, a database): the run keeps
+    waiting with its evidence so far, the error noted on the step, and the next advance
+    checks it again. Days of A/B test are not thrown away for a minute's outage."""
+    message = f"{type(error).__name__}: {error}"
+    log.warning("run %s: checking %s failed (%s); it keeps waiting", ctx.run_id, step, message)
+    repo.update_step(
+        ctx.engine, ctx.tenant_id, ctx.run_id, step, status=StepStatus.WAITING, error=message
+    )
+    repo.move_run(ctx.engine, ctx.tenant_id, ctx.run_id, RunStatus.WAITING)
+    ctx.report("run_waiting", {"step": step, "output": {}, "error": message})
+    return RunStatus.WAITING
 
 
 def _finish_aborted(ctx: RunContext, step: str) -> RunStatus:

@@ -1,9 +1,10 @@
-"""Starting, continuing and aborting runs: what the CLI, the API and the scheduler call."""
+"""Starting, continuing and aborting runs: the pipeline's half of ``tuneloop.app.runs``."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -12,7 +13,7 @@ from tuneloop.config import Settings
 from tuneloop.domain.runs import ACTIVE, RunStatus, Trigger
 from tuneloop.errors import ConflictError, InvalidStateError
 from tuneloop.pipeline.cleanup import clean_run
-from tuneloop.pipeline.context import Reporter, RunContext
+from tuneloop.pipeline.context import Reporter, RunContext, StageServices
 from tuneloop.pipeline.lease import owner_is_alive
 from tuneloop.store import runs as repo
 from tuneloop.store.pipeline_models import PipelineRun
@@ -62,13 +63,21 @@ def start_run(
     settings: Settings,
     tenant_id: str,
     *,
-    trigger: Trigger = Trigger.MANUAL,
+    trigger: Trigger | str = Trigger.MANUAL,
     overrides: dict[str, Any] | None = None,
     force_run: bool = False,
+    now: datetime | None = None,
 ) -> PipelineRun:
-    """Create a pending run (ConflictError if one is active for the tenant)."""
+    """Create a pending run (ConflictError if one is active for the tenant), stamped ``now``
+    (the caller's clock; default the wall clock)."""
     config = run_config(settings, overrides=overrides, force_run=force_run)
-    return repo.create_run(engine, tenant_id, trigger=trigger.value, config=config)
+    return repo.create_run(
+        engine,
+        tenant_id,
+        trigger=str(trigger),
+        config=config | {"trigger": str(trigger)},
+        now=now,
+    )
 
 
 def resumable_run(
@@ -97,7 +106,12 @@ def resumable_run(
 
 
 def context_for(
-    engine: Engine, settings: Settings, run: PipelineRun, report: Reporter | None = None
+    engine: Engine,
+    settings: Settings,
+    run: PipelineRun,
+    report: Reporter | None = None,
+    *,
+    services: StageServices,
 ) -> RunContext:
     ctx = RunContext(
         settings=settings_for_run(settings, run.config),
@@ -105,6 +119,7 @@ def context_for(
         tenant_id=run.tenant_id,
         run_id=run.id,
         config=run.config,
+        services=services,
     )
     if report is not None:
         ctx.report = report
@@ -126,6 +141,7 @@ def abort_run(
     tenant_id: str,
     run_id: str,
     *,
+    services: StageServices,
     reason: str = "user_requested",
     wait_seconds: float = 60.0,
 ) -> AbortReport:
@@ -153,7 +169,7 @@ def abort_run(
                 )
             time.sleep(0.2)
         return AbortReport(run_id, "aborting", "pending", reason, [])
-    cleaned = clean_run(context_for(engine, settings, run))
+    cleaned = clean_run(context_for(engine, settings, run, services=services))
     if run.status == RunStatus.PENDING:
         repo.move_run(
             engine,

@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tuneloop.config import TrainingSettings
-from tuneloop.dataset.examples import Prompts
 from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunContext
+from tuneloop.pipeline.hosted_evaluation import hosted_evaluation, is_hosted
+from tuneloop.pipeline.warm_start import plan_warm_start
 from tuneloop.store.models_registry import champion_of
 from tuneloop.store.pipeline_models import TrainingJob
-from tuneloop.store.posts import iter_hook_body
+from tuneloop.store.runs import get_run
 from tuneloop.store.types import utcnow
 from tuneloop.train.tiny import tiny_base_dir
 
@@ -54,22 +55,7 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"trl\.")
 
 
-def trainer_for(ctx: RunContext) -> Any:
-    quiet_libraries()
-    from tuneloop.train.local import LocalTrainer
-
-    device = None if ctx.settings.training.device == "auto" else ctx.settings.training.device
-    d = ctx.settings.dataset
-    return LocalTrainer(
-        tiny_dir=tiny_dir(ctx),
-        device=device,
-        tiny_posts=lambda: iter_hook_body(ctx.engine, ctx.tenant_id),
-        # The tiny base pre-trains on the same prompts the datasets use.
-        tiny_prompts=Prompts(d.hook_prompt, d.body_prompt_suffix, d.system_prompt),
-    )
-
-
-def _job_row(
+def open_job_row(
     ctx: RunContext, *, output_dir: Path, base_model: str, hyperparameters: dict[str, Any]
 ) -> str:
     """Get or create the run's job row, counting the attempt; returns the job id."""
@@ -93,13 +79,16 @@ def _job_row(
         return job.id
 
 
-def _finish_job(ctx: RunContext, *, status: str, result: dict[str, Any] | None) -> None:
+def _finish_job(
+    ctx: RunContext, *, status: str, result: dict[str, Any] | None, external_id: str | None = None
+) -> None:
     with Session(ctx.engine) as session, session.begin():
         job = session.get(TrainingJob, (ctx.tenant_id, ctx.run_id))
         if job is not None:
             job.status = status
             job.result = result
             job.finished_at = utcnow()
+            job.external_id = external_id or job.external_id
 
 
 def _interrupt_job(ctx: RunContext) -> None:
@@ -112,22 +101,37 @@ def _interrupt_job(ctx: RunContext) -> None:
 
 def run_training(ctx: RunContext, *, dataset_dir: Path, on_step: Any) -> dict[str, Any]:
     """Train (or resume, or find finished) the run's candidate; returns the step's output."""
-    trainer = trainer_for(ctx)
+    quiet_libraries()
+    from tuneloop.train.backends import base_model_for
+
+    start = plan_warm_start(ctx, base_model_for(ctx.settings))
+    trainer = ctx.services.trainer(
+        ctx.settings, ctx.tenant_id, run_id=ctx.run_id, init_adapter=start.init_adapter
+    )
     hyperparameters = hyperparameters_from(ctx.settings.training)
     output_dir = ctx.workdir / "train"
-    base_model = ctx.settings.training.base_model
-    job_id = _job_row(
+    base_model = start.base_model
+    job_id = open_job_row(
         ctx,
         output_dir=output_dir,
         base_model=base_model,
         hyperparameters=hyperparameters.to_params(),
     )
+    mlflow_run_id = get_run(ctx.engine, ctx.tenant_id, ctx.run_id).mlflow_run_id
+    if mlflow_run_id:  # lineage: what this candidate was trained from
+        ctx.tracker.log_params(mlflow_run_id, start.params())
+
+    def step(progress: Any) -> None:
+        on_step(progress.step, progress.total_steps, progress.loss)
+        if progress.metrics and mlflow_run_id:  # a hosted job's valid_loss, token accuracy
+            ctx.tracker.log_metrics(mlflow_run_id, progress.metrics, step=progress.step)
+
     job = trainer.train(
         dataset_dir=dataset_dir,
         base_model=base_model,
         hyperparams=hyperparameters,
         output_dir=output_dir,
-        on_step=lambda p: on_step(p.step, p.total_steps, p.loss),
+        on_step=step,
         should_stop=ctx.stop_requested,
     )
     if job.status == "aborted":  # the trainer stopped at a safe point; its checkpoints are kept
@@ -152,8 +156,18 @@ def run_training(ctx: RunContext, *, dataset_dir: Path, on_step: Any) -> dict[st
         "device": job.device,
         "hyperparameters": job.hyperparams.to_params(),
         "resumed_from": None if job.resumed_from is None else str(job.resumed_from),
+        "external_id": job.external_id,
+        "warm_start": start.lineage,
+        # A hosted job: the provider's model name, what it billed, its checkpoints.
+        "hosted_model": job.details.get("fine_tuned_model"),
+        "trained_tokens": job.details.get("trained_tokens"),
+        "estimated_cost_usd": job.details.get("estimated_cost_usd"),
     }
-    _finish_job(ctx, status="succeeded", result=summary)
+    if mlflow_run_id:
+        for checkpoint in job.details.get("checkpoints", []):
+            metrics = {f"checkpoint_{k}": v for k, v in checkpoint["metrics"].items()}
+            ctx.tracker.log_metrics(mlflow_run_id, metrics, step=checkpoint["step"])
+    _finish_job(ctx, status="succeeded", result=summary, external_id=job.external_id)
     return summary
 
 
@@ -161,6 +175,8 @@ def run_evaluation(
     ctx: RunContext, *, dataset_dir: Path, adapter_path: Path, base_model: str
 ) -> dict[str, Any]:
     """Held-out loss of the candidate vs the champion (or the base model); the gate decides."""
+    if is_hosted(adapter_path):  # a hosted model: the provider's measurements (see there)
+        return hosted_evaluation(ctx, dataset_dir=dataset_dir, adapter_path=adapter_path)
     quiet_libraries()
     from tuneloop.evaluate import Gate, ModelRef, compare
 

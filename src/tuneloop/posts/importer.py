@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -82,6 +83,8 @@ def _decode_lines(raw: bytes, path: Path, report: ImportReport) -> list[tuple[in
 
 
 Row = dict[str, object] | str  # a parsed row, or the reason it could not be parsed
+MAX_FIELD = 131_072  # characters in one CSV field (csv's own default limit): longer is a bad row
+PARSE_FIELD_LIMIT = 64 * 1024 * 1024  # what the parser may read before judging the length
 
 
 def _jsonl_rows(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Row]]:
@@ -110,13 +113,36 @@ def _csv_rows(lines: list[tuple[int, str]], path: Path) -> Iterator[tuple[int, R
         )
     # Re-join the decoded lines so quoted fields spanning lines still parse; keep line numbers.
     text = "".join(line for _, line in lines[1:])
+    _allow_long_fields()
     reader = csv.reader(io.StringIO(text))
     numbers = [number for number, _ in lines[1:]]
-    for row in reader:
-        line_no = numbers[min(reader.line_num - 1, len(numbers) - 1)] if numbers else header_no
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # its message names the problem, never the row's contents
+            yield _line(reader, numbers, header_no), f"unreadable CSV row ({exc})"
+            continue
+        line_no = _line(reader, numbers, header_no)
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
             yield line_no, f"{len(row)} fields where the header has {len(header)}"
             continue
+        too_long = [name for name, cell in zip(header, row, strict=True) if len(cell) > MAX_FIELD]
+        if too_long:
+            yield line_no, f"field '{too_long[0]}' is longer than {MAX_FIELD} characters"
+            continue
         yield line_no, dict(zip(header, row, strict=True))
+
+
+def _line(reader: Any, numbers: list[int], header_no: int) -> int:
+    return numbers[min(reader.line_num - 1, len(numbers) - 1)] if numbers else header_no
+
+
+def _allow_long_fields() -> None:
+    """Let the parser read fields past csv's default 128 KiB (a process-wide setting), so a
+    long one is reported by name as one bad row instead of stopping the whole file."""
+    if csv.field_size_limit() < PARSE_FIELD_LIMIT:
+        csv.field_size_limit(PARSE_FIELD_LIMIT)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
+
+from tuneloop.domain.text import StorableText
 
 REQUIRED_FIELDS = ("id", "hook", "body", "ts")
 
 
-class PostIn(BaseModel):
+class PostIn(StorableText):
     """One post as a client sends it (CSV row, JSONL line or API item)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from tuneloop.rollout.plan import rollout_plan
+from tuneloop.rollout.policy import Guardrails, RolloutConfig
 from tuneloop.store.deployment_models import Deployment, DeploymentEvent
 
 
-def describe_deployment(row: Deployment) -> dict[str, Any]:
+def describe_deployment(row: Deployment, *, stall_after: timedelta | None = None) -> dict[str, Any]:
+    """``stall_after``: ``rollout.stall_timeout_hours``, shown in the plan when given."""
     plan = row.rollback_plan
     return {
         "deployment_id": row.id,
@@ -21,8 +25,10 @@ def describe_deployment(row: Deployment) -> dict[str, Any]:
             "health_check_endpoints": plan["health_check_endpoints"],
         },
         "monitoring": {
-            "deployment_dashboard": f"/dashboard/deployments/{row.id}",
-            "alerts_configured": True,
+            # The dashboard's page of this deployment. Alert rules ship in deploy/prometheus, but
+            # this server cannot know whether a Prometheus loaded them: never claim it did.
+            "deployment_dashboard": f"/ui/deployments/{row.id}",
+            "alerts_configured": False,
             "rollback_triggers": plan["triggers"],
         },
         "rollout_config": row.rollout_config,
@@ -30,6 +36,16 @@ def describe_deployment(row: Deployment) -> dict[str, Any]:
         "ab_test_id": row.ab_test_id,
         "step": row.step,
         "step_started_at": row.step_started_at.isoformat(),
+        "plan": rollout_plan(
+            strategy=row.strategy,
+            status=row.status,
+            traffic=row.traffic,
+            step=row.step,
+            step_started_at=row.step_started_at,
+            config=RolloutConfig.from_json(row.rollout_config),
+            guardrails=Guardrails.from_json(row.guardrails),
+            stall_after=stall_after,
+        ),
         "safety_checks": row.safety_checks,
         "last_checks": row.last_checks,
         "last_reasons": row.last_reasons,

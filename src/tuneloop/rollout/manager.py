@@ -10,20 +10,23 @@ serves the right model) and the tick retries the flip until it succeeds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from tuneloop.config import RolloutSettings
 from tuneloop.errors import ConflictError, InvalidInputError, InvalidStateError
+from tuneloop.experiments.ownership import check_no_other_test
 from tuneloop.experiments.service import ModelRef, get_experiment, record_decision
+from tuneloop.observability.metrics import ROLLOUT_STALLED
 from tuneloop.rollout import checks
 from tuneloop.rollout.policy import (
     Action,
     Guardrails,
     RolloutConfig,
     RolloutState,
+    Stall,
     Status,
     Strategy,
     decide,
@@ -39,7 +42,7 @@ from tuneloop.rollout.safety import (
 )
 from tuneloop.store import deployments as repo
 from tuneloop.store.deployment_models import Deployment, DeploymentEvent
-from tuneloop.store.models_registry import set_champion
+from tuneloop.store.models_registry import get_model_version, set_champion, set_version_status
 from tuneloop.store.types import utcnow
 
 if TYPE_CHECKING:
@@ -97,6 +100,8 @@ class DeploymentManager:
         limits = guardrails or self.default_guardrails()
         if repo.active_deployment(self.engine, tenant_id) is not None:
             raise ConflictError(f"tenant {tenant_id!r} already has an active deployment")
+        get_model_version(self.engine, tenant_id, model.model_id, model.version)  # 404
+        check_no_other_test(self.engine, tenant_id, evaluation.ab_test_id)
         reach, version = check_reachable(
             self.engine, tenant_id, model.model_id, model.version, self.probe
         )
@@ -133,6 +138,12 @@ class DeploymentManager:
         if row.status == Status.PROMOTING:
             row = self._finish_promotion(row, actor=actor, now=now) or row
         return row
+
+    @property
+    def stall(self) -> Stall:
+        hours = self.settings.stall_timeout_hours
+        after = None if hours is None else timedelta(hours=hours)
+        return Stall(after=after, action=self.settings.stall_action)
 
     def default_config(self) -> RolloutConfig:
         s = self.settings
@@ -206,7 +217,9 @@ class DeploymentManager:
         results = checks.evaluate(
             checks.gather(self.engine, row, now=now), Guardrails.from_json(row.guardrails)
         )
-        decision = decide(_state(row), results, now=now)
+        decision = decide(_state(row), results, now=now, stall=self.stall)
+        stalled = decision.stalled and decision.action is Action.HOLD  # a rollback ends it
+        ROLLOUT_STALLED.labels(tenant_id, deployment_id).set(1 if stalled else 0)
         found = [result.to_json() for result in results]
         values: dict[str, Any] = {
             "last_checks": found,
@@ -305,6 +318,7 @@ class DeploymentManager:
     def _finish_promotion(self, row: Deployment, *, actor: str, now: datetime) -> Deployment | None:
         self.tracker.promote(row.tenant_id, int(row.version))
         set_champion(self.engine, row.tenant_id, row.model_id, row.version)
+        self.tracker.clear_alias(row.tenant_id, "challenger", int(row.version))  # decided
         reasons = (f"champion is {row.model_id}@{row.version}",)
         values = {"status": Status.COMPLETED, "finished_at": now}
         event = _event(row, "completed", 1.0, reasons, now, actor)
@@ -315,6 +329,9 @@ class DeploymentManager:
         if alias is None or str(alias.version) != row.previous_version:
             self.tracker.promote(row.tenant_id, int(row.previous_version))
         set_champion(self.engine, row.tenant_id, row.previous_model_id, row.previous_version)
+        # The version lost: no longer a challenger anywhere (MLflow alias, our registry).
+        self.tracker.clear_alias(row.tenant_id, "challenger", int(row.version))
+        set_version_status(self.engine, row.tenant_id, row.model_id, row.version, "rolled_back")
         if row.status == Status.ROLLED_BACK:
             return row
         reasons = (f"champion is {row.previous_model_id}@{row.previous_version} again",)

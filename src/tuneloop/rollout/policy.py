@@ -5,7 +5,10 @@ Order of the rules (docs/decisions/0008-rollout.md):
 1. any failed check (a rollback trigger) rolls back at once, whatever the hold time;
 2. a canary holds its share until it is promoted by hand;
 3. a step holds until its hold time (``increment_interval_hours``) has passed;
-4. inconclusive checks hold (never advance on missing data);
+4. inconclusive checks hold (never advance on missing data) — until the step has waited
+   ``Stall.after`` past its due time: it is then *stalled*, and ``Stall.action`` says
+   whether it keeps holding (saying so, and raising ``tuneloop_rollout_stalled``) or rolls
+   back (trigger ``rollout_stalled``);
 5. otherwise traffic grows by ``increment_percentage``; reaching 100% completes the
    rollout (the caller flips ``champion``); at a ``max_traffic`` below 1 it holds there.
 """
@@ -147,14 +150,34 @@ class RolloutState:
 
 
 @dataclass(frozen=True)
+class Stall:
+    """How long a due step may wait for conclusive data, and what happens then."""
+
+    after: timedelta | None = timedelta(hours=72)  # None: never stalled
+    action: str = "hold"  # "hold" or "rollback"
+
+
+@dataclass(frozen=True)
 class Decision:
     action: Action
     traffic: float  # the new model's share after the action
     reasons: tuple[str, ...]
     triggers: tuple[str, ...] = ()
+    stalled: bool = False
 
 
-def decide(state: RolloutState, checks: Sequence[CheckResult], *, now: datetime) -> Decision:
+def step_due(state: RolloutState) -> datetime:
+    """When the current step's hold time is over (its earliest advance)."""
+    return state.step_started_at + timedelta(hours=state.config.increment_interval_hours)
+
+
+def decide(
+    state: RolloutState,
+    checks: Sequence[CheckResult],
+    *,
+    now: datetime,
+    stall: Stall | None = None,
+) -> Decision:
     """The next action for a rolling-out deployment (see the module docstring)."""
     failed = [c for c in checks if c.verdict is Verdict.FAIL]
     if failed:
@@ -166,14 +189,21 @@ def decide(state: RolloutState, checks: Sequence[CheckResult], *, now: datetime)
         )
     if state.strategy is Strategy.CANARY:
         return _hold(state, f"canary holds {state.traffic:.0%} until it is promoted")
-    due = state.step_started_at + timedelta(hours=state.config.increment_interval_hours)
+    due = step_due(state)
     if now < due:
         return _hold(
             state, f"step {state.step} at {state.traffic:.0%} holds until {due:%Y-%m-%d %H:%M} UTC"
         )
-    waiting = [c.reason for c in checks if c.verdict is Verdict.INCONCLUSIVE]
+    waiting = [f"inconclusive: {c.reason}" for c in checks if c.verdict is Verdict.INCONCLUSIVE]
     if waiting:
-        return _hold(state, *(f"inconclusive: {reason}" for reason in waiting))
+        after = (stall or Stall()).after
+        if after is None or now - due < after:
+            return _hold(state, *waiting)
+        hours = (now - due).total_seconds() / 3600
+        why = f"stalled: step {state.step} has waited {hours:.0f} h for conclusive data"
+        if stall is not None and stall.action == "rollback":
+            return Decision(Action.ROLLBACK, 0.0, (why, *waiting), ("rollout_stalled",), True)
+        return Decision(Action.HOLD, state.traffic, (why, *waiting), stalled=True)
     target = state.config.next_traffic(state.traffic)
     if target >= 1.0 - _EPSILON:
         return Decision(Action.COMPLETE, 1.0, ("all checks passed; reached 100%",))

@@ -32,7 +32,7 @@ from tuneloop.store.deployments import active_deployment
 from tuneloop.store.experiments import list_experiments
 from tuneloop.store.models_registry import champion_of
 
-Source = Literal["experiment", "deployment", "champion", "pinned"]  # pinned: asked by name
+Source = Literal["experiment", "deployment", "champion", "pinned", "fallback"]  # pinned: by name
 
 
 @dataclass(frozen=True)

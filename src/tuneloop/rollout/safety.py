@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from tuneloop.domain.experiments import ArmSpec
 from tuneloop.errors import TuneloopError
 from tuneloop.experiments.service import analyze_experiment, get_experiment
+from tuneloop.store.deployments import rolled_back_deployment
 from tuneloop.store.models_registry import champion_of, get_model_version
 from tuneloop.store.pipeline_models import ModelVersion
 
@@ -80,6 +81,14 @@ def check_evaluation(
     name = "evaluation"
     if evaluation.recommendation != "promote" or not evaluation.safety_checks_passed:
         return SafetyCheck(name, False, "the evaluation result does not recommend promotion")
+    lost = rolled_back_deployment(engine, tenant_id, model.model_id, model.version)
+    if lost is not None:
+        return SafetyCheck(
+            name,
+            False,
+            f"{model.model_id}@{model.version} was rolled back by {lost.id} "
+            f"({lost.reason or 'its guardrails failed'}); a new A/B test must recommend it",
+        )
     try:
         experiment = get_experiment(engine, tenant_id, evaluation.ab_test_id)
         report = analyze_experiment(engine, tenant_id, evaluation.ab_test_id)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tuneloop.domain.text import StorableText
 from tuneloop.train.generate import Generation
 
 AUTO = "auto"  # the model name that asks tuneloop to route
@@ -36,10 +37,10 @@ class ChatMessage(BaseModel):
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    include_usage: bool = False
+    include_usage: bool = Field(default=False, strict=True)
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(StorableText):
     """``POST /v1/chat/completions``: OpenAI's request. ``model`` is ``"auto"`` (tuneloop
     routes the unit) or a registered ``MODEL@VERSION`` (pinned)."""
 
@@ -59,15 +60,15 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field(min_length=1, max_length=256)
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
-    stream: bool = False
+    stream: bool = Field(default=False, strict=True)
     stream_options: StreamOptions | None = None
     user: str | None = Field(
         default=None, min_length=1, max_length=128, description="The unit routed (sticky)."
     )
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    temperature: float | None = Field(strict=True, default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(strict=True, default=None, gt=0.0, le=1.0)
     seed: int | None = None
     n: int = Field(default=1, ge=1, le=128)
 

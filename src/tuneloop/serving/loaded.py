@@ -7,11 +7,15 @@ duplicated; the bare base is served inside ``disable_adapter()``. At most
 ``delete_adapter``; the last one of a base with ``unload``, which gives the plain model back).
 
 Not thread-safe by design: only the local model server's worker thread touches it.
+
+A base or adapter that is missing or cannot be loaded is a ``ModelUnavailableError`` (503):
+its message names what is missing, never a path of this server (the log has the path).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import OrderedDict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -19,11 +23,24 @@ from pathlib import Path
 from typing import Any
 
 from tuneloop.config import LocalServingSettings
-from tuneloop.errors import ConfigurationError
+from tuneloop.errors import ConfigurationError, ExternalServiceError
 from tuneloop.train.generate import adapter_base
 from tuneloop.train.tiny import TINY, is_tiny_base
 
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")  # what PEFT saves
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailableError(ExternalServiceError):
+    """A locally served version's base or adapter is missing or unloadable here (503)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("local model server", message)
+
+
+def _looks_like_a_path(name: str) -> bool:
+    """A filesystem path rather than a hub id (``org/name``): absolute, relative or ``~``."""
+    return name.startswith(("/", "./", "../", "~", "\\")) or (len(name) > 1 and name[1] == ":")
 
 
 @dataclass(frozen=True)
@@ -98,20 +115,31 @@ class LoadedModels:
         """``"tiny"`` as the built-in base's directory; a local path made absolute."""
         if base_model == TINY:
             if self.tiny_dir is None or not is_tiny_base(self.tiny_dir):
-                where = f" in {self.tiny_dir}" if self.tiny_dir is not None else ""
-                raise ConfigurationError(
-                    f"base model 'tiny' is not built{where}; train a model first to build it"
+                log.warning("the tiny base is not built in %s", self.tiny_dir)
+                raise ModelUnavailableError(
+                    "base model 'tiny' is not built on this server; train a model first"
                 )
             return str(self.tiny_dir.resolve())
         path = Path(base_model)
-        return str(path.resolve()) if path.is_dir() else base_model
+        if path.is_dir():
+            return str(path.resolve())
+        if _looks_like_a_path(base_model):
+            log.warning("local base model %s not found", base_model)
+            raise ModelUnavailableError("this version's base model is not on this server")
+        return base_model  # a hub id
 
     def _load_base(self, key: str) -> LoadedBase:
         from tuneloop.train.runtime import load_causal_lm, load_tokenizer, torch_threads
 
-        with torch_threads(self.settings.num_threads):
-            tokenizer = load_tokenizer(key)
-            model = load_causal_lm(key, device=self.device())
+        try:
+            with torch_threads(self.settings.num_threads):
+                tokenizer = load_tokenizer(key)
+                model = load_causal_lm(key, device=self.device())
+        except (OSError, ValueError) as exc:  # not downloadable here, or not a model
+            log.warning("cannot load base model %s: %s", key, exc)
+            raise ModelUnavailableError(
+                "this version's base model could not be loaded on this server"
+            ) from exc
         model.eval()
         base = self._bases[key] = LoadedBase(model, tokenizer)
         return base
@@ -119,11 +147,15 @@ class LoadedModels:
     def _attach(self, key: str, base: LoadedBase, path: str) -> str:
         from peft import PeftModel
 
-        if not Path(path).is_dir():
-            raise ConfigurationError(f"adapter {path} does not exist")
-        adapter_base(Path(path))  # a ConfigurationError unless it holds an adapter_config.json
-        if not any((Path(path) / f).is_file() for f in ADAPTER_WEIGHTS):
-            raise ConfigurationError(f"adapter {path} has no weights ({ADAPTER_WEIGHTS[0]})")
+        try:
+            if not Path(path).is_dir():
+                raise ConfigurationError("does not exist")
+            adapter_base(Path(path))  # a ConfigurationError unless it has an adapter_config.json
+            if not any((Path(path) / f).is_file() for f in ADAPTER_WEIGHTS):
+                raise ConfigurationError(f"has no weights ({ADAPTER_WEIGHTS[0]})")
+        except ConfigurationError as exc:
+            log.warning("adapter %s: %s", path, exc)
+            raise ModelUnavailableError("this version's adapter is not on this server") from exc
         name = f"adapter_{next(self._names)}"
         try:
             if base.peft is None:
@@ -134,7 +166,8 @@ class LoadedModels:
             # PEFT injects the LoRA layers before it loads their weights, so a failure can
             # leave half an adapter in the base: forget the base, the next request reloads it.
             self._forget(key)
-            raise ConfigurationError(f"cannot load adapter {path}: {exc}") from exc
+            log.warning("cannot load adapter %s: %s", path, exc)
+            raise ModelUnavailableError("this version's adapter could not be loaded") from exc
         base.peft.eval()
         base.adapters[path] = name
         return name

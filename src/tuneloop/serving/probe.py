@@ -28,7 +28,8 @@ class ServingProbe:
         self._transport = transport
 
     def probe(self, tenant_id: str, model_id: str, version: str) -> str:
-        target = configured_upstream(self.settings, model_id, version)
+        # Called for a version found in the tenant's registry (``check_reachable``).
+        target = configured_upstream(self.settings, tenant_id, model_id, version, registered=True)
         if target is None:
             return self.fallback.probe(tenant_id, model_id, version)
         body = {

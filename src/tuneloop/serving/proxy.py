@@ -34,9 +34,12 @@ import anyio
 import orjson
 from cachetools import LRUCache, TTLCache
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from tuneloop.config import Settings
 from tuneloop.errors import InvalidInputError, NotFoundError, Problem
+from tuneloop.observability.metrics import count_upstream_fallback
+from tuneloop.resilience.breaker import CircuitOpenError
 from tuneloop.rollout.checks import model_label
 from tuneloop.rollout.routing import Route
 from tuneloop.serving.chat import AUTO, ChatCompletionRequest, chunks, completion
@@ -47,6 +50,7 @@ from tuneloop.serving.targets import (
     LocalTarget,
     Target,
     UpstreamTarget,
+    configured_upstream,
     target_for,
 )
 from tuneloop.serving.upstream import (
@@ -64,6 +68,8 @@ GENERATION_HEADER = "X-Tuneloop-Generation-Id"
 MODEL_HEADER = "X-Tuneloop-Model"
 SOURCE_HEADER = "X-Tuneloop-Route-Source"
 UNIT_HEADER = "X-Tuneloop-Unit"
+EXPERIMENT_HEADER = "X-Tuneloop-Experiment"  # only when an experiment routed the call
+ARM_HEADER = "X-Tuneloop-Arm"
 VERSION_CACHE_SIZE = 4096  # registry records kept per process
 
 
@@ -76,11 +82,14 @@ class Decision:
     target: Target
 
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             GENERATION_HEADER: self.generation_id,
             MODEL_HEADER: self.route.model,
             SOURCE_HEADER: self.route.source,
         }
+        if self.route.source == "experiment" and self.route.experiment_key and self.route.arm:
+            headers |= {EXPERIMENT_HEADER: self.route.experiment_key, ARM_HEADER: self.route.arm}
+        return headers
 
 
 @dataclass(frozen=True)
@@ -163,7 +172,9 @@ class ChatProxy:
                 "MODEL@VERSION listed by GET /v1/models"
             )
         row = self.version_record(tenant_id, model_id, version)
-        if row is None and name not in self.settings.serving.upstreams:
+        if row is None and not configured_upstream(
+            self.settings, tenant_id, model_id, version, registered=False
+        ):
             raise NotFoundError(f"model {name!r} not found: GET /v1/models lists them")
         return Route(model_label(model_id, version), model_id, version, "pinned"), row
 
@@ -189,8 +200,43 @@ class ChatProxy:
     # -- 2. call, 3. record ----------------------------------------------------------------
 
     async def complete(self, decision: Decision, request: ChatCompletionRequest) -> Reply:
+        """Call the model; while its upstream's breaker is open, its ``fallback`` (when one
+        is configured) answers instead, recorded under the same generation id."""
+        target = decision.target
+        may_fall_back = isinstance(target, UpstreamTarget) and bool(target.fallback)
         started = time.perf_counter()
-        outcome = Outcome(error=True)
+        try:
+            return await self._complete(decision, request, record_refusal=not may_fall_back)
+        except CircuitOpenError:
+            if not may_fall_back:
+                raise
+            fallback = await run_in_threadpool(self.fallback_for, decision)
+            if fallback is None:
+                self._record(decision, Outcome(error=True), started)
+                raise
+        count_upstream_fallback(target.name)  # type: ignore[union-attr]
+        return await self._complete(fallback, request, record_refusal=True)
+
+    def fallback_for(self, decision: Decision) -> Decision | None:
+        """The decision to serve instead while the target's breaker is open (None: none)."""
+        target = decision.target
+        if not isinstance(target, UpstreamTarget) or not target.fallback:
+            return None
+        model_id, _, version = target.fallback.rpartition("@")
+        if not model_id or not version:
+            return None
+        row = self.version_record(decision.tenant_id, model_id, version)
+        served = target_for(self.settings, decision.tenant_id, model_id, version, row)
+        if isinstance(served, UpstreamTarget) and served.name == target.name:
+            return None  # the same upstream: no help
+        route = Route(model_label(model_id, version), model_id, version, "fallback")
+        return Decision(decision.tenant_id, decision.generation_id, decision.unit_id, route, served)
+
+    async def _complete(
+        self, decision: Decision, request: ChatCompletionRequest, *, record_refusal: bool
+    ) -> Reply:
+        started = time.perf_counter()
+        outcome: Outcome | None = Outcome(error=True)
         try:
             if isinstance(decision.target, LocalTarget):
                 generation = await self.local.generate(decision.target.model, request)
@@ -207,8 +253,13 @@ class ChatProxy:
                     reply.body["model"] = decision.route.model
             outcome = _outcome(reply.body.get("usage"), error=reply.status >= 400)
             return reply
+        except CircuitOpenError:
+            if not record_refusal:  # the fallback's call is this generation's event
+                outcome = None
+            raise
         finally:
-            self._record(decision, outcome, started)
+            if outcome is not None:
+                self._record(decision, outcome, started)
 
     async def open_stream(self, decision: Decision, request: ChatCompletionRequest) -> Opened:
         started = time.perf_counter()
@@ -311,6 +362,12 @@ class ChatProxy:
                     self._record(decision, _outcome(usage, error=False), started)
                     recorded = True
                     yield b"data: [DONE]\n\n"
+                elif not done:  # cut short, or a 2xx that was no event stream: upstream's fault
+                    lines.fail()
+                    # Recorded before the client sees the error (it may leave at once).
+                    self._record(decision, _outcome(usage, error=True), started)
+                    recorded = True
+                    yield _sse(_INCOMPLETE)
         except UpstreamUnavailableError as exc:
             yield _sse({"error": {"message": str(exc), "type": "upstream_unavailable"}})
         except (GeneratorExit, asyncio.CancelledError):
@@ -329,6 +386,7 @@ class ChatProxy:
 
 
 _MALFORMED = {"error": {"message": "the upstream sent a malformed event", "type": "upstream"}}
+_INCOMPLETE = {"error": {"message": "the upstream ended the stream early", "type": "upstream"}}
 
 
 def _finishes(chunk: dict[str, Any]) -> bool:
@@ -347,10 +405,9 @@ def generation_events(
     route, now = decision.route, datetime.now(UTC)
     cost = None
     target = decision.target
-    if isinstance(target, UpstreamTarget) and outcome.prompt_tokens is not None:
+    if isinstance(target, UpstreamTarget | LocalTarget) and outcome.prompt_tokens is not None:
+        # None when the target's prices are unset: "not measured", never a cost of 0.0.
         cost = target.cost(outcome.prompt_tokens, outcome.completion_tokens or 0)
-    elif isinstance(target, LocalTarget) and outcome.tokens is not None:
-        cost = 0.0
     experiment = (
         {"experiment_key": route.experiment_key, "arm": route.arm}
         if route.source == "experiment"

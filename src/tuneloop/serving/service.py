@@ -7,6 +7,7 @@ events and closes the upstream connections and the local model server.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,9 +42,11 @@ class Serving:
         self.settings = settings
         self.engine = engine
         self.routes = RouteCache(engine, ttl_seconds=settings.serving.route_cache_seconds)
-        self.upstream = UpstreamClient(transport=transport)
+        self.upstream = UpstreamClient(
+            breaker_config=settings.serving.breaker.config(), transport=transport
+        )
         self.local = LocalServing(settings.serving.local)
-        self.recorder = EventRecorder(engine)
+        self.recorder = EventRecorder(engine, dead_letters=dead_letter_file(settings))
         self.proxy = ChatProxy(
             settings,
             engine,
@@ -85,6 +88,11 @@ class Serving:
     async def aclose(self) -> None:
         await self.local.aclose()
         await self.upstream.aclose()
+
+
+def dead_letter_file(settings: Settings) -> Path:
+    """Where generation events the database refused are kept (JSONL, replayable)."""
+    return settings.workspace / "dead-letters" / "generation-events.jsonl"
 
 
 def serving_tenants(engine: Engine) -> list[str]:

@@ -2,12 +2,17 @@
 
 One ``httpx.AsyncClient`` per base URL keeps connections alive between requests. Each
 upstream has a circuit breaker (``UpstreamTarget.name``): the ``openai`` section shares the
-process's documented ``openai`` breaker (3 failures, 120 s), shown in ``/health`` and
-``/metrics``; every other upstream gets its own with the same settings, so a broken vLLM
-node does not stop calls to the provider.
+process's documented ``openai`` breaker (at least 3 failures, half the calls of its window,
+120 s recovery), shown in ``/health`` and ``/metrics``; every other upstream gets its own,
+configured by ``serving.breaker`` (a failure rate over a sliding window with a minimum of
+calls, a few seconds open, a few trial calls), shown in ``/health``'s
+``upstream_circuit_breakers`` and ``tuneloop_upstream_circuit_breaker_state{upstream,state}``.
+A broken vLLM node does not stop calls to the provider.
 
-A failure is what says the upstream is unwell: no connection, a timeout, a 5xx or a 429. An
-upstream that answers 4xx is up (the breaker counts a success); the proxy passes its error on.
+A failure is what says the upstream is unwell: no connection, a timeout, a 5xx, or a 2xx
+whose body is not a completion (answered to the client as a 502). A 429 is back-pressure:
+passed on to the client with its ``Retry-After``, counted neither way. An upstream that
+answers another 4xx is up (the breaker counts a success); the proxy passes its error on.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from typing import Any
 import httpx
 import orjson
 
+from tuneloop.config import UpstreamBreakerSettings
 from tuneloop.errors import ExternalServiceError
-from tuneloop.resilience.breaker import OPENAI_BREAKER, CircuitBreaker
+from tuneloop.observability.metrics import count_upstream_failure, set_upstream_breaker_state
+from tuneloop.resilience.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from tuneloop.resilience.registry import process_breaker
 from tuneloop.serving.targets import UpstreamTarget
 
@@ -32,19 +39,25 @@ class Reply:
 
     status: int
     body: dict[str, Any]
+    retry_after: str | None = None  # a 429's Retry-After, passed on to the client
 
 
 class UpstreamUnavailableError(ExternalServiceError):
     """No answer: refused connection, timeout, or the breaker is open."""
 
 
-def _is_unwell(status: int) -> bool:
-    return status >= 500 or status == 429
+BACK_PRESSURE = 429
 
 
 class UpstreamClient:
-    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        breaker_config: BreakerConfig | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._transport = transport  # tests may pass an ASGI transport
+        self._breaker_config = breaker_config or UpstreamBreakerSettings().config()
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._lock = threading.Lock()
@@ -54,8 +67,14 @@ class UpstreamClient:
             return process_breaker("openai")
         with self._lock:
             if name not in self._breakers:
-                self._breakers[name] = CircuitBreaker(name, OPENAI_BREAKER)
+                self._breakers[name] = UpstreamBreaker(name, self._breaker_config)
             return self._breakers[name]
+
+    def breaker_snapshots(self) -> dict[str, dict[str, float | int | str]]:
+        """Every upstream breaker made so far (not ``openai``: /health shows it already)."""
+        with self._lock:
+            breakers = dict(self._breakers)
+        return {name: breaker.snapshot() for name, breaker in sorted(breakers.items())}
 
     def _client(self, target: UpstreamTarget) -> httpx.AsyncClient:
         base = target.base_url.rstrip("/")
@@ -83,8 +102,13 @@ class UpstreamClient:
         except httpx.HTTPError as exc:
             breaker.record_failure()
             raise _unavailable(target, exc) from exc
+        body = _json_body(response.content, response.status_code)
+        if response.status_code < 300 and not _is_completion(body):
+            breaker.record_failure()
+            message = f"{target.name} answered {response.status_code} without a completion"
+            return Reply(502, {"error": {"message": message, "type": "bad_upstream_response"}})
         _record(breaker, response.status_code)
-        return Reply(response.status_code, _json_body(response.content, response.status_code))
+        return Reply(response.status_code, body, _retry_after(response))
 
     async def open_stream(self, target: UpstreamTarget, body: dict[str, Any]) -> Stream:
         """POST a streaming ``/chat/completions``; the answer's status is known on return."""
@@ -133,10 +157,10 @@ class Stream:
 class UpstreamLines:
     """The upstream's SSE lines; the breaker learns how the stream ended, once.
 
-    A stream read to its end, or left early by the reader (``aclose``: the client went
-    away), counts as a success; one that broke off, or that the reader found bad
-    (``fail``: an error chunk, a malformed line), as a failure. ``aclose`` always closes
-    the upstream response, however the reading stopped.
+    A stream the reader closes (``aclose``: read to its end, or the client went away)
+    counts as a success; one that broke off, or that the reader found bad (``fail``: an
+    error chunk, a malformed line, an end without a finished answer), as a failure.
+    ``aclose`` always closes the upstream response, however the reading stopped.
     """
 
     def __init__(self, response: httpx.Response, breaker: CircuitBreaker) -> None:
@@ -153,7 +177,6 @@ class UpstreamLines:
             raise UpstreamUnavailableError("upstream", f"the stream broke off: {exc}") from exc
         finally:
             await self._response.aclose()
-        self._settle(ok=True)
 
     def fail(self) -> None:
         self._settle(ok=False)
@@ -172,11 +195,44 @@ class UpstreamLines:
             self._breaker.record_failure()
 
 
+class UpstreamBreaker(CircuitBreaker):
+    """A serving upstream's breaker, mirrored into the labelled Prometheus gauge and counter."""
+
+    def __init__(self, name: str, config: BreakerConfig) -> None:
+        super().__init__(name, config, on_transition=self._publish)
+        set_upstream_breaker_state(name, BreakerState.CLOSED)
+
+    def record_failure(self) -> None:
+        super().record_failure()
+        count_upstream_failure(self.name)
+
+    def _publish(self, old: BreakerState, new: BreakerState) -> None:
+        set_upstream_breaker_state(self.name, new)
+
+
 def _record(breaker: CircuitBreaker, status: int) -> None:
-    if _is_unwell(status):
+    if status == BACK_PRESSURE:
+        breaker.record_ignored()
+    elif status >= 500:
         breaker.record_failure()
     else:
         breaker.record_success()
+
+
+def _is_completion(body: dict[str, Any]) -> bool:
+    """A chat completion: a list of choices, each with a message (not an error object)."""
+    choices = body.get("choices")
+    return (
+        "error" not in body
+        and isinstance(choices, list)
+        and bool(choices)
+        and all(isinstance(c, dict) and isinstance(c.get("message"), dict) for c in choices)
+    )
+
+
+def _retry_after(response: httpx.Response) -> str | None:
+    value = response.headers.get("retry-after")
+    return value if value is not None and response.status_code == BACK_PRESSURE else None
 
 
 def _unavailable(target: UpstreamTarget, exc: httpx.HTTPError) -> UpstreamUnavailableError:

@@ -18,7 +18,7 @@ from enum import StrEnum
 from sqlalchemy import Engine, Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from tuneloop.errors import NotFoundError
+from tuneloop.errors import InvalidStateError, NotFoundError
 from tuneloop.store.base import Base
 from tuneloop.store.types import utcnow
 
@@ -102,15 +102,49 @@ def list_api_keys(engine: Engine, tenant_id: str) -> Sequence[ApiKey]:
         return session.scalars(statement).all()
 
 
-def revoke_api_key(engine: Engine, tenant_id: str, key_id: str) -> ApiKey:
-    """Revoke a key of this tenant; revoking twice keeps the first time. Others' keys: 404."""
+def revoke_api_key(
+    engine: Engine, tenant_id: str, key_id: str, *, actor_key_id: str | None = None
+) -> ApiKey:
+    """Revoke a key of this tenant; revoking twice keeps the first time. Others' keys: 404.
+
+    An admin key cannot revoke itself (``actor_key_id``: the key making the call), and a
+    tenant keeps at least one active admin key (``InvalidStateError``, a 409)."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
-        record = session.get(ApiKey, key_id)
+        record = session.get(ApiKey, key_id, with_for_update=True)
         if record is None or record.tenant_id != tenant_id:
             raise NotFoundError(f"API key {key_id!r} not found")
-        if record.revoked_at is None:
-            record.revoked_at = utcnow()
+        if record.revoked_at is not None:
+            return record
+        if key_id == actor_key_id:
+            raise InvalidStateError("a key cannot revoke itself: use another admin key")
+        if record.role == Role.ADMIN and not _other_admins(session, tenant_id, key_id):
+            raise InvalidStateError(
+                "this is the tenant's last active admin key: create another admin key first"
+            )
+        record.revoked_at = utcnow()
         return record
+
+
+def api_key_is_active(engine: Engine, tenant_id: str, key_id: str, role: str) -> bool:
+    """The key exists in this tenant with this role and is not revoked (a session's check)."""
+    with Session(engine) as session:
+        record = session.get(ApiKey, key_id)
+        return (
+            record is not None
+            and record.tenant_id == tenant_id
+            and record.role == role
+            and record.revoked_at is None
+        )
+
+
+def _other_admins(session: Session, tenant_id: str, key_id: str) -> bool:
+    statement = select(ApiKey.id).where(
+        ApiKey.tenant_id == tenant_id,
+        ApiKey.role == Role.ADMIN.value,
+        ApiKey.revoked_at.is_(None),
+        ApiKey.id != key_id,
+    )
+    return session.scalars(statement.limit(1)).first() is not None
 
 
 def verify_api_key(engine: Engine, plaintext: str) -> ApiKey | None:

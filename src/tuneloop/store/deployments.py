@@ -74,12 +74,41 @@ def list_deployments(
         return session.scalars(query.limit(limit).offset(offset)).all()
 
 
+def rolled_back_deployment(
+    engine: Engine, tenant_id: str, model_id: str, version: str
+) -> Deployment | None:
+    """The latest rolled-back deployment of ``model_id@version``, if any."""
+    query = (
+        select(Deployment)
+        .where(
+            Deployment.tenant_id == tenant_id,
+            Deployment.model_id == model_id,
+            Deployment.version == version,
+            Deployment.status == "rolled_back",
+        )
+        .order_by(Deployment.created_at.desc())
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(query).first()
+
+
 def active_deployment(engine: Engine, tenant_id: str) -> Deployment | None:
     query = select(Deployment).where(
         Deployment.tenant_id == tenant_id, Deployment.status.in_(ACTIVE_STATUSES)
     )
     with Session(engine, expire_on_commit=False) as session:
         return session.scalars(query).first()
+
+
+def deployment_for_experiment(engine: Engine, tenant_id: str, ab_test_id: str) -> Deployment | None:
+    """The deployment made from an A/B test (a run's rollout finds its own again by it)."""
+    query = (
+        select(Deployment)
+        .where(Deployment.tenant_id == tenant_id, Deployment.ab_test_id == ab_test_id)
+        .order_by(Deployment.created_at.desc(), Deployment.id.desc())
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(query.limit(1)).first()
 
 
 def active_deployment_ids(engine: Engine) -> list[tuple[str, str]]:

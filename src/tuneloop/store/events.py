@@ -156,6 +156,35 @@ def _copy(connection: Connection, table: str, rows: Iterable[Sequence[Any]]) -> 
     return max(cursor.rowcount, 0)
 
 
+@dataclass(frozen=True)
+class GenerationLinks:
+    """What an event naming a generation inherits from it."""
+
+    unit_id: str
+    model_id: str | None
+    experiment_key: str | None
+    arm: str | None
+
+
+def generations_by_id(
+    engine: Engine, tenant_id: str, generation_ids: Iterable[str]
+) -> dict[str, GenerationLinks]:
+    """The recorded generations of ``tenant_id`` among ``generation_ids`` (partial index)."""
+    e = OutcomeEvent.__table__.c
+    wanted = sorted(set(generation_ids))
+    found: dict[str, GenerationLinks] = {}
+    with engine.connect() as connection:
+        for start in range(0, len(wanted), 500):
+            query = select(e.generation_id, e.unit_id, e.model_id, e.experiment_key, e.arm).where(
+                e.tenant_id == tenant_id,
+                e.kind == "generation",
+                e.generation_id.in_(wanted[start : start + 500]),
+            )
+            for row in connection.execute(query):
+                found[row[0]] = GenerationLinks(*row[1:])
+    return found
+
+
 def count_events(engine: Engine, tenant_id: str, experiment_key: str | None = None) -> int:
     query = (
         select(func.count()).select_from(OutcomeEvent).where(OutcomeEvent.tenant_id == tenant_id)
@@ -171,6 +200,7 @@ def arm_statistics(
     tenant_id: str,
     experiment_key: str,
     *,
+    until: datetime | None = None,
     pre_period_since: datetime | None = None,
 ) -> list[ArmStatistics]:
     """Per arm: exposed units, n / sum / sum of squares of each metric over units, the
@@ -190,8 +220,9 @@ def arm_statistics(
     engagement, D = its outcome events; ``cost_per_token`` M = its cost, D = its tokens.
     The pre-period of ``engagement`` is the unit's mean engagement over outcome events
     before its first exposure in this experiment (and not before ``pre_period_since``).
+    ``until`` counts only events that happened by then (the evidence at an earlier look).
     """
-    values = _per_unit_values(tenant_id, experiment_key)
+    values = _per_unit_values(tenant_id, experiment_key, until)
     pre_period = _pre_period(tenant_id, experiment_key, pre_period_since)
     # joined per unit (hundreds of rows), not per event
     per_unit = (
@@ -271,8 +302,11 @@ def _pre_period(tenant_id: str, experiment_key: str, since: datetime | None) -> 
     return query.cte("pre_period").prefix_with("MATERIALIZED", dialect="postgresql")
 
 
-def _per_unit_values(tenant_id: str, experiment_key: str) -> Any:
+def _per_unit_values(tenant_id: str, experiment_key: str, until: datetime | None) -> Any:
     e = OutcomeEvent.__table__.c
+    where = [e.tenant_id == tenant_id, e.experiment_key == experiment_key]
+    if until is not None:
+        where.append(e.ts <= until)
     generation, outcome = e.kind == "generation", e.kind == "outcome"
     tokens = func.sum(case((generation, e.tokens)))
     cost = cast(func.sum(case((generation, e.cost))), Float)
@@ -294,7 +328,7 @@ def _per_unit_values(tenant_id: str, experiment_key: str) -> Any:
             case((priced, cost)).label("cost_per_token_m"),
             cast(case((priced, tokens)), Float).label("cost_per_token_d"),
         )
-        .where(e.tenant_id == tenant_id, e.experiment_key == experiment_key)
+        .where(*where)
         .group_by(e.arm, e.unit_id)
         .subquery("per_unit")
     )

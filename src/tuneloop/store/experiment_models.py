@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     String,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +34,7 @@ def opaque_id(length: int) -> String:
 
 
 EVENT_KINDS = ("exposure", "outcome", "generation")
+GENERATION_SQL = "kind = 'generation'"
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -82,6 +84,14 @@ class OutcomeEvent(Base):
         # hash; a two-column index stays small (its keys repeat, so btree deduplication
         # packs them) and costs almost nothing per insert, unlike one ending in unit_id.
         Index("ix_outcome_events_experiment", "tenant_id", "experiment_key"),
+        # Outcomes that name only a generation inherit its unit, model, experiment and arm.
+        Index(
+            "ix_outcome_events_generation",
+            "tenant_id",
+            "generation_id",
+            postgresql_where=text(GENERATION_SQL),
+            sqlite_where=text(GENERATION_SQL),
+        ),
     )
 
     tenant_id: Mapped[str] = mapped_column(opaque_id(64), primary_key=True)

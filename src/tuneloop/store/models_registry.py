@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from tuneloop.errors import NotFoundError
@@ -41,12 +41,36 @@ def list_model_versions(
         return session.scalars(statement).all()
 
 
+def count_model_versions(engine: Engine, tenant_id: str) -> int:
+    statement = (
+        select(func.count()).select_from(ModelVersion).where(ModelVersion.tenant_id == tenant_id)
+    )
+    with Session(engine) as session:
+        return int(session.scalar(statement) or 0)
+
+
 def get_model_version(engine: Engine, tenant_id: str, model_id: str, version: str) -> ModelVersion:
     with Session(engine, expire_on_commit=False) as session:
         row = session.get(ModelVersion, (tenant_id, model_id, version))
     if row is None:
         raise NotFoundError(f"model {model_id} version {version} not found")
     return row
+
+
+def version_registered(engine: Engine, tenant_id: str, model_id: str, version: str) -> bool:
+    with Session(engine) as session:
+        return session.get(ModelVersion, (tenant_id, model_id, version)) is not None
+
+
+def model_registered_by_others(engine: Engine, tenant_id: str, model_id: str) -> bool:
+    """Whether another tenant has any version of ``model_id`` (an ownership check)."""
+    statement = (
+        select(ModelVersion.tenant_id)
+        .where(ModelVersion.model_id == model_id, ModelVersion.tenant_id != tenant_id)
+        .limit(1)
+    )
+    with Session(engine) as session:
+        return session.scalars(statement).first() is not None
 
 
 def champion_of(engine: Engine, tenant_id: str) -> ModelVersion | None:
@@ -76,3 +100,19 @@ def set_champion(engine: Engine, tenant_id: str, model_id: str, version: str) ->
         )
         if not result.rowcount:  # type: ignore[attr-defined]
             raise NotFoundError(f"model {model_id} version {version} not found")
+
+
+def set_version_status(
+    engine: Engine, tenant_id: str, model_id: str, version: str, status: str
+) -> None:
+    """Record what became of a version (e.g. ``rolled_back``); no-op for an unknown one."""
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(ModelVersion)
+            .where(
+                ModelVersion.tenant_id == tenant_id,
+                ModelVersion.model_id == model_id,
+                ModelVersion.version == version,
+            )
+            .values(status=status)
+        )

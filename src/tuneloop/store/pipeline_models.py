@@ -5,13 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKeyConstraint, Index, Integer, String, Text, text
+from sqlalchemy import (
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tuneloop.store.base import Base
 from tuneloop.store.types import utcnow
 
-ACTIVE_SQL = "status IN ('pending', 'running', 'aborting')"
+ACTIVE_SQL = "status IN ('pending', 'running', 'waiting', 'aborting')"
 
 
 class PipelineRun(Base):
@@ -83,11 +92,13 @@ class TrainingJob(Base):
             ["pipeline_runs.tenant_id", "pipeline_runs.id"],
             ondelete="CASCADE",
         ),
+        # Run ids count per tenant, so job ids do too: unique within the tenant only.
+        UniqueConstraint("tenant_id", "id"),
     )
 
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    id: Mapped[str] = mapped_column(String(64), unique=True)
+    id: Mapped[str] = mapped_column(String(64))
     backend: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str | None] = mapped_column(String(128))
     base_model: Mapped[str] = mapped_column(Text)
@@ -113,6 +124,8 @@ class ModelVersion(Base):
     dataset_id: Mapped[str | None] = mapped_column(String(64))
     base_model: Mapped[str] = mapped_column(Text)
     adapter_path: Mapped[str | None] = mapped_column(Text)
+    # A hosted fine-tune's name at its provider (ft:...): served by the `openai` section.
+    served_model: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(32))  # challenger / champion / archived
     metrics: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tuneloop.domain.runs import ACTIVE, STEPS, RunStatus, StepStatus, can_move
 from tuneloop.errors import ConflictError, InvalidStateError, NotFoundError
-from tuneloop.store.pipeline_models import PipelineRun, PipelineStep, TrainingJob
+from tuneloop.store.pipeline_models import ModelVersion, PipelineRun, PipelineStep, TrainingJob
 from tuneloop.store.types import utcnow
 
 
@@ -81,6 +82,17 @@ def active_run(engine: Engine, tenant_id: str) -> PipelineRun | None:
         return _active(session, tenant_id)
 
 
+def runs_with_status(engine: Engine, status: str) -> list[tuple[str, str]]:
+    """``(tenant_id, run_id)`` of every run in ``status``, all tenants, oldest first."""
+    statement = (
+        select(PipelineRun.tenant_id, PipelineRun.id)
+        .where(PipelineRun.status == status)
+        .order_by(PipelineRun.created_at, PipelineRun.tenant_id, PipelineRun.id)
+    )
+    with engine.connect() as connection:
+        return [(str(t), str(i)) for t, i in connection.execute(statement).all()]
+
+
 def get_run(engine: Engine, tenant_id: str, run_id: str) -> PipelineRun:
     with Session(engine, expire_on_commit=False) as session:
         run = session.get(PipelineRun, (tenant_id, run_id))
@@ -90,9 +102,17 @@ def get_run(engine: Engine, tenant_id: str, run_id: str) -> PipelineRun:
 
 
 def list_runs(
-    engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
+    engine: Engine,
+    tenant_id: str,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    status: str | None = None,
 ) -> tuple[Sequence[PipelineRun], int]:
+    """A page of the tenant's runs (only those in ``status`` when given), newest first."""
     where = PipelineRun.tenant_id == tenant_id
+    if status is not None:
+        where = where & (PipelineRun.status == status)
     with Session(engine, expire_on_commit=False) as session:
         total = session.scalar(select(func.count()).select_from(PipelineRun).where(where)) or 0
         rows = session.scalars(
@@ -205,3 +225,32 @@ def request_abort(engine: Engine, tenant_id: str, run_id: str, *, reason: str) -
 
 def training_job_for(session: Session, tenant_id: str, run_id: str) -> TrainingJob | None:
     return session.get(TrainingJob, (tenant_id, run_id))
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """A run with its steps, training job and registered version, read in one transaction."""
+
+    run: PipelineRun
+    steps: list[PipelineStep]
+    job: TrainingJob | None
+    model: ModelVersion | None
+
+
+def run_snapshot(engine: Engine, tenant_id: str, run_id: str) -> RunSnapshot:
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        run = session.get(PipelineRun, (tenant_id, run_id))
+        if run is None:
+            raise NotFoundError(f"pipeline run {run_id!r} not found")
+        steps = session.scalars(
+            select(PipelineStep)
+            .where(PipelineStep.tenant_id == tenant_id, PipelineStep.run_id == run_id)
+            .order_by(PipelineStep.position)
+        ).all()
+        job = session.get(TrainingJob, (tenant_id, run_id))
+        model = session.scalars(
+            select(ModelVersion).where(
+                ModelVersion.tenant_id == tenant_id, ModelVersion.run_id == run_id
+            )
+        ).first()
+    return RunSnapshot(run, list(steps), job, model)

@@ -144,6 +144,16 @@ def promote(conn: Connection, tenant: str, version: int) -> Promotion:
     )
 
 
+def clear_alias(conn: Connection, tenant: str, alias: str, version: int) -> bool:
+    """Remove ``alias`` if it still points at ``version`` (a retry finds it gone); True if
+    it was removed."""
+    name = model_name(conn.prefix, tenant)
+    if _aliases(conn, name).get(checked("alias", alias)) != version:
+        return False
+    conn.call(f"clear {alias}", lambda: conn.client.delete_registered_model_alias(name, alias))
+    return True
+
+
 def get_version(conn: Connection, tenant: str, version: int) -> ModelVersionInfo:
     name = model_name(conn.prefix, tenant)
     found = conn.call("get version", lambda: conn.client.get_model_version(name, str(version)))

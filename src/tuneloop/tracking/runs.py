@@ -69,7 +69,9 @@ def start_run(
         found = _find_run(conn, experiment_id, pipeline_run_id)
         if found is not None:
             return found
-        return client.create_run(experiment_id, tags=all_tags, run_name=pipeline_run_id)
+        # Run ids count per tenant: the tenant in the name keeps it unique across tenants too.
+        run_name = f"{tenant}-{pipeline_run_id}"
+        return client.create_run(experiment_id, tags=all_tags, run_name=run_name)
 
     run = conn.call("find or create run", find_or_create)
     run_id = str(run.info.run_id)
@@ -132,6 +134,12 @@ def batches_by_run(
         batch.append(entry)
     if batch:
         yield batch[0].run_id, batch
+
+
+def last_step(conn: Connection, run_id: str, key: str) -> int | None:
+    """The highest step logged for metric ``key`` of the run (None: none yet)."""
+    history = conn.call("get metric history", lambda: conn.client.get_metric_history(run_id, key))
+    return max((metric.step for metric in history), default=None)
 
 
 def run_tags(conn: Connection, run_id: str) -> dict[str, str]:

@@ -89,6 +89,19 @@ class Tracker:
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         runs.log_params(self._connection(), run_id, params)
 
+    def last_step(self, run_id: str, key: str) -> int | None:
+        """The highest step already logged for ``key`` (so a resumed training logs each step
+        once); None when there is none or MLflow cannot say (then every step is logged),
+        counting the steps still in this process's buffer."""
+        buffered = [m.step for m in self.buffer.pending() if m.run_id == run_id and m.key == key]
+        try:
+            logged = runs.last_step(self._connection(), run_id, key)
+        except TuneloopError as exc:
+            log.warning("cannot read the metric history of %s: %s", key, exc)
+            logged = None
+        found = [step for step in (logged, max(buffered, default=None)) if step is not None]
+        return max(found, default=None)
+
     def log_metrics(
         self, run_id: str, metrics: Mapping[str, float], *, step: int | None = None
     ) -> Delivery:
@@ -185,6 +198,10 @@ class Tracker:
     def promote(self, tenant: str, version: int) -> Promotion:
         """Point ``champion`` at ``version``; ``.previous`` is the version to roll back to."""
         return registry.promote(self._connection(), tenant, version)
+
+    def clear_alias(self, tenant: str, alias: str, version: int) -> bool:
+        """Remove ``alias`` when it points at ``version`` (e.g. ``challenger`` once decided)."""
+        return registry.clear_alias(self._connection(), tenant, alias, version)
 
     def get_alias(self, tenant: str, alias: str) -> ModelVersionInfo | None:
         return registry.get_alias(self._connection(), tenant, alias)

@@ -72,8 +72,16 @@ class LocalTrainer:
         device: str | None = None,
         num_threads: int | None = None,
         keep_checkpoints: int | None = 2,
+        rank: int = 0,
+        init_adapter: Path | None = None,
     ) -> None:
         self.tiny_dir = tiny_dir
+        # This process's rank in a distributed job (Ray): only rank 0 writes the job's files;
+        # every rank shares ``output_dir`` (checkpoints hold each rank's RNG state).
+        self.rank = rank
+        # Warm start: a saved adapter (the champion's) whose weights the new LoRA starts from
+        # instead of PEFT's zero-B init; it must have the same rank and target modules.
+        self.init_adapter = init_adapter
         self.tiny_posts = tiny_posts
         self.tiny_prompts = tiny_prompts  # the dataset settings' prompts, for a new tiny base
         self.device = device
@@ -120,10 +128,14 @@ class LocalTrainer:
             "base_model": base,
             "hyperparams": hyperparams.to_params(),
         }
-        claim(output_dir, request, resume=resume)
+        if self.init_adapter is not None:
+            request["init_adapter"] = str(self.init_adapter.resolve())
+        if self.rank == 0:
+            claim(output_dir, request, resume=resume)
         if (done := finished_job(output_dir)) is not None:
             return done
-        remove_partial(output_dir)  # a crash while writing a checkpoint leaves half of one
+        if self.rank == 0:
+            remove_partial(output_dir)  # a crash while writing a checkpoint leaves half of one
         try:
             with torch_threads(self.num_threads) as threads:
                 job = _Job(self, dataset_dir, base, hyperparams, output_dir, threads)
@@ -185,6 +197,8 @@ class _Job:
         )
         checkpoints = complete_checkpoints(self.output_dir)
         resumed_from = checkpoints[-1] if checkpoints else None
+        if self.owner.init_adapter is not None and resumed_from is None:
+            warm_start(trainer.model, self.owner.init_adapter)
         begin, begin_cpu = time.perf_counter(), time.process_time()
         if should_stop is None or not should_stop():
             with varlen_attention(model) if hp.padding_free else nullcontext():
@@ -225,7 +239,7 @@ class _Job:
         from tuneloop.train.callbacks import steps_from_history
 
         checkpoints = tuple(complete_checkpoints(self.output_dir))
-        left = after_abort(self.output_dir, policy)
+        left = after_abort(self.output_dir, policy) if self.owner.rank == 0 else ()
         return TrainingJob(
             backend=LocalTrainer.backend,
             status="aborted",
@@ -254,6 +268,17 @@ class _Job:
         from tuneloop.train.callbacks import steps_from_history
         from tuneloop.train.nll import assistant_nll
 
+        if self.owner.rank != 0:  # rank 0 saves, scores and records the job
+            return TrainingJob(
+                backend=LocalTrainer.backend,
+                status="succeeded",
+                base_model=self.base,
+                output_dir=self.output_dir,
+                hyperparams=hp,
+                adapter_path=None,
+                device=self.device,
+                details=details,
+            )
         staging = self.output_dir / f"{STAGING_PREFIX}adapter"
         trainer.model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
@@ -291,6 +316,23 @@ class _Job:
         )
         job.save(self.output_dir / JOB)
         return job
+
+
+def warm_start(model: Any, adapter: Path) -> None:
+    """Load a saved LoRA adapter's weights into the (fresh) LoRA of ``model``."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = adapter / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise InvalidInputError(f"warm start: {adapter} holds no adapter_model.safetensors")
+    result = set_peft_model_state_dict(model, load_file(str(weights)))
+    missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
+    if missing:
+        raise InvalidInputError(
+            f"warm start: {adapter} does not fit this LoRA (rank or target modules differ); "
+            f"missing {missing[0]} and {len(missing) - 1} more"
+        )
 
 
 if TYPE_CHECKING:

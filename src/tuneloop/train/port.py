@@ -36,6 +36,8 @@ class StepProgress:
     loss: float
     learning_rate: float
     tokens_seen: int  # real (non-padding) input tokens processed so far, prompts included
+    # More numbers of this step a backend reports (a hosted job's valid_loss, token accuracy).
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 OnStep = Callable[[StepProgress], None]

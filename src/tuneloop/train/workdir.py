@@ -73,16 +73,27 @@ def complete_checkpoints(output_dir: Path) -> list[Path]:
     found = [
         path
         for path in output_dir.glob(f"{CHECKPOINT_PREFIX}*")
-        if path.is_dir() and (path / COMPLETE_MARKER).is_file() and _step(path) is not None
+        if path.is_dir() and _complete(path) and _step(path) is not None
     ]
     return sorted(found, key=lambda path: _step(path) or 0)
+
+
+def _complete(checkpoint: Path) -> bool:
+    """Its marker exists *and* parses: a kill while the marker was being written leaves
+    an empty or cut file, and resuming from it fails (JSONDecodeError)."""
+    marker = checkpoint / COMPLETE_MARKER
+    try:
+        json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def remove_partial(output_dir: Path) -> list[Path]:
     """Delete half-written checkpoints and staging directories; returns what went."""
     removed = []
     for path in output_dir.iterdir() if output_dir.is_dir() else []:
-        partial = path.name.startswith(CHECKPOINT_PREFIX) and not (path / COMPLETE_MARKER).is_file()
+        partial = path.name.startswith(CHECKPOINT_PREFIX) and not _complete(path)
         if partial or path.name.startswith(STAGING_PREFIX):
             _remove(path)
             removed.append(path)

@@ -92,6 +92,13 @@ def test_deploy_rollback_and_reads(
     shown = client.get(f"/deployment/{deployment_id}", headers=auth(keys.viewer))
     assert shown.status_code == 200, shown.text
     assert [event["kind"] for event in shown.json()["events"]] == ["deployed"]
+    steps = shown.json()["plan"]  # each step's earliest times and what it waits for
+    assert [step["traffic"] for step in steps][:2] == [0.1, 0.2]
+    assert steps[0]["earliest_advance"] == steps[1]["earliest_start"]
+    assert any(why.startswith("stalled if still inconclusive") for why in steps[0]["waits_for"])
+    assert monitoring["deployment_dashboard"] == f"/ui/deployments/{deployment_id}"
+    assert client.get(monitoring["deployment_dashboard"]).status_code in (200, 303)
+    assert monitoring["alerts_configured"] is False  # the server cannot know Prometheus loaded them
     assert (
         client.get(f"/deployment/{deployment_id}", headers=auth(keys.other_admin)).status_code
         == 404
@@ -114,16 +121,14 @@ def test_deploy_rollback_and_reads(
     assert rolled.json()["reason"] == "engagement looked off"
 
 
-def test_deploy_is_refused_without_a_champion_or_a_recommendation(
-    client: TestClient, keys: Keys
-) -> None:
+def test_deploying_a_version_that_does_not_exist_is_404(client: TestClient, keys: Keys) -> None:
     response = client.post(
         "/deployment/deploy", json=_request("ab-test-20250102-001"), headers=auth(keys.operator)
     )
-    assert response.status_code == 409, response.text
+    assert response.status_code == 404, response.text
     error = response.json()["error"]
-    assert error["type"] == "invalid_state"
-    assert "safety checks" in error["message"] and "reachable" in error["message"]
+    assert error["type"] == "not_found"
+    assert "version" in error["message"] and "not found" in error["message"]
     assert client.get("/deployments", headers=auth(keys.viewer)).json()["total"] == 0
 
 

@@ -7,9 +7,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from api_helpers import Keys, auth
+import pytest
+from api_helpers import TENANT_A, Keys, auth
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
+from tuneloop.store.models_registry import record_model_version, set_champion
 from tuneloop.synthetic.traffic import TrafficSpec, generate_traffic
 
 REQUEST: dict[str, Any] = {
@@ -23,6 +26,16 @@ REQUEST: dict[str, Any] = {
         "significance_threshold": 0.05,
     },
 }
+
+
+@pytest.fixture(autouse=True)
+def registered(db: Engine) -> None:
+    """tuneloop-acme v1 (champion), v2 and v3 of tenant acme, as the pipeline registers them."""
+    for version in ("1", "2", "3"):
+        record_model_version(
+            db, TENANT_A, model_id="tuneloop-acme", version=version, base_model="tiny", status="x"
+        )
+    set_champion(db, TENANT_A, "tuneloop-acme", "1")
 
 
 def _create(client: TestClient, key: str, **changes: Any) -> dict[str, Any]:
@@ -107,7 +120,12 @@ def test_metrics_after_traffic_have_every_documented_field(client: TestClient, k
 
 
 def test_pages_are_newest_first_with_total(client: TestClient, keys: Keys) -> None:
-    ids = [_create(client, keys.operator)["ab_test_id"] for _ in range(3)]
+    ids = []
+    for old, new in (("1", "2"), ("1", "3"), ("2", "3")):  # one test per pair of models
+        baseline = {"model_id": "tuneloop-acme", "version": old}
+        model = {"model_id": "tuneloop-acme", "version": new}
+        created = _create(client, keys.operator, baseline_model=baseline, candidate_model=model)
+        ids.append(created["ab_test_id"])
     response = client.get(
         "/evaluation/ab-tests", params={"limit": 2, "offset": 0}, headers=auth(keys.viewer)
     )
@@ -168,3 +186,31 @@ def test_a_bayesian_test_reports_chance_to_win_and_ratio_metrics(
     bad = REQUEST | {"success_criteria": criteria | {"stats_engine": "bayes"}}
     response = client.post("/evaluation/create-ab-test", json=bad, headers=auth(keys.operator))
     assert response.status_code == 422
+
+
+def test_models_that_do_not_exist_are_refused_before_taking_traffic(
+    client: TestClient, keys: Keys
+) -> None:
+    for candidate, says in (
+        ({"model_id": "tuneloop-acme", "version": "99"}, "has no version 99"),
+        ({"model_id": "nosuchmodel"}, "no model 'nosuchmodel'"),
+    ):
+        body = REQUEST | {"candidate_model": candidate}
+        response = client.post("/evaluation/create-ab-test", json=body, headers=auth(keys.operator))
+        assert response.status_code == 404, response.text
+        assert says in response.json()["error"]["message"]
+    listing = client.get("/evaluation/ab-tests", headers=auth(keys.viewer)).json()
+    assert listing["total"] == 0  # nothing was created, nothing routes to them
+
+
+def test_an_unversioned_baseline_is_the_champion_and_a_pair_is_tested_once(
+    client: TestClient, keys: Keys
+) -> None:
+    created = _create(client, keys.operator, baseline_model={"model_id": "tuneloop-acme"})
+    status = client.get(
+        f"/evaluation/status/{created['ab_test_id']}", headers=auth(keys.viewer)
+    ).json()
+    assert status["baseline_model"]["version"] == "1"  # the champion, whatever its number
+    again = client.post("/evaluation/create-ab-test", json=REQUEST, headers=auth(keys.operator))
+    assert again.status_code == 409, again.text
+    assert created["ab_test_id"] in again.json()["error"]["message"]

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_helpers import Keys, auth, with_api
+from api_helpers import TENANT_A, Keys, auth, with_api
 from fastapi.testclient import TestClient
 
 from tuneloop.config import Settings
+from tuneloop.store.models_registry import record_model_version
 
 MAX_BATCH = 8
 
@@ -22,6 +23,11 @@ def api_settings(settings: Settings) -> Settings:
 
 
 def _test_id(client: TestClient, keys: Keys) -> str:
+    engine = client.app.state.resources.engine  # type: ignore[attr-defined]
+    for version in ("1", "2"):  # an A/B test compares registered versions
+        record_model_version(
+            engine, TENANT_A, model_id="m", version=version, base_model="t", status="x"
+        )
     request = {
         "baseline_model": {"model_id": "m", "version": "1"},
         "candidate_model": {"model_id": "m", "version": "2"},

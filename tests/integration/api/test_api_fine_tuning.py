@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tuneloop.api.app import create_app
-from tuneloop.api.services.run_progress import StepState, estimated_completion, progress_of
+from tuneloop.app.progress import StepState, estimated_completion, progress_of
 from tuneloop.config import Settings
 from tuneloop.domain.runs import RunStatus
 from tuneloop.pipeline.service import start_run
@@ -30,11 +30,23 @@ from tuneloop.store import runs as repo
 from tuneloop.store.auth_models import Role, create_api_key
 from tuneloop.store.pipeline_models import TrainingJob
 from tuneloop.store.posts import upsert_posts
+from tuneloop.store.schedules import ensure_schedule
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
 
 SPEC = SyntheticSpec(posts=1600, seed=5)
 STAGE_STATES = {"completed", "in_progress", "pending", "failed", "skipped"}
-FINISHED = {"succeeded", "not_enough_data", "gated", "failed", "aborted"}
+FINISHED = {
+    "succeeded",
+    "not_enough_data",
+    "no_new_data",
+    "gated",
+    "rejected",
+    "inconclusive",
+    "promoted",
+    "rolled_back",
+    "failed",
+    "aborted",
+}
 
 
 @pytest.fixture
@@ -159,6 +171,7 @@ INVALID_STARTS: list[dict[str, Any]] = [
     {"config": {"training_data_threshold": 0}},
     {"config": {"engagement_threshold": 1.5}},
     {"config": {"weekly_schedule": "every sunday at two"}},
+    {"config": {"weekly_schedule": "99 99 99 99 99"}},  # five fields, none in range
     {"config": {"a_b_test_duration_hours": 0}},
     {"config": {"learning_rate": 0.1}},
     {"force_run": "maybe"},
@@ -242,6 +255,16 @@ def test_not_enough_data_shows_in_status_and_is_private_to_the_tenant(
     assert finished.status_code == 409
 
 
+def test_a_start_with_a_weekly_schedule_sets_the_tenants_schedule(
+    client: TestClient, keys: Keys, db: Engine
+) -> None:
+    started = start(client, keys.operator, {"config": {"weekly_schedule": "30 4 * * 1"}})
+    assert started.status_code == 202, started.text
+    poll(client, keys.viewer, started.json()["pipeline_id"], lambda s: s["finished"])
+    assert ensure_schedule(db, TENANT_A, now=datetime.now(UTC)).cron == "30 4 * * 1"
+    assert ensure_schedule(db, "tenant-b", now=datetime.now(UTC)).cron is None
+
+
 def test_a_failed_run_is_continued_not_restarted(
     client: TestClient, keys: Keys, db: Engine, api_settings: Settings
 ) -> None:
@@ -259,6 +282,23 @@ def test_a_failed_run_is_continued_not_restarted(
     assert final["status"] == "not_enough_data"
     assert final["steps"][0]["attempts"] == 1
     assert repo.list_runs(db, TENANT_A)[1] == 1
+
+
+def test_new_true_escapes_a_failed_run(
+    client: TestClient, keys: Keys, db: Engine, api_settings: Settings
+) -> None:
+    seed(db, SyntheticSpec(posts=12, seed=3))
+    failed = start_run(db, api_settings, TENANT_A)
+    repo.move_run(db, TENANT_A, failed.id, RunStatus.FAILED, error="train: keeps failing")
+
+    response = start(client, keys.operator, {"new": True})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["pipeline_id"] != failed.id and body["continued"] is False
+    final = poll(client, keys.viewer, body["pipeline_id"], lambda s: s["finished"])[-1]
+    assert final["status"] == "not_enough_data" and final["trigger"] == "manual"
+    assert repo.get_run(db, TENANT_A, failed.id).status == "failed"  # left as it was
+    assert repo.list_runs(db, TENANT_A)[1] == 2
 
 
 def test_the_estimate_is_elapsed_time_per_step_done_times_steps_left() -> None:
@@ -306,7 +346,12 @@ def test_a_started_run_trains_and_reports_every_documented_field(
     assert not seen[0]["finished"] and seen[0]["current_stage"] is not None
     final = seen[-1]
     assert_documented_status(final)
-    assert final["status"] in {"succeeded", "gated"}, final["error"]
+    # The tenant has no champion: a candidate that passes offline evaluation becomes the
+    # first one (bootstrap = "promote"), with no A/B test and no rollout.
+    assert final["status"] in {"promoted", "gated"}, final["error"]
+    promoted = final["status"] == "promoted"
+    assert final["progress"]["deployment"] == ("completed" if promoted else "skipped")
+    assert final["trigger"] == "manual"
     assert final["progress"]["data_collection"] == "completed"
     assert final["progress"]["model_training"] == "completed"
     assert final["progress"]["evaluation"] == "completed"
@@ -318,8 +363,11 @@ def test_a_started_run_trains_and_reports_every_documented_field(
     assert final["memory_usage"]["peak_mb"] >= final["memory_usage"]["initial_mb"] > 0
     version = final["model_version"]
     assert version["training_job_id"] == f"{run_id}-train"
-    assert version["model_id"] == f"tuneloop-{TENANT_A}" and version["status"] == "challenger"
-    assert [s["status"] for s in final["steps"]] == ["succeeded"] * 4
+    assert version["model_id"] == f"tuneloop-{TENANT_A}"
+    assert version["status"] == ("champion" if promoted else "challenger")
+    assert [s["status"] for s in final["steps"]] == (
+        ["succeeded"] * 5 + ["skipped"] * 2 if promoted else ["succeeded"] * 4 + ["skipped"] * 3
+    )
 
     examples_after = wait_for_metric(
         client, "fine_tuning_pipeline_training_examples_total", examples_before
@@ -417,8 +465,9 @@ def test_a_server_shutdown_interrupts_a_run_and_the_next_start_continues_it(
         again = start(client, operator).json()
         assert again["pipeline_id"] == run_id and again["continued"] is True
         final = poll(client, operator, run_id, lambda s: s["finished"])[-1]
-    assert final["status"] in {"succeeded", "gated"}, final["error"]
-    assert [s["attempts"] for s in final["steps"]] == [1, 2, 1, 1]
+    assert final["status"] in {"promoted", "gated"}, final["error"]
+    attempts = [s["attempts"] for s in final["steps"]]
+    assert attempts[:4] == [1, 2, 1, 1] and attempts[5:] == [0, 0]
     assert repo.list_runs(engine, TENANT_A)[1] == 1
     train = next(s for s in repo.steps_of(engine, TENANT_A, run_id) if s.name == "train")
     assert train.output is not None and train.output["resumed_from"] == str(kept[-1])

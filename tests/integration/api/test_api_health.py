@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from api_helpers import with_api
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from tuneloop.api.app import create_app
 from tuneloop.api.resources import add_readiness_check, set_breaker_source
 from tuneloop.config import Settings
+from tuneloop.store import leases
 
 POOLS = {
     "db_connections_active",
@@ -35,12 +39,29 @@ def test_health_has_the_documented_shape(client: TestClient) -> None:
         "mlflow": "not_configured",
         "openai_circuit_breaker": "CLOSED",
         "mlflow_circuit_breaker": "CLOSED",
+        "worker": "no_leader",
     }
+    assert body["worker"] is None
     assert set(body["connection_pools"]) == POOLS
     assert set(body["performance_metrics"]) == PERFORMANCE
     assert body["connection_pools"]["db_connections_idle"] >= 1
     assert body["performance_metrics"]["memory_usage_mb"] > 10
     assert body["performance_metrics"]["avg_response_time_ms"] > 0
+
+
+def test_health_shows_the_leading_worker_and_its_last_tick(client: TestClient, db: Engine) -> None:
+    now = datetime.now(UTC)
+    assert leases.try_acquire(db, "host-a:1:abc", now=now, ttl=timedelta(seconds=60))
+    leases.record_tick(db, "host-a:1:abc", at=now, summary={"leader": True})
+    body = client.get("/health").json()
+    assert body["status"] == "healthy"
+    assert body["components"]["worker"] == "leading"
+    assert body["worker"]["leader"] == "host-a:1:abc"
+    assert datetime.fromisoformat(body["worker"]["last_tick_at"]) == now
+    leases.release(db, "host-a:1:abc", now=datetime.now(UTC))
+    body = client.get("/health").json()
+    assert body["components"]["worker"] == "no_leader"
+    assert body["status"] == "healthy"  # the worker is optional
 
 
 @pytest.mark.redis
@@ -108,3 +129,23 @@ def test_request_ids_are_propagated_or_made(sqlite_settings: Settings) -> None:
         unsafe = client.get("/health/live", headers={"X-Request-ID": "no spaces\tor tabs"})
         assert len(unsafe.headers["X-Request-ID"]) == 32
         assert " " not in unsafe.headers["X-Request-ID"]
+
+
+def _sample(text: str, name: str) -> float:
+    line = next(line for line in text.splitlines() if line.startswith(f"{name} "))
+    return float(line.split()[1])
+
+
+def test_metrics_show_the_leader_and_its_last_tick_from_the_lease(
+    client: TestClient, db: Engine
+) -> None:
+    """The worker may run elsewhere: the API's scrape reads its lease row."""
+    assert _sample(client.get("/metrics").text, "tuneloop_worker_is_leader") == 0
+    now = datetime.now(UTC).replace(microsecond=0)
+    assert leases.try_acquire(db, "host-b:2:def", now=now, ttl=timedelta(seconds=60))
+    leases.record_tick(db, "host-b:2:def", at=now, summary={"leader": True})
+    text = client.get("/metrics").text
+    assert _sample(text, "tuneloop_worker_is_leader") == 1
+    assert _sample(text, "tuneloop_worker_last_tick_timestamp_seconds") == now.timestamp()
+    leases.release(db, "host-b:2:def", now=datetime.now(UTC))
+    assert _sample(client.get("/metrics").text, "tuneloop_worker_is_leader") == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from api_helpers import TENANT_A, Keys, auth, with_api
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
@@ -11,7 +12,8 @@ from typer.testing import CliRunner
 from tuneloop.api.app import create_app
 from tuneloop.cli.main import app as cli
 from tuneloop.config import Settings
-from tuneloop.store.auth_models import ApiKey, hash_key
+from tuneloop.errors import InvalidStateError
+from tuneloop.store.auth_models import ApiKey, Role, create_api_key, hash_key, revoke_api_key
 
 
 def test_a_created_key_works_once_shown_and_is_stored_hashed(
@@ -37,11 +39,15 @@ def test_a_created_key_works_once_shown_and_is_stored_hashed(
 
 def test_a_revoked_key_is_refused(client: TestClient, keys: Keys) -> None:
     created = client.post("/keys", json={"role": "operator"}, headers=auth(keys.admin)).json()
-    assert client.delete(f"/keys/{created['id']}", headers=auth(keys.admin)).status_code == 204
+    revoked = client.delete(f"/keys/{created['id']}", headers=auth(keys.admin))
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None
+    # Without Redis, other worker processes trust their cached key a while longer: said so.
+    assert revoked.json()["other_workers_may_accept_for_seconds"] == 10.0
     refused = client.get("/posts/count", headers=auth(created["key"]))
     assert refused.status_code == 401
     assert refused.headers["WWW-Authenticate"] == "Bearer"
-    assert client.delete(f"/keys/{created['id']}", headers=auth(keys.admin)).status_code == 204
+    assert client.delete(f"/keys/{created['id']}", headers=auth(keys.admin)).status_code == 200
     listed = {i["id"]: i for i in client.get("/keys", headers=auth(keys.admin)).json()["items"]}
     assert listed[created["id"]]["revoked_at"] is not None
 
@@ -87,3 +93,46 @@ def _create_list_revoke(client: TestClient) -> None:
     revoked = runner.invoke(cli, ["keys", "revoke", key_id, "--tenant", "cli-co"])
     assert revoked.exit_code == 0, revoked.output
     assert client.get("/posts/count", headers=auth(key)).status_code == 401
+
+
+def test_an_admin_key_cannot_revoke_itself_nor_the_last_admin_key(
+    client: TestClient, keys: Keys
+) -> None:
+    listed = client.get("/keys", headers=auth(keys.admin)).json()["items"]
+    own = next(item["id"] for item in listed if item["name"] == "a-admin")
+    refused = client.delete(f"/keys/{own}", headers=auth(keys.admin))
+    assert refused.status_code == 409 and "cannot revoke itself" in refused.text
+    second = client.post("/keys", json={"role": "admin"}, headers=auth(keys.admin)).json()
+    assert client.delete(f"/keys/{own}", headers=auth(second["key"])).status_code == 200
+    # Now `second` is the last admin key: nobody may revoke it (here: through the CLI's path).
+    with pytest.raises(InvalidStateError, match="last active admin key"):
+        revoke_api_key(client.app.state.resources.engine, TENANT_A, second["id"])  # type: ignore[attr-defined]
+    assert client.get("/posts/count", headers=auth(second["key"])).status_code == 200
+
+
+def test_options_names_every_method_of_the_path(client: TestClient) -> None:
+    answer = client.options("/keys")
+    assert answer.status_code == 405
+    assert set(answer.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    assert client.options("/keys/0123456789ab").headers["allow"] == "DELETE"
+
+
+@pytest.mark.redis
+def test_with_redis_a_revocation_holds_in_every_worker_at_once(
+    sqlite_settings: Settings, redis_url: str
+) -> None:
+    settings = with_api(sqlite_settings, key_cache_seconds=60)
+    settings = settings.model_copy(
+        update={"redis": settings.redis.model_copy(update={"url": redis_url})}
+    )
+    with (
+        TestClient(create_app(settings)) as one,
+        TestClient(create_app(settings)) as other,
+    ):
+        engine = one.app.state.resources.engine  # type: ignore[attr-defined]
+        admin = create_api_key(engine, TENANT_A, role=Role.ADMIN).plaintext
+        victim = one.post("/keys", json={"role": "viewer"}, headers=auth(admin)).json()
+        assert other.get("/posts/count", headers=auth(victim["key"])).status_code == 200  # cached
+        revoked = one.delete(f"/keys/{victim['id']}", headers=auth(admin))
+        assert revoked.json()["other_workers_may_accept_for_seconds"] == 0.0
+        assert other.get("/posts/count", headers=auth(victim["key"])).status_code == 401

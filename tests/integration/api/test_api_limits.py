@@ -82,3 +82,17 @@ def test_a_body_over_the_limit_is_a_413(sqlite_settings: Settings) -> None:
         assert streamed.json()["error"]["type"] == "payload_too_large"
         small = client.post("/posts", json={"posts": [post("ok")]}, headers=auth(key))
         assert small.status_code == 200
+
+
+def test_serving_traffic_has_its_own_higher_limit(sqlite_settings: Settings) -> None:
+    settings = with_api(sqlite_settings, rate_limit_per_minute=3, serving_rate_limit_per_minute=5)
+    with started(settings) as client:
+        key = new_key(client)
+        assert_limited(client, key, allowed=3)  # the control API is spent...
+        route = {"unit_id": "persona-1"}
+        for _ in range(5):  # ...generation traffic is counted apart
+            answer = client.post("/v1/route", json=route, headers=auth(key))
+            assert answer.status_code != 429, answer.text
+        refused = client.post("/v1/route", json=route, headers=auth(key))
+        assert refused.status_code == 429
+        assert "rate limit of 5 requests" in refused.json()["error"]["message"]

@@ -156,9 +156,13 @@ def test_a_whole_stream_without_done_is_no_error_but_a_cut_one_is(tuneloop: Tune
     whole = list(client.chat.completions.create(model="auto", messages=QUESTION, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in whole).endswith("about tea")
     tuneloop.upstream.omit_done, tuneloop.upstream.cut_after = False, 2
-    cut = list(client.chat.completions.create(model="auto", messages=QUESTION, stream=True))
-    assert all(c.choices[0].finish_reason is None for c in cut)
+    cut: list[Any] = []
+    with pytest.raises(openai.APIError, match="ended the stream early"):  # said, not silent
+        cut.extend(client.chat.completions.create(model="auto", messages=QUESTION, stream=True))
+    assert cut and all(c.choices[0].finish_reason is None for c in cut)
     assert [e.error for e in tuneloop.events("generation")] == [False, True]
+    # The cut stream is the upstream's failure, for its breaker too (not a success).
+    assert tuneloop.serving.upstream.breaker(f"upstream:{MODEL}").failure_count == 1
 
 
 def test_an_upstream_refusing_our_key_is_a_502_not_the_clients_401(
@@ -180,7 +184,10 @@ def test_an_unregistered_pinned_version_is_looked_up_once(
 ) -> None:
     behaviour, upstream_url = upstream
     serving = _serving(upstream_url)
-    only_upstream = {f"{MODEL}@7": serving.upstreams[MODEL]}  # served, never registered
+    # Served, never registered: the entry names its tenant (an untenanted one would serve
+    # only tenants that registered the version).
+    entry = serving.upstreams[MODEL].model_copy(update={"tenant": TENANT_A})
+    only_upstream = {f"{MODEL}@7": entry}
     settings = api_settings.model_copy(
         update={"serving": serving.model_copy(update={"upstreams": only_upstream})}
     )
@@ -408,3 +415,21 @@ def test_an_unreachable_upstream_is_502_then_the_breaker_opens(
     assert health["components"]["openai_circuit_breaker"] == "OPEN"
     events = unreachable_openai.events("generation")
     assert len(events) == 4 and all(e.error for e in events)
+
+
+def test_requests_with_a_nul_are_refused_and_lose_no_other_events(tuneloop: Tuneloop) -> None:
+    """On PostgreSQL, 3 requests with ``"user": "u\\u0000x"`` among 300 used to cost 219 of the
+    others' generation events (the recorder's batch was refused whole): now they are 422 at
+    the edge and every other call's event is stored."""
+    url, headers = (
+        f"{tuneloop.url}/v1/chat/completions",
+        {"Authorization": f"Bearer {tuneloop.key}"},
+    )
+    answers = []
+    with httpx.Client(timeout=30) as http:
+        for n in range(30):
+            user = "u\u0000x" if n % 10 == 3 else f"u-{n}"
+            body = {"model": "auto", "messages": QUESTION, "user": user}
+            answers.append(http.post(url, json=body, headers=headers).status_code)
+    assert answers.count(422) == 3 and answers.count(200) == 27
+    assert len(tuneloop.events("generation")) == 27

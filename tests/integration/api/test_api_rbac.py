@@ -20,7 +20,7 @@ NEEDS: dict[str, tuple[str | None, int]] = {
     "GET /datasets/{id}": ("viewer", 200),
     "POST /keys": ("admin", 201),
     "GET /keys": ("admin", 200),
-    "DELETE /keys/{id}": ("admin", 204),
+    "DELETE /keys/{id}": ("admin", 200),
     # Nothing is registered in this tenant: an authorized caller gets "nothing to serve".
     "POST /v1/route": ("viewer", 404),
     "GET /v1/models": ("viewer", 200),

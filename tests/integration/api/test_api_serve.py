@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -49,13 +50,54 @@ def test_serve_answers_ready_over_http(tmp_path: Path) -> None:
         checks = {"migrations": True, "database": True, "serving_models": True}
         assert ready.json() == {"status": "ready", "checks": checks}
         assert httpx.get(f"http://127.0.0.1:{port}/posts/count", timeout=5).status_code == 401
+        # The loop's worker runs in the serving process by default and takes the lease.
+        health = wait_health(f"http://127.0.0.1:{port}/health", "leading")
+        assert int(health["worker"]["leader"].split(":")[1]) == process.pid
+        login = httpx.get(f"http://127.0.0.1:{port}/ui/login", timeout=5)
+        assert login.status_code == 200 and "API key or JWT" in login.text
     finally:
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=15)
+        stdout, stderr = process.communicate(timeout=15)
+    assert f"dashboard at http://127.0.0.1:{port}/ui" in stdout
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(line["message"] == "tuneloop API started" for line in lines), stderr
     assert any(line.get("route") == "/posts/count" and line.get("status") == 401 for line in lines)
     assert "a-serve-test-secret" not in stderr
+
+
+@pytest.mark.slow
+def test_serve_no_worker_runs_no_worker(tmp_path: Path) -> None:
+    port = free_port()
+    env = os.environ | {
+        "TUNELOOP_WORKSPACE": str(tmp_path / "workspace"),
+        "TUNELOOP_DATABASE__URL": f"sqlite:///{tmp_path / 'serve.db'}",
+    }
+    command = [sys.executable, "-m", "tuneloop.cli.main", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--no-worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/health/ready", process)
+        time.sleep(1.0)  # a worker would have ticked at once
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
+        assert health["components"]["worker"] == "no_leader" and health["worker"] is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
+
+
+def wait_health(url: str, worker: str) -> dict[str, Any]:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = httpx.get(url, timeout=5).json()
+        if body["components"]["worker"] == worker:
+            return body
+        time.sleep(0.2)
+    pytest.fail(f"/health never showed worker {worker!r}")
 
 
 def wait_ready(url: str, process: subprocess.Popen[str]) -> httpx.Response:

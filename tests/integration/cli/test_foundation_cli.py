@@ -72,3 +72,10 @@ def test_missing_file_and_empty_file_are_clear_errors(settings: Settings, tmp_pa
     empty.write_text("")
     code, out = invoke("posts", "import", str(empty))
     assert code == 2 and "the file is empty" in out
+
+
+def test_version_needs_no_command() -> None:
+    from tuneloop import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert (result.exit_code, result.output) == (0, f"tuneloop {__version__}\n")

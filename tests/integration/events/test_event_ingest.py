@@ -210,3 +210,40 @@ def numpy_moments(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         }
         for arm in exposed
     }
+
+
+def test_an_outcome_naming_a_generation_inherits_unit_model_experiment_and_arm(
+    engine: Engine, experiment: str
+) -> None:
+    stored = outcome("g-1", kind="generation", engagement=None, model_id="ft:x", generation_id="g1")
+    assert ingest_events(engine, "acme", [stored]).accepted == 1
+    in_batch = outcome(
+        "g-2", kind="generation", engagement=None, unit_id="u2", model_id="ft:x", generation_id="g2"
+    )
+    only_ids = {"kind": "outcome", "engagement": 0.2, "ts": TS}
+    batch = [
+        {"idempotency_key": "o1", "generation_id": "g1", **only_ids},  # stored before
+        in_batch,
+        {"idempotency_key": "o2", "generation_id": "g2", **only_ids},  # in the same batch
+        {"idempotency_key": "o3", "generation_id": "nope", **only_ids},
+        {"idempotency_key": "o4", "generation_id": "g1", "unit_id": "u9", **only_ids},
+        {"idempotency_key": "o5", "generation_id": "g1", **only_ids},
+    ]
+    batch[-1]["unit_id"] = "u1"  # agreeing with the generation is fine
+    report = ingest_events(engine, "globex", batch[:1])
+    assert report.problems[0].field == "generation_id"  # another tenant's generation is unknown
+
+    report = ingest_events(engine, "acme", batch)
+
+    assert (report.accepted, report.rejected) == (4, 2)
+    assert [(p.index, p.field) for p in report.problems] == [(3, "generation_id"), (4, "unit_id")]
+    with Session(engine) as session:
+        rows = session.scalars(select(OutcomeEvent).where(OutcomeEvent.kind == "outcome")).all()
+    inherited = {r.idempotency_key: (r.unit_id, r.model_id, r.experiment_key, r.arm) for r in rows}
+    assert inherited == {
+        "o1": ("u1", "ft:x", KEY, "candidate"),
+        "o2": ("u2", "ft:x", KEY, "candidate"),
+        "o5": ("u1", "ft:x", KEY, "candidate"),
+    }
+    candidate = {s.arm: s for s in arm_statistics(engine, "acme", KEY)}["candidate"]
+    assert candidate.metrics["engagement"].n == 2  # u1 and u2, each once

@@ -40,8 +40,10 @@ def test_migration_0002_goes_down_and_up_again(engine: Engine) -> None:
 
 def test_keys_are_numbered_per_day_and_tenant(engine: Engine) -> None:
     first = service.create_experiment(engine, "acme", arms=ARMS, now=DAY)
+    service.stop_experiment(engine, "acme", first.key)  # one running test per pair of models
     second = service.create_experiment(engine, "acme", arms=ARMS, now=DAY + timedelta(hours=1))
     other = service.create_experiment(engine, "globex", arms=ARMS, now=DAY)
+    service.stop_experiment(engine, "acme", second.key)
     next_day = service.create_experiment(engine, "acme", arms=ARMS, now=DAY + timedelta(days=1))
     assert [first.key, second.key, other.key, next_day.key] == [
         "ab-test-20250102-001",

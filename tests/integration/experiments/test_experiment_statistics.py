@@ -67,7 +67,9 @@ def run(engine: Engine, *, history: bool, **criteria: Any) -> Any:
     )
     report = ingest_events(engine, "acme", traffic(row.key, history=history))
     assert report.rejected == 0, report.problems[:3]
-    return service.analyze_experiment(engine, "acme", row.key)
+    analysis = service.analyze_experiment(engine, "acme", row.key)
+    service.stop_experiment(engine, "acme", row.key)  # one running test per pair of models
+    return analysis
 
 
 def test_ratio_metrics_and_cuped_come_from_the_events(engine: Engine) -> None:

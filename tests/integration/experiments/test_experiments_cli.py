@@ -9,9 +9,16 @@ import pytest
 from typer.testing import CliRunner
 
 from tuneloop.cli.main import app
-from tuneloop.config import Settings
+from tuneloop.config import Settings, get_settings
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def provider_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gpt-4o-mini and the ft: model are a provider's: reachable once OPENAI_API_KEY is set."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
+    get_settings.cache_clear()
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -166,3 +173,18 @@ def test_create_chooses_the_statistics_engine_and_correction(settings: Settings)
     )  # fmt: skip
     assert code == 2, out
     assert "--engine must be one of frequentist, bayesian" in out
+
+
+def test_models_that_do_not_exist_are_refused(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    get_settings.cache_clear()
+    for candidate, says in (("nosuchmodel", "no model 'nosuchmodel'"), ("x@3", "no model 'x'")):
+        code, out = invoke(
+            "experiments", "create", "--tenant", "acme", "--baseline", "nosuchmodel@1",
+            "--candidate", candidate,
+        )  # fmt: skip
+        assert code != 0 and says.split("'")[0] in out, out
+    code, out = invoke("experiments", "list", "--tenant", "acme", "--json")
+    assert code == 0 and json.loads(out) == []

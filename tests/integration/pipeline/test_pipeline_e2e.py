@@ -30,6 +30,7 @@ from tuneloop.store import runs as repo
 from tuneloop.store.pipeline_models import ModelVersion, TrainingJob
 from tuneloop.store.posts import upsert_posts
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
+from tuneloop.wiring import build_container
 
 pytest.importorskip("torch", reason="the train extra (torch) is not installed")
 pytest.importorskip("mlflow", reason="the train extra (mlflow) is not installed")
@@ -64,13 +65,17 @@ def prepared(
 
 def run_in_process(engine: Engine, settings: Settings) -> RunStatus:
     run = start_run(engine, settings, TENANT)
-    return execute(context_for(engine, settings, run), STEP_FUNCTIONS)
+    return execute(
+        context_for(engine, settings, run, services=build_container(settings, engine=engine)),
+        STEP_FUNCTIONS,
+    )
 
 
 def test_a_run_is_tracked_registered_and_evaluated(engine: Engine, prepared: Settings) -> None:
     from mlflow import MlflowClient
 
-    assert run_in_process(engine, prepared) == RunStatus.SUCCEEDED
+    # No champion yet: the candidate that passed offline evaluation is the first one.
+    assert run_in_process(engine, prepared) == RunStatus.PROMOTED
     (run,), _ = repo.list_runs(engine, TENANT)
     steps = {s.name: s.output or {} for s in repo.steps_of(engine, TENANT, run.id)}
     assert steps["train"]["train_loss"] > 0
@@ -87,13 +92,13 @@ def test_a_run_is_tracked_registered_and_evaluated(engine: Engine, prepared: Set
     assert "offline_candidate_loss" in mlflow_run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(run.mlflow_run_id)}
     assert {"adapter", "dataset"} <= artifacts
-    version = client.get_model_version_by_alias(f"tuneloop-{TENANT}", "challenger")
+    version = client.get_model_version_by_alias(f"tuneloop-{TENANT}", "champion")
     assert str(version.version) == "1"
     assert version.run_id == run.mlflow_run_id
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(TrainingJob)) == 1
         row = session.get(ModelVersion, (TENANT, f"tuneloop-{TENANT}", "1"))
-        assert row is not None and row.status == "challenger"
+        assert row is not None and row.status == "champion"
 
 
 def _child_env() -> dict[str, str]:
@@ -141,7 +146,7 @@ def test_sigkill_during_training_then_rerun_trains_once_and_registers_once(
     assert f"continuing run {run.id}" in rerun.stdout
 
     (final,), total = repo.list_runs(engine, TENANT)
-    assert total == 1 and final.status == "succeeded"
+    assert total == 1 and final.status == "promoted"
     train = next(s for s in repo.steps_of(engine, TENANT, run.id) if s.name == "train")
     assert train.attempts == 2
     assert train.output is not None and train.output["resumed_from"] is not None
@@ -152,7 +157,12 @@ def test_sigkill_during_training_then_rerun_trains_once_and_registers_once(
     versions = client.search_model_versions(f"name='tuneloop-{TENANT}'")
     assert len(versions) == 1
     experiment = client.get_experiment_by_name(f"tuneloop-{TENANT}")
+    (mlflow_run,) = client.search_runs([experiment.experiment_id])
     assert len(client.search_runs([experiment.experiment_id])) == 1
+    # The resumed training replayed steps after its checkpoint: each is in MLflow once.
+    steps = [m.step for m in client.get_metric_history(mlflow_run.info.run_id, "train_loss")]
+    steps = [step for step in steps if step > 0]  # the step's summary is logged at step 0
+    assert len(steps) == len(set(steps)), "duplicate loss points after the resume"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -188,7 +198,14 @@ def test_abort_during_training_stops_and_cleans_up(engine: Engine, prepared: Set
     runs_dir = prepared.workspace / "runs" / TENANT
     _wait_for(lambda: any(runs_dir.glob("*/train/*")), seconds=300, what="training to start")
     (run,), _ = repo.list_runs(engine, TENANT)
-    report = abort_run(engine, prepared, TENANT, run.id, wait_seconds=120)
+    report = abort_run(
+        engine,
+        prepared,
+        TENANT,
+        run.id,
+        services=build_container(prepared, engine=engine),
+        wait_seconds=120,
+    )
     output, _ = child.communicate(timeout=120)
     assert report.status == "aborted", output
     assert "temporary_files" in report.resources_cleaned
@@ -199,3 +216,33 @@ def test_abort_during_training_stops_and_cleans_up(engine: Engine, prepared: Set
     with Session(engine) as session:
         job = session.get(TrainingJob, (TENANT, run.id))
     assert job is not None and job.status == "cancelled"
+
+
+def test_two_tenants_train_on_the_same_day(engine: Engine, prepared: Settings) -> None:
+    """demo, then acme: the same run id in both (ids count per tenant), two trained jobs."""
+    from mlflow import MlflowClient
+
+    other = "demo"
+    rows = generate_posts(SPEC, now=datetime.now(UTC))
+    upsert_posts(engine, other, (PostIn.model_construct(**row) for row in rows))
+    shutil.copytree(
+        prepared.workspace / "models" / f"tiny-{TENANT}",
+        prepared.workspace / "models" / f"tiny-{other}",
+    )
+    for tenant in (other, TENANT):
+        run = start_run(engine, prepared, tenant)
+        status = execute(context_for(engine, prepared, run), STEP_FUNCTIONS)
+        assert status == RunStatus.SUCCEEDED, repo.get_run(engine, tenant, run.id).error
+    (first,), _ = repo.list_runs(engine, other)
+    (second,), _ = repo.list_runs(engine, TENANT)
+    assert first.id == second.id
+    with Session(engine) as session:
+        jobs = session.scalars(select(TrainingJob).order_by(TrainingJob.tenant_id)).all()
+    assert [(j.tenant_id, j.id, j.status) for j in jobs] == [
+        (TENANT, f"{second.id}-train", "succeeded"),
+        (other, f"{first.id}-train", "succeeded"),
+    ]
+    assert jobs[0].output_dir != jobs[1].output_dir
+    client = MlflowClient(tracking_uri=prepared.mlflow_tracking_uri)
+    names = {client.get_run(r.mlflow_run_id).info.run_name for r in (first, second)}  # type: ignore[arg-type]
+    assert names == {f"{other}-{first.id}", f"{TENANT}-{second.id}"}

@@ -16,12 +16,14 @@ import pytest
 from sqlalchemy import Engine
 
 from tuneloop.config import Settings
-from tuneloop.domain.runs import RunStatus
-from tuneloop.errors import ConflictError, InvalidStateError
+from tuneloop.domain.runs import STEPS, RunStatus, is_retryable
+from tuneloop.errors import ConflictError, ExternalServiceError, InvalidStateError
 from tuneloop.pipeline.context import RunContext, StepOutcome
 from tuneloop.pipeline.runner import StepFunction, execute
 from tuneloop.pipeline.service import abort_run, context_for, resumable_run, start_run
+from tuneloop.resilience.breaker import CircuitOpenError
 from tuneloop.store import runs as repo
+from tuneloop.wiring import build_container
 
 
 class Recorder:
@@ -40,16 +42,18 @@ class Recorder:
         return function
 
     def steps(self, **finals: RunStatus) -> dict[str, StepFunction]:
-        return {
-            n: self.step(n, finals.get(n)) for n in ("collect", "train", "register", "evaluate")
-        }
+        return {n: self.step(n, finals.get(n)) for n in STEPS}
 
 
 def run_once(
     engine: Engine, settings: Settings, steps: dict[str, StepFunction], tenant: str = "acme"
 ) -> RunStatus:
     run = resumable_run(engine, tenant) or start_run(engine, settings, tenant)
-    return execute(context_for(engine, settings, run), steps, poll_seconds=0.05)
+    return execute(
+        context_for(engine, settings, run, services=build_container(settings, engine=engine)),
+        steps,
+        poll_seconds=0.05,
+    )
 
 
 def test_a_run_goes_through_every_step_and_records_memory(
@@ -57,11 +61,11 @@ def test_a_run_goes_through_every_step_and_records_memory(
 ) -> None:
     recorder = Recorder()
     assert run_once(engine, settings, recorder.steps()) == RunStatus.SUCCEEDED
-    assert recorder.calls == ["collect", "train", "register", "evaluate"]
+    assert recorder.calls == list(STEPS)
     (run,), total = repo.list_runs(engine, "acme")
     assert total == 1 and run.status == "succeeded" and run.lease_owner is None
     assert run.memory_peak_mb is not None and run.memory_peak_mb >= run.memory_initial_mb > 0
-    evaluate = repo.steps_of(engine, "acme", run.id)[-1]
+    evaluate = repo.steps_of(engine, "acme", run.id)[3]
     assert evaluate.output == {"name": "evaluate", "seen": ["collect", "register", "train"]}
 
 
@@ -73,7 +77,7 @@ def test_a_failed_run_continues_from_the_failed_step(engine: Engine, settings: S
     assert failed.status == "failed" and "register broke" in (failed.error or "")
     # A failed run is not active: `tuneloop run` starts... no: it continues the failed one.
     assert run_once(engine, settings, recorder.steps()) == RunStatus.SUCCEEDED
-    assert recorder.calls == ["collect", "train", "register", "register", "evaluate"]
+    assert recorder.calls == ["collect", "train", "register", *STEPS[2:]]
 
 
 def test_not_enough_data_ends_the_run_and_skips_the_rest(
@@ -85,9 +89,7 @@ def test_not_enough_data_ends_the_run_and_skips_the_rest(
     (run,), _ = repo.list_runs(engine, "acme")
     assert [s.status for s in repo.steps_of(engine, "acme", run.id)] == [
         "succeeded",
-        "skipped",
-        "skipped",
-        "skipped",
+        *["skipped"] * (len(STEPS) - 1),
     ]
 
 
@@ -101,24 +103,36 @@ def test_one_active_run_per_tenant(engine: Engine, settings: Settings) -> None:
 
 def test_abort_of_a_run_nobody_executes_cleans_up(engine: Engine, settings: Settings) -> None:
     run = start_run(engine, settings, "acme")
-    ctx = context_for(engine, settings, run)
+    ctx = context_for(engine, settings, run, services=build_container(settings, engine=engine))
     (ctx.workdir / "checkpoint-1").mkdir(parents=True)
-    report = abort_run(engine, settings, "acme", run.id)
+    report = abort_run(
+        engine, settings, "acme", run.id, services=build_container(settings, engine=engine)
+    )
     assert report.status == "aborted" and report.resources_cleaned == ["temporary_files"]
     assert not ctx.workdir.exists()
     assert repo.get_run(engine, "acme", run.id).status == "aborted"
     with pytest.raises(InvalidStateError):
-        abort_run(engine, settings, "acme", run.id)
+        abort_run(
+            engine, settings, "acme", run.id, services=build_container(settings, engine=engine)
+        )
 
 
 def test_abort_while_running_stops_at_the_next_check(engine: Engine, settings: Settings) -> None:
     started = threading.Event()
     recorder = Recorder()
     run = start_run(engine, settings, "acme")
-    ctx = context_for(engine, settings, run)
+    ctx = context_for(engine, settings, run, services=build_container(settings, engine=engine))
     worker, result = _execute_in_thread(ctx, recorder.steps() | {"train": _slow_train(started)})
     assert started.wait(10)
-    report = abort_run(engine, settings, "acme", run.id, reason="operator said so", wait_seconds=10)
+    report = abort_run(
+        engine,
+        settings,
+        "acme",
+        run.id,
+        services=build_container(settings, engine=engine),
+        reason="operator said so",
+        wait_seconds=10,
+    )
     worker.join(10)
     assert result["status"] == RunStatus.ABORTED
     assert report.status == "aborted" and "temporary_files" in report.resources_cleaned
@@ -136,11 +150,18 @@ def test_an_abort_the_last_step_beats_says_so(engine: Engine, settings: Settings
         return StepOutcome({})
 
     run = start_run(engine, settings, "acme")
-    ctx = context_for(engine, settings, run)
-    worker, result = _execute_in_thread(ctx, Recorder().steps() | {"evaluate": last_step})
+    ctx = context_for(engine, settings, run, services=build_container(settings, engine=engine))
+    worker, result = _execute_in_thread(ctx, Recorder().steps() | {"rollout": last_step})
     assert started.wait(10)
     with pytest.raises(InvalidStateError, match="finished succeeded before the abort"):
-        abort_run(engine, settings, "acme", run.id, wait_seconds=10)
+        abort_run(
+            engine,
+            settings,
+            "acme",
+            run.id,
+            services=build_container(settings, engine=engine),
+            wait_seconds=10,
+        )
     worker.join(10)
     assert result["status"] == RunStatus.SUCCEEDED
 
@@ -174,7 +195,7 @@ def test_an_interrupted_run_keeps_its_files_and_is_continued(
     started = threading.Event()
     recorder = Recorder()
     run = start_run(engine, settings, "acme")
-    ctx = context_for(engine, settings, run)
+    ctx = context_for(engine, settings, run, services=build_container(settings, engine=engine))
     worker, result = _execute_in_thread(ctx, recorder.steps() | {"train": _slow_train(started)})
     assert started.wait(10)
     ctx.interrupt("server_shutdown")
@@ -192,7 +213,7 @@ def test_an_interrupted_run_keeps_its_files_and_is_continued(
     resumed = resumable_run(engine, "acme")
     assert resumed is not None and resumed.id == run.id
     assert run_once(engine, settings, recorder.steps()) == RunStatus.SUCCEEDED
-    assert recorder.calls == ["collect", "train", "register", "evaluate"]
+    assert recorder.calls == list(STEPS)
     train = repo.steps_of(engine, "acme", run.id)[1]
     assert train.status == "succeeded" and train.attempts == 2 and train.error is None
     assert repo.list_runs(engine, "acme")[1] == 1
@@ -202,7 +223,7 @@ def test_an_abort_that_races_an_interruption_wins(engine: Engine, settings: Sett
     started = threading.Event()
     recorder = Recorder()
     run = start_run(engine, settings, "acme")
-    ctx = context_for(engine, settings, run)
+    ctx = context_for(engine, settings, run, services=build_container(settings, engine=engine))
     # Heartbeats far apart: the stored abort is only seen when the interruption ends the step.
     worker = threading.Thread(
         target=execute,
@@ -218,3 +239,91 @@ def test_an_abort_that_races_an_interruption_wins(engine: Engine, settings: Sett
     assert final.status == "aborted" and final.cleanup is not None
     assert final.cleanup["reason"] == "operator said so"
     assert not ctx.workdir.exists()
+
+
+def _down_for(calls: int) -> tuple[list[str], StepFunction]:
+    """A register step whose MLflow is down (breaker open) for its first ``calls`` tries."""
+    tries: list[str] = []
+
+    def register(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
+        tries.append("register")
+        if len(tries) <= calls:
+            raise CircuitOpenError("mlflow", 60.0)
+        return StepOutcome({"registered": True})
+
+    return tries, register
+
+
+def _run_with_fake_sleep(
+    engine: Engine, settings: Settings, register: StepFunction
+) -> tuple[RunStatus, list[float]]:
+    slept: list[float] = []
+    steps = Recorder().steps()
+    steps["register"] = register
+    run = resumable_run(engine, "acme") or start_run(engine, settings, "acme")
+    ctx = context_for(engine, settings, run, services=build_container(settings, engine=engine))
+    ctx.sleep = slept.append
+    return execute(ctx, steps, poll_seconds=0.05), slept
+
+
+def test_a_step_waits_out_an_mlflow_outage_and_the_run_succeeds(
+    engine: Engine, settings: Settings
+) -> None:
+    tries, register = _down_for(3)
+    status, slept = _run_with_fake_sleep(engine, settings, register)
+    assert status == RunStatus.SUCCEEDED
+    assert len(tries) == 4 and slept == [60.0, 60.0, 60.0]  # until the breaker lets a trial in
+    (run,), _ = repo.list_runs(engine, "acme")
+    assert run.status == "succeeded" and run.error is None
+
+
+def test_an_outage_longer_than_the_wait_fails_the_run_as_retryable(
+    engine: Engine, settings: Settings
+) -> None:
+    short = settings.model_copy(
+        update={"mlflow": settings.mlflow.model_copy(update={"outage_wait_seconds": 90.0})}
+    )
+    tries, register = _down_for(100)
+    status, slept = _run_with_fake_sleep(engine, short, register)
+    assert status == RunStatus.FAILED
+    assert sum(slept) == 90.0 and len(tries) == 3
+    (run,), _ = repo.list_runs(engine, "acme")
+    assert is_retryable(run.error) and "register" in (run.error or "")
+    step = next(s for s in repo.steps_of(engine, "acme", run.id) if s.name == "register")
+    assert is_retryable(step.error)
+    # Any other failure is not retryable.
+    assert not is_retryable("register: RuntimeError: register broke")
+
+
+def test_an_outage_during_a_recheck_keeps_the_run_waiting(
+    engine: Engine, settings: Settings
+) -> None:
+    checks: list[str] = []
+
+    def decide(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
+        checks.append("check")
+        if len(checks) == 2:
+            raise ExternalServiceError("mlflow", "unreachable")
+        if len(checks) < 4:
+            return StepOutcome({"checked": len(checks)}, wait=True)
+        return StepOutcome({"checked": len(checks)})
+
+    steps = Recorder().steps() | {"decide": decide}
+    assert run_once(engine, settings, steps) == RunStatus.WAITING
+    assert run_once(engine, settings, steps) == RunStatus.WAITING  # the outage
+    (run,), _ = repo.list_runs(engine, "acme")
+    step = next(s for s in repo.steps_of(engine, "acme", run.id) if s.name == "decide")
+    assert (step.status, step.output) == ("waiting", {"checked": 1})  # evidence kept
+    assert step.error is not None and "mlflow: unreachable" in step.error
+    assert run.status == "waiting" and run.error is None and run.lease_owner is None
+    assert run_once(engine, settings, steps) == RunStatus.WAITING
+    assert run_once(engine, settings, steps) == RunStatus.SUCCEEDED
+    step = next(s for s in repo.steps_of(engine, "acme", run.id) if s.name == "decide")
+    assert step.attempts == 1 and step.error is None  # re-checks are one attempt
+
+
+def test_an_outage_on_a_first_check_fails_the_run(engine: Engine, settings: Settings) -> None:
+    def decide(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
+        raise ExternalServiceError("mlflow", "unreachable")
+
+    assert run_once(engine, settings, Recorder().steps() | {"decide": decide}) == RunStatus.FAILED

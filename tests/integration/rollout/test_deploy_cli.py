@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from rollout_world import TENANT, World
 from typer.testing import CliRunner
 
@@ -40,12 +41,24 @@ def test_deploy_tick_show_list_and_rollback(world: World) -> None:
         "error_rate_above_5_percent",
         "response_time_above_2000ms",
     ]
+    # What is true: the dashboard's page of it; alert loading is unknown to the server.
+    assert deployed["monitoring"]["deployment_dashboard"] == (
+        f"/ui/deployments/{deployed['deployment_id']}"
+    )
+    assert deployed["monitoring"]["alerts_configured"] is False
+    plan = deployed["plan"]  # 10%, 20% ... 90% then complete, one interval apart
+    assert [step["traffic"] for step in plan] == pytest.approx([i / 10 for i in range(1, 11)])
+    assert plan[0]["earliest_start"] == deployed["step_started_at"]
+    assert plan[1]["earliest_start"] == plan[0]["earliest_advance"]
+    assert any("100 units" in why for why in plan[0]["waits_for"])
     ticked = invoke_json("rollout", "tick")
     assert [t["action"] for t in ticked] == ["hold"]
     listed = invoke_json("deployments", "list", "--tenant", TENANT)
     assert [d["deployment_id"] for d in listed] == [deployed["deployment_id"]]
     code, out = invoke("deployments", "show", deployed["deployment_id"], "--tenant", TENANT)
     assert code == 0 and "rolling_out" in out
+    assert "plan (earliest times" in out and "step 2 at 20%" in out
+    assert "stalled if still inconclusive" in out  # rollout.stall_timeout_hours (72 h)
     back = invoke_json("rollback", deployed["deployment_id"], "--tenant", TENANT, "--reason", "x")
     assert (back["status"], back["current_traffic"], back["reason"]) == ("rolled_back", 0.0, "x")
     assert [e["kind"] for e in back["events"]][-2:] == ["rollback", "rolled_back"]

@@ -9,8 +9,15 @@ import pytest
 from rollout_traffic import Behaviour, serve
 from rollout_world import TENANT, World
 
-from tuneloop.errors import ConflictError, InvalidStateError
-from tuneloop.experiments.service import ModelRef, get_experiment
+from tuneloop.errors import ConflictError, InvalidStateError, NotFoundError
+from tuneloop.experiments.service import (
+    ModelRef,
+    create_experiment,
+    get_experiment,
+    start_experiment,
+    stop_experiment,
+    two_arms,
+)
 from tuneloop.rollout.checks import model_label
 from tuneloop.rollout.policy import RolloutConfig
 from tuneloop.rollout.routing import route
@@ -44,7 +51,7 @@ def test_safety_checks_refuse_what_is_not_safe(world: World) -> None:
         world.manager.deploy(
             TENANT, model=world.baseline, evaluation=EvaluationResult(world.ab_test_id)
         )
-    with pytest.raises(InvalidStateError, match="reachable"):
+    with pytest.raises(NotFoundError, match="version 9 not found"):
         world.manager.deploy(
             TENANT,
             model=ModelRef(world.candidate.model_id, "9"),
@@ -115,3 +122,20 @@ def test_routing_is_sticky_and_grows_only_from_the_previous_model(world: World) 
     moved = [u for u in before if before[u].arm != after[u].arm]
     assert moved and all(before[u].arm == "previous" for u in moved)
     assert all(after[u] == before[u] for u in before if before[u].arm == "new")
+
+
+def test_a_rollout_and_an_ab_test_never_share_the_traffic(world: World) -> None:
+    arms = two_arms(world.baseline, ModelRef("gpt-4o-mini", "1"), 0.5)  # another pair
+    other = create_experiment(world.engine, TENANT, arms=arms, key="ab-other", start=False)
+    start_experiment(world.engine, TENANT, "ab-other")
+    with pytest.raises(ConflictError, match="ab-other is running"):
+        _deploy(world)  # the other test would keep every unit from the rollout
+    stop_experiment(world.engine, TENANT, other.key)
+    row = _deploy(world)
+    with pytest.raises(ConflictError, match=f"{row.id} is rolling out"):
+        create_experiment(world.engine, TENANT, arms=arms[::-1], key="ab-during")
+    with pytest.raises(ConflictError, match="owns its live traffic"):
+        start_experiment(world.engine, TENANT, "ab-other")
+    new = model_label(world.candidate.model_id, world.candidate.version)
+    served = {route(world.engine, TENANT, f"u{i}").model for i in range(200)}
+    assert new in served  # the rollout gets its share

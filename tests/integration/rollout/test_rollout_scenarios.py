@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from rollout_traffic import Behaviour, serve
 from rollout_world import TENANT, World
 
+from tuneloop.errors import InvalidStateError
 from tuneloop.rollout.checks import model_label
+from tuneloop.rollout.manager import DeploymentManager
 from tuneloop.rollout.routing import routing_table
 from tuneloop.rollout.safety import EvaluationResult
 from tuneloop.store.deployments import list_events
-from tuneloop.store.models_registry import champion_of
+from tuneloop.store.models_registry import champion_of, get_model_version
 from tuneloop.store.types import utcnow
 
 DAY = timedelta(hours=24)
@@ -58,6 +61,7 @@ def test_a_real_lift_is_promoted_step_by_step_to_champion(world: World) -> None:
     assert champion is not None and champion.version == world.candidate.version
     alias = world.tracker.get_alias(TENANT, "champion")
     assert alias is not None and str(alias.version) == world.candidate.version
+    assert world.tracker.get_alias(TENANT, "challenger") is None  # decided: no challenger left
     events = list_events(world.engine, TENANT, row.id)
     kinds = [event.kind for event in events if event.kind != "hold"]
     assert kinds == ["deployed", *["advance"] * 8, "complete", "completed"]
@@ -111,6 +115,16 @@ def test_a_degrading_candidate_is_rolled_back_within_one_tick(
     assert alias is not None and str(alias.version) == world.baseline.version
     table = routing_table(world.engine, TENANT)
     assert {table.route(f"unit-2-{i}").model for i in range(500)} == {old}
+    # The version lost: not a challenger any more, and its closed A/B test cannot deploy it again.
+    assert world.tracker.get_alias(TENANT, "challenger") is None
+    lost = get_model_version(
+        world.engine, TENANT, world.candidate.model_id, world.candidate.version
+    )
+    assert lost.status == "rolled_back"
+    with pytest.raises(InvalidStateError, match=f"was rolled back by {row.id}"):
+        world.manager.deploy(
+            TENANT, model=world.candidate, evaluation=EvaluationResult(world.ab_test_id), now=now
+        )
 
 
 def test_inconclusive_data_holds_past_the_hold_time(world: World) -> None:
@@ -125,3 +139,32 @@ def test_inconclusive_data_holds_past_the_hold_time(world: World) -> None:
     assert outcome.action == "hold"
     assert outcome.traffic == 0.1
     assert any(reason.startswith("inconclusive") for reason in outcome.reasons), outcome.reasons
+
+
+@pytest.mark.parametrize("action", ["hold", "rollback"])
+def test_a_rollout_starved_of_data_is_stalled_visibly(world: World, action: str) -> None:
+    new, old = _labels(world)
+    rollout = world.settings.rollout.model_copy(
+        update={"stall_timeout_hours": 48.0, "stall_action": action}
+    )
+    manager = DeploymentManager(world.engine, tracker=world.tracker, settings=rollout)
+    start = utcnow().replace(microsecond=0)
+    row = manager.deploy(
+        TENANT, model=world.candidate, evaluation=EvaluationResult(world.ab_test_id), now=start
+    )
+    labels = {"tenant": TENANT, "deployment": row.id}
+    healthy = {new: Behaviour(engagement=0.065), old: Behaviour(engagement=0.05)}
+    serve(world.engine, TENANT, units=300, seed=1, at=start + DAY, behaviour=healthy)
+    (waiting,) = manager.tick(TENANT, now=start + 2 * DAY)  # due a day ago: not stalled yet
+    assert waiting.action == "hold" and not waiting.reasons[0].startswith("stalled")
+    assert REGISTRY.get_sample_value("tuneloop_rollout_stalled", labels) == 0
+
+    (stalled,) = manager.tick(TENANT, now=start + 3 * DAY + timedelta(hours=1))
+
+    assert stalled.reasons[0].startswith("stalled: step 1 has waited 49 h"), stalled.reasons
+    if action == "hold":
+        assert (stalled.action, stalled.traffic) == ("hold", 0.1)
+        assert REGISTRY.get_sample_value("tuneloop_rollout_stalled", labels) == 1
+    else:
+        assert (stalled.action, stalled.status) == ("rollback", "rolled_back")
+        assert REGISTRY.get_sample_value("tuneloop_rollout_stalled", labels) == 0

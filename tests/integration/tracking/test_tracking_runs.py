@@ -25,7 +25,7 @@ def test_start_run_logs_params_and_tags_in_the_tenant_experiment(
     experiment = mlflow_client.get_experiment(run.info.experiment_id)
     assert experiment.name == "tuneloop-acme"
     assert experiment.artifact_location == (tmp_path / "artifacts" / "tuneloop-acme").as_uri()
-    assert run.info.run_name == PIPELINE_RUN
+    assert run.info.run_name == f"acme-{PIPELINE_RUN}"  # unique across tenants too
     assert run.info.status == "RUNNING"
     assert run.data.params == {"learning_rate": "0.0002", "epochs": "3"}
     assert run.data.tags["tuneloop.pipeline_run_id"] == PIPELINE_RUN
@@ -114,3 +114,21 @@ def test_unsafe_names_are_refused_before_reaching_mlflow(
         mlflow_client.search_runs([e.experiment_id for e in mlflow_client.search_experiments()])
         == []
     )
+
+
+def test_a_resumed_training_logs_each_step_once(
+    tracker: Tracker, mlflow_client: MlflowClient
+) -> None:
+    """The train step asks ``last_step`` before training and logs only later steps: a resume
+    from a checkpoint at step 2 replays steps 3..5, which MLflow already has."""
+    run_id = tracker.start_run("acme", PIPELINE_RUN)
+    assert tracker.last_step(run_id, "train_loss") is None
+    for step in range(1, 6):  # the first attempt, stopped after step 5
+        tracker.log_metrics(run_id, {"train_loss": 1.0 / step}, step=step)
+    logged = tracker.last_step(run_id, "train_loss")
+    assert logged == 5
+    for step in range(3, 9):  # the resumed attempt, from the checkpoint at step 2
+        if step > logged:
+            tracker.log_metrics(run_id, {"train_loss": 0.5 / step}, step=step)
+    steps = [m.step for m in mlflow_client.get_metric_history(run_id, "train_loss")]
+    assert sorted(steps) == list(range(1, 9))  # one point per step, no duplicates

@@ -17,11 +17,11 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 
 from tuneloop.config import LocalServingSettings  # noqa: E402
 from tuneloop.errors import (  # noqa: E402
-    ConfigurationError,
     ExternalServiceError,
     InvalidInputError,
     InvalidStateError,
 )
+from tuneloop.serving.loaded import ModelUnavailableError  # noqa: E402
 from tuneloop.serving.local import LocalModel, LocalModelServer  # noqa: E402
 from tuneloop.train.generate import Generation, TextGenerator  # noqa: E402
 from tuneloop.train.port import TrainingJob  # noqa: E402
@@ -199,7 +199,7 @@ def test_the_adapter_cache_keeps_the_most_recent_and_evicts_with_peft(
     assert out["bare"] == [base_text.text] != out["a"][:1]
 
 
-def test_bad_models_fail_with_a_configuration_error_naming_them(
+def test_bad_models_fail_as_unavailable_without_server_paths(
     tiny_base: Path,
     adapter: Path,
     tmp_path: Path,
@@ -216,15 +216,20 @@ def test_bad_models_fail_with_a_configuration_error_naming_them(
     async def body(server: LocalModelServer) -> Generation:
         # absent; no adapter_config.json; no weights; weights PEFT fails on half-way through
         for path in (missing, tiny_base, unweighted, misshapen):
-            with pytest.raises(ConfigurationError, match=str(path)):
+            with pytest.raises(ModelUnavailableError, match="adapter") as failed:
                 await server.generate(LocalModel("tiny", str(path)), chat("hi"))
+            assert str(tmp_path) not in str(failed.value)  # no server paths in the answer
+        absent_base = str(tmp_path / "no-such-base")
+        with pytest.raises(ModelUnavailableError, match="base model is not on this") as failed:
+            await server.generate(LocalModel(absent_base, str(adapter)), chat("hi"))
+        assert str(tmp_path) not in str(failed.value)
         return await server.generate(LocalModel("tiny"), chat(PROMPTS[0]), max_tokens=TOKENS)
 
     # Still serving, and the base is clean of the half-loaded adapter (it was reloaded).
     assert serve(settings(), tiny_base, body) == reference[None][0]
 
     async def no_tiny(server: LocalModelServer) -> None:
-        with pytest.raises(ConfigurationError, match="'tiny' is not built"):
+        with pytest.raises(ModelUnavailableError, match="'tiny' is not built on this server"):
             await server.generate(LocalModel("tiny"), chat("hi"))
 
     serve(settings(), None, no_tiny)

@@ -31,7 +31,8 @@ def test_the_proxy_serves_a_local_adapter(
 ) -> None:
     adapter = trained[0].adapter_path
     url = f"sqlite:///{tmp_path / 'tuneloop.db'}"
-    settings = Settings(workspace=tmp_path, database={"url": url})
+    prices = {"input_price_per_million": 0.5, "output_price_per_million": 1.5}
+    settings = Settings(workspace=tmp_path, database={"url": url}, serving={"local": prices})
     engine = engine_for(settings)
     record_model_version(
         engine,
@@ -78,5 +79,8 @@ def test_the_proxy_serves_a_local_adapter(
                 OutcomeEvent.generation_id == raw.headers["x-tuneloop-generation-id"]
             )
         ).one()
-    assert event.tokens == answer.usage.total_tokens and event.cost == 0.0
+    assert event.tokens == answer.usage.total_tokens
+    usage = answer.usage
+    priced = (usage.prompt_tokens * 0.5 + usage.completion_tokens * 1.5) / 1_000_000
+    assert event.cost == pytest.approx(priced) and priced > 0  # serving.local's prices
     assert event.error is False and event.model_id == "acme-local@1"

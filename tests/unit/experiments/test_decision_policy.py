@@ -252,3 +252,25 @@ def test_an_adjusted_p_value_is_what_the_policy_reads() -> None:
     assert raw.is_significant and raw.recommendation == "promote"
     corrected = decide(evidence(held.model_copy(update={"comparisons": only[1]}), **ended), policy)
     assert not corrected.is_significant and corrected.recommendation == "reject"
+
+
+def test_an_unmeasured_cost_is_skipped_with_a_visible_reason_never_compared_as_zeros() -> None:
+    unpriced = {"cost_per_token": 0.0, "cost_measured": False}
+    seen = evidence(candidate=arm(0.065, 20000, **unpriced), baseline=arm(0.05, 20000, **unpriced))
+    decision = decide(seen)
+    assert decision.recommendation == "promote"
+    assert any("cost-efficiency criterion skipped" in r for r in decision.reasons)
+    assert not any("is not above 10%" in r for r in decision.reasons)
+
+
+def test_an_unmeasured_cost_blocks_promotion_when_the_policy_says_so() -> None:
+    seen = evidence(candidate=arm(0.065, 20000, cost_per_token=0.0, cost_measured=False))
+    decision = decide(seen, DecisionPolicy(unmeasured_cost="block"))
+    assert decision.recommendation == "continue"
+    assert any("cost-efficiency gain unknown" in r for r in decision.reasons)
+
+
+def test_a_measured_cost_that_did_not_fall_is_still_unmet() -> None:
+    decision = decide(evidence(candidate=arm(0.065, 20000)))  # same cost per token
+    assert decision.recommendation == "continue"
+    assert any("cost-efficiency gain +0.0% is not above 10%" in r for r in decision.reasons)

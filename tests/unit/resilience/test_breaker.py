@@ -42,14 +42,80 @@ def test_documented_defaults() -> None:
     assert (OPENAI_BREAKER.failure_threshold, OPENAI_BREAKER.recovery_timeout_s) == (3, 120.0)
 
 
-def test_stays_closed_below_threshold_and_success_resets_count(clock: FakeClock) -> None:
+def test_stays_closed_below_threshold_and_below_the_failure_rate(clock: FakeClock) -> None:
     breaker = CircuitBreaker("mlflow", MLFLOW_BREAKER, clock=clock)
     _fail(breaker, 4)
     assert breaker.state is BreakerState.CLOSED
     assert breaker.failure_count == 4
-    breaker.record_success()
+    for _ in range(10):
+        breaker.record_success()
     _fail(breaker, 4)
-    assert breaker.state is BreakerState.CLOSED  # 4 + 4 but not consecutive
+    assert breaker.state is BreakerState.CLOSED  # 8 failures of 18 calls: under 50 %
+    _fail(breaker, 2)
+    assert breaker.state is BreakerState.OPEN  # 10 of 20
+
+
+def test_a_busy_service_failing_a_quarter_of_its_calls_stays_in_use(clock: FakeClock) -> None:
+    """The old breaker opened on 3 consecutive failures, which a busy upstream failing 26 % at
+    random produces every few dozen calls: clients saw 70 % errors, mostly its own 503s."""
+    import random
+
+    config = BreakerConfig(failure_threshold=3, recovery_timeout_s=5, minimum_calls=20)
+    breaker = CircuitBreaker("upstream", config, clock=clock)
+    rng = random.Random(7)
+    refused = 0
+    for _ in range(5000):
+        clock.advance(0.01)
+        try:
+            breaker.before_call()
+        except CircuitOpenError:
+            refused += 1
+            continue
+        if rng.random() < 0.26:
+            breaker.record_failure()
+        else:
+            breaker.record_success()
+    assert refused == 0
+
+
+def test_old_failures_slide_out_of_the_window(clock: FakeClock) -> None:
+    breaker = CircuitBreaker("mlflow", MLFLOW_BREAKER, clock=clock)
+    _fail(breaker, 4)
+    clock.advance(MLFLOW_BREAKER.window_s + 1)
+    assert breaker.failure_count == 0
+    _fail(breaker, 4)
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_back_pressure_counts_neither_way(clock: FakeClock) -> None:
+    breaker = CircuitBreaker("openai", OPENAI_BREAKER, clock=clock)
+    for _ in range(20):
+        breaker.before_call()
+        breaker.record_ignored()
+    assert breaker.failure_count == 0 and breaker.state is BreakerState.CLOSED
+
+
+def test_half_open_admits_several_trials_and_closes_on_enough_successes(
+    clock: FakeClock,
+) -> None:
+    config = BreakerConfig(failure_threshold=3, recovery_timeout_s=2, half_open_calls=3)
+    breaker = CircuitBreaker("upstream", config, clock=clock)
+    _fail(breaker, 3)
+    clock.advance(2)
+    for _ in range(3):
+        breaker.before_call()  # three trials at once
+    with pytest.raises(CircuitOpenError):
+        breaker.before_call()
+    breaker.record_failure()  # one failed trial of three is tolerated
+    assert breaker.state is BreakerState.HALF_OPEN
+    breaker.record_success()
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+    clock.advance(10)
+    _fail(breaker, 3)
+    clock.advance(2)
+    _fail(breaker, 2)  # two of three: back to OPEN
+    assert breaker.state is BreakerState.OPEN
 
 
 def test_opens_at_threshold_and_refuses_calls(clock: FakeClock) -> None:
@@ -147,7 +213,7 @@ def test_call_counts_only_failures_that_is_failure_accepts(clock: FakeClock) -> 
         raise ConnectionError("refused")
 
     is_failure = lambda exc: isinstance(exc, ConnectionError)  # noqa: E731
-    for _ in range(3):
+    for _ in range(2):
         with pytest.raises(KeyError):
             breaker.call(not_found, is_failure=is_failure)
     assert breaker.state is BreakerState.CLOSED
@@ -162,7 +228,16 @@ def test_call_counts_only_failures_that_is_failure_accepts(clock: FakeClock) -> 
     assert breaker.state is BreakerState.CLOSED
 
 
-@pytest.mark.parametrize(("threshold", "timeout"), [(0, 60.0), (3, -1.0)])
-def test_rejects_nonsense_config(threshold: int, timeout: float) -> None:
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"failure_threshold": 0},
+        {"recovery_timeout_s": -1.0},
+        {"failure_rate": 0.0},
+        {"window_s": 0.0},
+        {"half_open_calls": 0},
+    ],
+)
+def test_rejects_nonsense_config(changes: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must"):
-        BreakerConfig(failure_threshold=threshold, recovery_timeout_s=timeout)
+        BreakerConfig(**changes)  # type: ignore[arg-type]

@@ -55,6 +55,16 @@ def test_only_complete_checkpoints_count_in_step_order(tmp_path: Path) -> None:
     assert not (tmp_path / "checkpoint-120").exists()
 
 
+def test_a_checkpoint_killed_while_its_marker_was_written_is_partial(tmp_path: Path) -> None:
+    _checkpoint(tmp_path, 10)
+    cut = _checkpoint(tmp_path, 20, complete=False)
+    (cut / "trainer_state.json").write_text('{"global_step": 2')  # SIGKILL mid-write
+    _checkpoint(tmp_path, 30, complete=False)
+    (tmp_path / "checkpoint-30" / "trainer_state.json").write_text("")
+    assert [p.name for p in complete_checkpoints(tmp_path)] == ["checkpoint-10"]
+    assert sorted(p.name for p in remove_partial(tmp_path)) == ["checkpoint-20", "checkpoint-30"]
+
+
 def test_after_abort_keeps_finished_epochs_or_deletes_all(tmp_path: Path) -> None:
     job = tmp_path / "job"
     claim(job, {"dataset": "a"}, resume=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
 from tuneloop.api.auth import Operator, Viewer
-from tuneloop.api.resources import ResourcesDep
+from tuneloop.api.resources import Resources, ResourcesDep
 from tuneloop.api.schemas.common import (
     AUTHENTICATED_RESPONSES,
     BODY_RESPONSES,
@@ -26,6 +27,13 @@ from tuneloop.api.services.deployment import deploy, deployment_page, deployment
 from tuneloop.rollout.describe import describe_deployment
 
 router = APIRouter(tags=["deployment"], responses=AUTHENTICATED_RESPONSES)
+
+
+def _stall(resources: Resources) -> timedelta | None:
+    """``rollout.stall_timeout_hours``, for the stall deadline in a deployment's plan."""
+    hours = resources.settings.rollout.stall_timeout_hours
+    return None if hours is None else timedelta(hours=hours)
+
 
 _REFUSED: dict[int | str, dict[str, Any]] = {
     409: {
@@ -66,15 +74,14 @@ The A/B test is closed with a promote decision.
 )
 def deploy_version(body: DeployIn, principal: Operator, resources: ResourcesDep) -> DeploymentOut:
     row = deploy(
-        resources.engine,
-        resources.settings,
+        resources.container,
         principal.tenant_id,
         model=body.model_version.ref(),
         evaluation=body.evaluation_result.result(),
         strategy=body.deployment_strategy,
         rollout=body.rollout_config.overrides(),
     )
-    return DeploymentOut.model_validate(describe_deployment(row))
+    return DeploymentOut.model_validate(describe_deployment(row, stall_after=_stall(resources)))
 
 
 @router.post(
@@ -91,17 +98,17 @@ def rollback_deployment(
     body: RollbackIn | None = None,
 ) -> DeploymentOut:
     reason = (body or RollbackIn()).reason
-    row = rollback(
-        resources.engine, resources.settings, principal.tenant_id, deployment_id, reason=reason
-    )
-    return DeploymentOut.model_validate(describe_deployment(row))
+    row = rollback(resources.container, principal.tenant_id, deployment_id, reason=reason)
+    return DeploymentOut.model_validate(describe_deployment(row, stall_after=_stall(resources)))
 
 
 @router.get("/deployment/{deployment_id}", summary="One deployment with its audit trail")
 def get_deployment(
     principal: Viewer, resources: ResourcesDep, deployment_id: DeploymentId
 ) -> DeploymentDetailOut:
-    view = deployment_view(resources.engine, principal.tenant_id, deployment_id)
+    view = deployment_view(
+        resources.engine, principal.tenant_id, deployment_id, stall_after=_stall(resources)
+    )
     return DeploymentDetailOut.model_validate(view)
 
 
@@ -114,7 +121,10 @@ def list_deployments(
 ) -> DeploymentPageOut:
     page = deployment_page(resources.engine, principal.tenant_id, limit=limit, offset=offset)
     return DeploymentPageOut(
-        items=[DeploymentOut.model_validate(describe_deployment(row)) for row in page.items],
+        items=[
+            DeploymentOut.model_validate(describe_deployment(row, stall_after=_stall(resources)))
+            for row in page.items
+        ],
         total=page.total,
         limit=page.limit,
         offset=page.offset,

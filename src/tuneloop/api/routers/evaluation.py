@@ -17,6 +17,7 @@ from tuneloop.api.schemas.common import (
 from tuneloop.api.schemas.evaluation import AbTestOut, AbTestPageOut, CreateAbTestIn, MetricsOut
 from tuneloop.api.services.evaluation import ab_test_page, create_ab_test
 from tuneloop.experiments.service import analyze_experiment, describe_experiment, get_experiment
+from tuneloop.wiring import servable_for
 
 router = APIRouter(prefix="/evaluation", tags=["evaluation"], responses=AUTHENTICATED_RESPONSES)
 
@@ -38,14 +39,19 @@ AbTestId = Annotated[
     summary="Create an A/B test of a candidate against the baseline; it starts running",
 )
 def create(body: CreateAbTestIn, principal: Operator, resources: ResourcesDep) -> AbTestOut:
+    """Both models must exist for the tenant (404 otherwise); an omitted `version` is the
+    tenant's champion. 409 while a rollout owns the tenant's traffic, or when a running test
+    already compares the same models."""
     row = create_ab_test(
         resources.engine,
         principal.tenant_id,
-        baseline=body.baseline_model.ref(),
-        candidate=body.candidate_model.ref(),
+        baseline=(body.baseline_model.model_id, body.baseline_model.version),
+        candidate=(body.candidate_model.model_id, body.candidate_model.version),
+        servable=servable_for(resources.settings),
         traffic_split=body.traffic_split,
         duration_hours=body.duration_hours,
         criteria=body.success_criteria.criteria(),
+        upstreams=resources.settings.serving.upstreams,
     )
     return AbTestOut.of(describe_experiment(row))
 

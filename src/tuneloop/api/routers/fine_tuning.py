@@ -27,13 +27,8 @@ from tuneloop.api.schemas.fine_tuning import (
     StartOut,
     StatusOut,
 )
-from tuneloop.api.services.fine_tuning import (
-    abort_pipeline,
-    run_page,
-    run_status,
-    start_pipeline,
-)
 from tuneloop.api.services.run_workers import WorkersDep, run_workers_lifespan
+from tuneloop.app import runs
 
 router = APIRouter(
     prefix="/fine-tuning",
@@ -60,15 +55,18 @@ PipelineId = Annotated[
 ]
 
 START_DESCRIPTION = """
-Starts a pipeline run (collect → train → register → evaluate) in the background and
+Starts a pipeline run (collect → train → register → evaluate → experiment → decide →
+rollout; it waits, holding no process, while its A/B test and rollout run) in the background and
 answers at once with `status` "started" and what is known so far (nulls for what is not).
 Follow it with `GET /fine-tuning/status/{pipeline_id}`.
 
-If the tenant's previous run crashed (nobody executes it) or failed, this **continues
-that run** from its last finished step instead of starting a new one, with the
-configuration it was started with: `continued` is true and this request's `config` and
-`force_run` are not used. Starting while a run is executing answers 409 naming it.
-`force_run` runs even below the data threshold.
+If the tenant's previous run crashed (nobody executes it), waits (for its A/B test or
+rollout: this checks it once more) or failed, this **continues that run** from its last
+finished step instead of starting a new one, with the configuration it was started with:
+`continued` is true and this request's `config` and `force_run` are not used. `"new": true`
+starts a new run even after a failed one (the way out of a run that keeps failing).
+Starting while a run is executing answers 409 naming it. `force_run` runs even below the
+data threshold, and even on the data the champion was trained on.
 """
 
 
@@ -86,22 +84,26 @@ def start(
     body: StartIn | None = None,
 ) -> StartOut:
     request = body or StartIn()
-    view = start_pipeline(
-        resources.engine,
-        resources.settings,
-        principal.tenant_id,
-        workers=workers,
-        overrides=request.config.overrides(),
-        force_run=request.force_run,
+    started = runs.start_or_continue(
+        resources.container,
+        tenant=principal.tenant_id,
+        trigger="manual",
+        force=request.force_run,
+        new=request.new,
+        config=request.config.overrides(),
+        background=True,
+        runner=workers,
     )
-    return StartOut.of(view)
+    return StartOut.of(started.view)
 
 
 @router.get("/status/{pipeline_id}", summary="A run's progress, metrics and estimate")
 def status(
     principal: Viewer, resources: ResourcesDep, workers: WorkersDep, pipeline_id: PipelineId
 ) -> StatusOut:
-    view = run_status(resources.engine, principal.tenant_id, pipeline_id, workers=workers)
+    view = runs.status(
+        resources.container, tenant=principal.tenant_id, pipeline_id=pipeline_id, runner=workers
+    )
     return StatusOut.of(view)
 
 
@@ -119,8 +121,8 @@ def abort(
     body: AbortIn | None = None,
 ) -> AbortOut:
     reason = (body or AbortIn()).reason
-    report = abort_pipeline(
-        resources.engine, resources.settings, principal.tenant_id, pipeline_id, reason=reason
+    report = runs.abort(
+        resources.container, tenant=principal.tenant_id, pipeline_id=pipeline_id, reason=reason
     )
     return AbortOut.of(report)
 
@@ -133,5 +135,5 @@ def list_runs(
     offset: PageOffset = 0,
 ) -> RunPageOut:
     return RunPageOut.of(
-        run_page(resources.engine, principal.tenant_id, limit=limit, offset=offset)
+        runs.run_page(resources.container, tenant=principal.tenant_id, limit=limit, offset=offset)
     )

@@ -32,9 +32,15 @@ def health(request: Request) -> JSONResponse:
         redis=resources.redis,
         mlflow_uri=resources.settings.mlflow.tracking_uri,
         breakers=hooks_of(request.app).breakers,
+        upstreams=_upstream_breakers(request),
     )
     status = 503 if report.status == "unhealthy" else 200
     return JSONResponse(HealthOut.of(report).model_dump(mode="json"), status_code=status)
+
+
+def _upstream_breakers(request: Request) -> dict[str, dict[str, Any]]:
+    serving = getattr(request.app.state, "serving", None)
+    return {} if serving is None else serving.upstream.breaker_snapshots()
 
 
 @router.get("/live", summary="Liveness: the process answers")

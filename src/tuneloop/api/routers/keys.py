@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path
 
 from tuneloop.api.auth import Admin
 from tuneloop.api.resources import ResourcesDep
+from tuneloop.api.revocation import publish_revocation
 from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, BODY_RESPONSES
-from tuneloop.api.schemas.keys import KeyCreate, KeyCreated, KeyList
+from tuneloop.api.schemas.keys import KeyCreate, KeyCreated, KeyList, KeyRevoked
 from tuneloop.store.auth_models import create_api_key, list_api_keys, revoke_api_key
 
 router = APIRouter(prefix="/keys", tags=["keys"], responses=AUTHENTICATED_RESPONSES)
@@ -28,7 +29,14 @@ def list_keys(principal: Admin, resources: ResourcesDep) -> KeyList:
     return KeyList.of(list(list_api_keys(resources.engine, principal.tenant_id)))
 
 
-@router.delete("/{key_id}", status_code=204, response_class=Response, summary="Revoke an API key")
-def revoke_key(key_id: KeyId, principal: Admin, resources: ResourcesDep) -> None:
-    revoke_api_key(resources.engine, principal.tenant_id, key_id)
+@router.delete("/{key_id}", summary="Revoke an API key")
+def revoke_key(key_id: KeyId, principal: Admin, resources: ResourcesDep) -> KeyRevoked:
+    """This process refuses the key at once; other worker processes within
+    `other_workers_may_accept_for_seconds` (0 with Redis: the revocation is shared). A key
+    cannot revoke itself, and a tenant keeps at least one admin key (409)."""
+    actor = principal.subject if principal.method == "api_key" else None
+    record = revoke_api_key(resources.engine, principal.tenant_id, key_id, actor_key_id=actor)
     resources.keys.clear()  # this process stops accepting it now
+    cache_seconds = resources.settings.api.key_cache_seconds
+    shared = publish_revocation(resources.redis, key_id, cache_seconds=cache_seconds)
+    return KeyRevoked.of(record, delay=0.0 if shared else cache_seconds)

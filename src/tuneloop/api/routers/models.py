@@ -10,7 +10,7 @@ from tuneloop.api.auth import Viewer
 from tuneloop.api.resources import ResourcesDep
 from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, PageLimit, PageOffset
 from tuneloop.api.schemas.fine_tuning import ModelPageOut, ModelVersionDetailOut
-from tuneloop.api.services.fine_tuning import model_page
+from tuneloop.app.runs import model_page
 from tuneloop.store.models_registry import get_model_version
 
 router = APIRouter(prefix="/models", tags=["models"], responses=AUTHENTICATED_RESPONSES)
@@ -23,7 +23,7 @@ def list_models(
     limit: PageLimit = 50,
     offset: PageOffset = 0,
 ) -> ModelPageOut:
-    page = model_page(resources.engine, principal.tenant_id, limit=limit, offset=offset)
+    page = model_page(resources.container, tenant=principal.tenant_id, limit=limit, offset=offset)
     return ModelPageOut.of(page)
 
 

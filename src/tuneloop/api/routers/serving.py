@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tuneloop.api.auth import Operator, Viewer, admit
+from tuneloop.api.auth import ServingOperator, Viewer, admit
 from tuneloop.api.bodies import json_body, read_body
 from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, BODY_RESPONSES, ErrorResponse
 from tuneloop.api.schemas.serving import ModelListOut, RouteIn, RouteOut
@@ -28,7 +28,8 @@ _PROXY_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "A `chat.completion`, or with `stream: true` a `text/event-stream` of "
         "`chat.completion.chunk`s ending in `data: [DONE]`. Headers: "
         "`X-Tuneloop-Generation-Id`, `X-Tuneloop-Model` (MODEL@VERSION), "
-        "`X-Tuneloop-Route-Source`.",
+        "`X-Tuneloop-Route-Source`; when an A/B test routed the call also "
+        "`X-Tuneloop-Experiment` and `X-Tuneloop-Arm`.",
         "content": {"text/event-stream": {}},
     },
     502: {"model": ErrorResponse, "description": "The model's upstream could not be reached."},
@@ -64,7 +65,7 @@ async def route(request: Request) -> Response:
     # The hottest route takes no parameters, so FastAPI solves nothing for it: the checks
     # and the body are read here, with the same answers (401/403/429, then 422) as a route
     # with ``Viewer`` and a ``RouteIn`` body would give (bench/route.py measures it).
-    principal = await admit(request, Role.VIEWER)
+    principal = await admit(request, Role.VIEWER, serving=True)
     body = await read_body(request, RouteIn)
     serving = serving_of(request)
     table = serving.routes.cached(principal.tenant_id)
@@ -98,7 +99,7 @@ def list_models(principal: Viewer, serving: ServingDep) -> ModelListOut:
 )
 async def chat_completions(
     body: ChatCompletionRequest,
-    principal: Operator,
+    principal: ServingOperator,
     serving: ServingDep,
     x_tuneloop_unit: Annotated[
         str | None,
@@ -128,10 +129,12 @@ async def chat_completions(
         return _failed(decision, 503, "circuit_open", str(exc), retry=exc.retry_after_s)
     except UpstreamUnavailableError as exc:
         return _failed(decision, 502, "upstream_unavailable", str(exc))
-    return _answer(decision, reply.status, reply.body)
+    return _answer(decision, reply.status, reply.body, retry_after=reply.retry_after)
 
 
-def _answer(decision: Decision, status: int, body: Any) -> JSONResponse:
+def _answer(
+    decision: Decision, status: int, body: Any, *, retry_after: str | None = None
+) -> JSONResponse:
     """The upstream's answer as it came, except that its 401/403 (tuneloop's credentials
     for the upstream are wrong) is a 502: passed on, the client would blame its own key."""
     if status in (401, 403):
@@ -142,7 +145,10 @@ def _answer(decision: Decision, status: int, body: Any) -> JSONResponse:
             f"the model's upstream refused tuneloop's credentials ({status}): check the "
             "api_key of its serving.upstreams entry or of the openai section",
         )
-    return JSONResponse(body, status_code=status, headers=decision.headers())
+    headers = decision.headers()
+    if retry_after is not None:  # the upstream's back-pressure, for the client to honour
+        headers["Retry-After"] = retry_after
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _failed(

@@ -6,40 +6,47 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuneloop.api.schemas.evaluation import ModelRefIn, ModelRefOut
+from tuneloop.api.schemas.evaluation import ModelRefOut, ModelVersionIn
+from tuneloop.domain.text import StorableText
 from tuneloop.rollout.safety import EvaluationResult
 
 _KEY = r"^[A-Za-z0-9_.-]+$"
 
 
-class EvaluationResultIn(BaseModel):
+class EvaluationResultIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     ab_test_id: str = Field(min_length=1, max_length=64, pattern=_KEY)
     recommendation: Literal["promote", "reject", "continue"] = "promote"
-    safety_checks_passed: bool = True
+    safety_checks_passed: bool = Field(default=True, strict=True)
 
     def result(self) -> EvaluationResult:
         return EvaluationResult(self.ab_test_id, self.recommendation, self.safety_checks_passed)
 
 
-class RolloutConfigIn(BaseModel):
+class RolloutConfigIn(StorableText):
     """Each field left out takes the ``rollout`` settings' value."""
 
     model_config = ConfigDict(extra="forbid")
 
-    initial_traffic: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
-    increment_interval_hours: float | None = Field(
-        default=None, ge=0.0, le=24 * 366, allow_inf_nan=False
+    initial_traffic: float | None = Field(
+        strict=True, default=None, gt=0.0, le=1.0, allow_inf_nan=False
     )
-    increment_percentage: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
-    max_traffic: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
+    increment_interval_hours: float | None = Field(
+        strict=True, default=None, ge=0.0, le=24 * 366, allow_inf_nan=False
+    )
+    increment_percentage: float | None = Field(
+        strict=True, default=None, gt=0.0, le=1.0, allow_inf_nan=False
+    )
+    max_traffic: float | None = Field(
+        strict=True, default=None, gt=0.0, le=1.0, allow_inf_nan=False
+    )
 
     def overrides(self) -> dict[str, float]:
         return self.model_dump(exclude_none=True)
 
 
-class DeployIn(BaseModel):
+class DeployIn(StorableText):
     """The documented ``POST /deployment/deploy`` request."""
 
     model_config = ConfigDict(
@@ -65,7 +72,7 @@ class DeployIn(BaseModel):
         },
     )
 
-    model_version: ModelRefIn
+    model_version: ModelVersionIn
     evaluation_result: EvaluationResultIn
     deployment_strategy: Literal["immediate", "gradual_rollout", "canary"] | None = Field(
         default=None, description="Default: the `rollout.strategy` setting."
@@ -73,7 +80,7 @@ class DeployIn(BaseModel):
     rollout_config: RolloutConfigIn = Field(default_factory=RolloutConfigIn)
 
 
-class RollbackIn(BaseModel):
+class RollbackIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="rolled back by hand", min_length=1, max_length=500)
@@ -86,8 +93,11 @@ class RollbackPlanOut(BaseModel):
 
 
 class MonitoringOut(BaseModel):
-    deployment_dashboard: str
-    alerts_configured: bool
+    deployment_dashboard: str = Field(description="Where to watch it: its dashboard page.")
+    alerts_configured: bool = Field(
+        description="Whether this server knows alert rules for it are loaded: always false (the "
+        "rules ship in deploy/prometheus; loading them is the operator's Prometheus's business)."
+    )
     rollback_triggers: list[str]
 
 
@@ -108,8 +118,8 @@ class DeploymentOut(BaseModel):
                         "health_check_endpoints": ["/health", "/health/ready"],
                     },
                     "monitoring": {
-                        "deployment_dashboard": "/dashboard/deployments/deploy-20250102-001",
-                        "alerts_configured": True,
+                        "deployment_dashboard": "/ui/deployments/deploy-20250102-001",
+                        "alerts_configured": False,
                         "rollback_triggers": [
                             "engagement_rate_drop_15_percent",
                             "error_rate_above_5_percent",
@@ -133,6 +143,10 @@ class DeploymentOut(BaseModel):
     ab_test_id: str
     step: int
     step_started_at: str
+    plan: list[dict[str, Any]] = Field(
+        description="While rolling out: each step's `traffic`, `earliest_start`, "
+        "`earliest_advance` and what it `waits_for` (hold time, data, stall deadline)."
+    )
     safety_checks: list[dict[str, Any]]
     last_checks: list[dict[str, Any]] | None
     last_reasons: list[str] | None

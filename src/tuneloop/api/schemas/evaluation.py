@@ -7,30 +7,53 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuneloop.domain.experiments import SuccessCriteria
+from tuneloop.domain.text import StorableText
 from tuneloop.experiments.service import ModelRef
 
 _ID = r"^[A-Za-z0-9_.:@/-]+$"
 
 
-class ModelRefIn(BaseModel):
+class ModelRefIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     model_id: str = Field(min_length=1, max_length=200, pattern=_ID)
-    version: str = Field(default="1", min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Omitted: the tenant's champion of `model_id` (or, for a model tuneloop "
+        "did not train, its configured upstream).",
+    )
+
+
+class ModelVersionIn(BaseModel):
+    """An exact version (a deployment names one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: str = Field(min_length=1, max_length=200, pattern=_ID)
+    version: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
 
     def ref(self) -> ModelRef:
         return ModelRef(self.model_id, self.version)
 
 
-class SuccessCriteriaIn(BaseModel):
+class SuccessCriteriaIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
-    min_engagement_lift: float = Field(default=0.15, ge=-1.0, le=100.0, allow_inf_nan=False)
-    min_cost_efficiency_gain: float = Field(default=0.10, ge=-1.0, le=100.0, allow_inf_nan=False)
-    significance_threshold: float = Field(default=0.05, gt=0.0, lt=1.0, allow_inf_nan=False)
+    min_engagement_lift: float = Field(
+        strict=True, default=0.15, ge=-1.0, le=100.0, allow_inf_nan=False
+    )
+    min_cost_efficiency_gain: float = Field(
+        strict=True, default=0.10, ge=-1.0, le=100.0, allow_inf_nan=False
+    )
+    significance_threshold: float = Field(
+        strict=True, default=0.05, gt=0.0, lt=1.0, allow_inf_nan=False
+    )
     stats_engine: Literal["frequentist", "bayesian"] = "frequentist"
-    min_chance_to_win: float = Field(default=0.95, gt=0.5, lt=1.0, allow_inf_nan=False)
-    max_risk: float = Field(default=0.01, gt=0.0, allow_inf_nan=False)
+    min_chance_to_win: float = Field(strict=True, default=0.95, gt=0.5, lt=1.0, allow_inf_nan=False)
+    max_risk: float = Field(strict=True, default=0.01, gt=0.0, allow_inf_nan=False)
     correction: Literal["none", "holm-bonferroni", "benjamini-hochberg"] = "none"
 
     def criteria(self) -> SuccessCriteria:
@@ -45,7 +68,7 @@ class SuccessCriteriaIn(BaseModel):
         )
 
 
-class CreateAbTestIn(BaseModel):
+class CreateAbTestIn(StorableText):
     """The documented ``create-ab-test`` request; the test starts running at once."""
 
     model_config = ConfigDict(
@@ -70,7 +93,12 @@ class CreateAbTestIn(BaseModel):
     baseline_model: ModelRefIn
     candidate_model: ModelRefIn
     traffic_split: float = Field(
-        default=0.1, gt=0.0, lt=1.0, allow_inf_nan=False, description="The candidate's share."
+        strict=True,
+        default=0.1,
+        gt=0.0,
+        lt=1.0,
+        allow_inf_nan=False,
+        description="The candidate's share.",
     )
     duration_hours: int = Field(default=168, ge=1, le=24 * 366)
     success_criteria: SuccessCriteriaIn = Field(default_factory=SuccessCriteriaIn)

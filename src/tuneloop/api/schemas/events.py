@@ -23,7 +23,10 @@ EventItem = Annotated[
     WithJsonSchema(
         {
             "description": "An event. Required: `idempotency_key`, `kind` (exposure, "
-            "generation, outcome), `unit_id`, `ts` (ISO 8601 with offset). Optional: "
+            "generation, outcome), `unit_id`, `ts` (ISO 8601 with offset). An exposure or "
+            "outcome with a `generation_id` may leave out `unit_id`, `model_id`, "
+            "`experiment_key` and `arm`: it inherits them from that generation (an unknown "
+            "generation id is refused). Optional: "
             "`experiment_key` with `arm`, `model_id`, `post_id`, `generation_id`, "
             "`engagement` (required for outcome), `tokens`, `cost`, `latency_ms`, `error`. "
             "Unknown fields are refused.",

@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tuneloop.api.services.pipeline_views import Page, RunView, StatusView
+from tuneloop.app.views import Page, RunView, StatusView
+from tuneloop.config import check_cron
+from tuneloop.domain.text import StorableText
 from tuneloop.pipeline.service import AbortReport
 
 # Five cron fields (minute hour day month weekday) of digits, names, * / , - and ?.
@@ -20,32 +22,44 @@ CRON_PATTERN = r"^\s*[\w*/,?-]+(\s+[\w*/,?-]+){4}\s*$"
 StageState = Literal["completed", "in_progress", "pending", "failed", "skipped"]
 
 
-class PipelineConfigIn(BaseModel):
+class PipelineConfigIn(StorableText):
     """Per-run overrides of the pipeline settings; an omitted or null field keeps the default."""
 
     model_config = ConfigDict(extra="forbid")
 
     training_data_threshold: int | None = Field(
-        default=None, ge=1, le=10_000_000, description="Minimum qualifying posts to train."
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Minimum qualifying posts to train.",
     )
     engagement_threshold: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="Minimum engagement rate of a post."
+        strict=True, default=None, ge=0.0, le=1.0, description="Minimum engagement rate of a post."
     )
     weekly_schedule: str | None = Field(
         default=None,
         max_length=100,
         pattern=CRON_PATTERN,
-        description="Cron expression (5 fields) of the scheduled runs.",
+        description="Cron expression (5 fields) of the tenant's scheduled runs; stored as "
+        "the tenant's schedule (the worker reads it) as well as with this run.",
     )
     a_b_test_duration_hours: int | None = Field(
-        default=None, ge=1, le=24 * 365, description="How long the candidate's A/B test runs."
+        default=None,
+        ge=1,
+        le=24 * 365,
+        description="How long the candidate's A/B test runs.",
     )
+
+    @field_validator("weekly_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
 
     def overrides(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
 
 
-class StartIn(BaseModel):
+class StartIn(StorableText):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -64,7 +78,18 @@ class StartIn(BaseModel):
     )
 
     config: PipelineConfigIn = Field(default_factory=PipelineConfigIn)
-    force_run: bool = Field(default=False, description="Run even below the data threshold.")
+    force_run: bool = Field(
+        strict=True,
+        default=False,
+        description="Run even below the data threshold, and even when the data is the one the "
+        "champion or the last candidate was trained on.",
+    )
+    new: bool = Field(
+        strict=True,
+        default=False,
+        description="Start a new run even if the tenant's last run failed (instead of "
+        "continuing it): the way out of a run that keeps failing.",
+    )
 
 
 class ModelVersionOut(BaseModel):
@@ -155,9 +180,12 @@ class StatusOut(BaseModel):
 
     pipeline_id: str
     status: str = Field(
-        description="pending, collecting_data, training, registering, evaluating, aborting, "
-        "interrupted (nobody executes it: the next start continues it), succeeded, "
-        "not_enough_data, gated, failed or aborted."
+        description="pending, collecting_data, training, registering, evaluating, "
+        "experimenting, deciding, rolling_out (running), waiting (for its A/B test or rollout; "
+        "the worker checks it again), aborting, interrupted (nobody executes it: the next start "
+        "continues it); finished: promoted, rolled_back, rejected, inconclusive, gated, "
+        "no_new_data, not_enough_data, succeeded (a run of the first half only), failed or "
+        "aborted."
     )
     run_status: str = Field(description="The run's state machine status (running while going).")
     finished: bool
@@ -183,13 +211,19 @@ class StatusOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    trigger: str = Field(description="What started the run: manual, schedule, data, drift...")
+    evidence: dict[str, dict[str, Any]] = Field(
+        description="Each later step's evidence, by step: evaluate (offline report), "
+        "experiment (the A/B test it created), decide (lift, interval, SRM, verdict), rollout "
+        "(deployment, timeline, the trigger that rolled it back)."
+    )
 
     @classmethod
     def of(cls, view: StatusView) -> StatusOut:
         return cls.model_validate(view)
 
 
-class AbortIn(BaseModel):
+class AbortIn(StorableText):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="user_requested", min_length=1, max_length=200)
@@ -203,8 +237,9 @@ class AbortOut(BaseModel):
     cleanup_status: str = Field(description="completed, or pending while still aborting.")
     reason: str
     resources_cleaned: list[str] = Field(
-        description="What was removed: temporary_files, training_data_cache, "
-        "training_job_cancelled."
+        description="What was undone: temporary_files, training_data_cache, "
+        "training_job_cancelled, experiment_stopped:<ab_test_id>, "
+        "deployment_rolled_back:<deployment_id>."
     )
 
     @classmethod

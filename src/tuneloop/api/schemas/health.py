@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,12 @@ class PerformanceMetrics(BaseModel):
     cpu_usage_percent: float
 
 
+class WorkerOut(BaseModel):
+    leader: str = Field(description="The worker holding the leader lease (host:pid:id).")
+    lease_expires_at: str = Field(description="When its lease ends unless renewed (ISO).")
+    last_tick_at: str | None = Field(description="Its last tick (ISO); None before the first.")
+
+
 class HealthOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -36,6 +42,7 @@ class HealthOut(BaseModel):
                         "mlflow": "not_configured",
                         "openai_circuit_breaker": "CLOSED",
                         "mlflow_circuit_breaker": "CLOSED",
+                        "worker": "leading",
                     },
                     "connection_pools": {
                         "db_connections_active": 1,
@@ -49,6 +56,11 @@ class HealthOut(BaseModel):
                         "memory_usage_mb": 182.5,
                         "cpu_usage_percent": 1.5,
                     },
+                    "worker": {
+                        "leader": "host-1:4242:9f2c01ab",
+                        "lease_expires_at": "2025-01-02T09:01:30+00:00",
+                        "last_tick_at": "2025-01-02T09:00:00+00:00",
+                    },
                 }
             ]
         }
@@ -58,10 +70,20 @@ class HealthOut(BaseModel):
     timestamp: float = Field(description="Epoch seconds.")
     components: dict[str, str] = Field(
         description="database, redis (when configured): healthy|unhealthy; mlflow: "
-        "reachable|unreachable|local|not_configured; *_circuit_breaker: CLOSED|OPEN|HALF_OPEN."
+        "reachable|unreachable|local|not_configured; *_circuit_breaker: CLOSED|OPEN|HALF_OPEN; "
+        "worker: leading|no_leader|unknown (informational: never makes the status unhealthy)."
     )
     connection_pools: ConnectionPools
     performance_metrics: PerformanceMetrics
+    worker: WorkerOut | None = Field(
+        default=None, description="The leading worker and its last tick; None: none yet."
+    )
+    upstream_circuit_breakers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Each serving upstream's breaker (`upstream:MODEL[@VERSION]`): `state`, "
+        "`calls` and `failures` in its sliding window, `retry_after_s`. An OPEN one makes "
+        "`status` degraded.",
+    )
 
     @classmethod
     def of(cls, report: HealthReport) -> HealthOut:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tuneloop.domain.text import StorableText
 from tuneloop.store.auth_models import ApiKey, IssuedKey, Role
 
 _EXAMPLE: dict[str, Any] = {
@@ -19,7 +20,7 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(StorableText):
     """A key for the caller's own tenant."""
 
     model_config = ConfigDict(
@@ -64,3 +65,16 @@ class KeyList(BaseModel):
     @classmethod
     def of(cls, rows: list[ApiKey]) -> KeyList:
         return cls(items=[KeyOut.model_validate(row) for row in rows])
+
+
+class KeyRevoked(KeyOut):
+    other_workers_may_accept_for_seconds: float = Field(
+        description="How long other worker processes may still accept the key (their key "
+        "cache, `api.key_cache_seconds`); 0 when Redis shares the revocation at once."
+    )
+
+    @classmethod
+    def of(cls, row: ApiKey, *, delay: float) -> KeyRevoked:
+        return cls(
+            **KeyOut.model_validate(row).model_dump(), other_workers_may_accept_for_seconds=delay
+        )

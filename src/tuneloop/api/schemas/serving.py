@@ -6,8 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tuneloop.domain.text import StorableText
 
-class RouteIn(BaseModel):
+
+class RouteIn(StorableText):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"unit_id": "persona-42"}]}
     )

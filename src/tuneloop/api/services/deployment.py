@@ -1,21 +1,21 @@
-"""What the ``/deployment`` routes call: the manager as the CLI builds it, and pages."""
+"""What the ``/deployment`` routes call: the container's deployment manager, and pages."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from tuneloop.config import Settings
 from tuneloop.experiments.service import ModelRef
 from tuneloop.rollout.describe import describe_deployment, describe_event
-from tuneloop.rollout.manager import DeploymentManager
 from tuneloop.rollout.policy import RolloutConfig
 from tuneloop.rollout.safety import EvaluationResult
 from tuneloop.store import deployments as repo
 from tuneloop.store.deployment_models import Deployment
+from tuneloop.wiring import Container
 
 
 @dataclass(frozen=True)
@@ -26,19 +26,8 @@ class DeploymentPage:
     offset: int
 
 
-def manager_for(engine: Engine, settings: Settings) -> DeploymentManager:
-    from tuneloop.rollout.safety import ArtifactProbe
-    from tuneloop.serving.probe import ServingProbe
-    from tuneloop.wiring import tracker_for
-
-    tracker = tracker_for(settings)
-    probe = ServingProbe(settings, ArtifactProbe(tracker))
-    return DeploymentManager(engine, tracker=tracker, settings=settings.rollout, probe=probe)
-
-
 def deploy(
-    engine: Engine,
-    settings: Settings,
+    container: Container,
     tenant_id: str,
     *,
     model: ModelRef,
@@ -47,7 +36,7 @@ def deploy(
     rollout: dict[str, float],
 ) -> Deployment:
     """Deploy after the safety checks; ``rollout`` overrides the settings' rollout_config."""
-    manager = manager_for(engine, settings)
+    manager = container.deployments
     config = RolloutConfig(**(manager.default_config().to_json() | rollout))
     return manager.deploy(
         tenant_id,
@@ -60,18 +49,19 @@ def deploy(
 
 
 def rollback(
-    engine: Engine, settings: Settings, tenant_id: str, deployment_id: str, *, reason: str
+    container: Container, tenant_id: str, deployment_id: str, *, reason: str
 ) -> Deployment:
-    return manager_for(engine, settings).rollback(
-        tenant_id, deployment_id, reason=reason, actor="api"
-    )
+    return container.deployments.rollback(tenant_id, deployment_id, reason=reason, actor="api")
 
 
-def deployment_view(engine: Engine, tenant_id: str, deployment_id: str) -> dict[str, Any]:
-    """The documented response fields with the state and the audit trail."""
+def deployment_view(
+    engine: Engine, tenant_id: str, deployment_id: str, *, stall_after: timedelta | None = None
+) -> dict[str, Any]:
+    """The documented response fields with the state, the plan and the audit trail."""
     row = repo.get_deployment(engine, tenant_id, deployment_id)
     events = repo.list_events(engine, tenant_id, deployment_id)
-    return describe_deployment(row) | {"events": [describe_event(e) for e in events]}
+    described = describe_deployment(row, stall_after=stall_after)
+    return described | {"events": [describe_event(e) for e in events]}
 
 
 def deployment_page(engine: Engine, tenant_id: str, *, limit: int, offset: int) -> DeploymentPage:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
 
+from tuneloop.config import UpstreamSettings
 from tuneloop.domain.experiments import SuccessCriteria
 from tuneloop.experiments import service
+from tuneloop.experiments.references import Servable, resolve_model
 from tuneloop.experiments.service import ModelRef, two_arms
 from tuneloop.store.experiment_models import Experiment
 
@@ -25,20 +27,29 @@ def create_ab_test(
     engine: Engine,
     tenant_id: str,
     *,
-    baseline: ModelRef,
-    candidate: ModelRef,
+    baseline: tuple[str, str | None],
+    candidate: tuple[str, str | None],
+    servable: Servable,
     traffic_split: float,
     duration_hours: int,
     criteria: SuccessCriteria,
+    upstreams: Mapping[str, UpstreamSettings] | None = None,
 ) -> Experiment:
-    """A two-arm test that starts running at once (as ``tuneloop experiments create``)."""
+    """A two-arm test that starts running at once (as ``tuneloop experiments create``);
+    both models are resolved within the tenant first (``experiments.references``)."""
+    arms = two_arms(
+        ModelRef(*resolve_model(engine, tenant_id, *baseline, servable)),
+        ModelRef(*resolve_model(engine, tenant_id, *candidate, servable)),
+        traffic_split,
+    )
     return service.create_experiment(
         engine,
         tenant_id,
-        arms=two_arms(baseline, candidate, traffic_split),
+        arms=arms,
         duration_hours=duration_hours,
         success_criteria=criteria,
         start=True,
+        upstreams=upstreams,
     )
 
 

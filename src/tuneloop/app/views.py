@@ -1,12 +1,12 @@
 """What the pipeline endpoints answer, as plain values: run, status, model version, page.
 
-The service (``services.fine_tuning``) fills them; the schemas mirror them field by field.
+``app.status`` fills them; the API's schemas are built from them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -97,6 +97,9 @@ class StatusView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    trigger: str = "manual"
+    # The typed outputs of evaluate, experiment, decide and rollout: the run's evidence.
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

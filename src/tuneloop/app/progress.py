@@ -24,6 +24,9 @@ ACTIVITY_OF_STEP = {
     "train": "training",
     "register": "registering",
     "evaluate": "evaluating",
+    "experiment": "experimenting",
+    "decide": "deciding",
+    "rollout": "rolling_out",
 }
 
 
@@ -49,10 +52,11 @@ def stage_state(statuses: Sequence[str], *, run_status: str) -> StageState:
     states = set(statuses)
     if StepStatus.FAILED in states:
         return "failed"
-    if StepStatus.RUNNING in states:
+    if StepStatus.RUNNING in states or StepStatus.WAITING in states:
         return "in_progress"
     if states == {StepStatus.PENDING}:
-        return "pending"
+        # Ahead of a run that is going; never reached by one that ended (aborted, failed).
+        return "pending" if is_active(run_status) else "skipped"
     if states == {StepStatus.SKIPPED}:
         return "skipped"
     if states <= {StepStatus.SUCCEEDED, StepStatus.SKIPPED}:
@@ -62,21 +66,31 @@ def stage_state(statuses: Sequence[str], *, run_status: str) -> StageState:
 
 
 def progress_of(steps: Sequence[StepState], *, run_status: str) -> dict[str, StageState]:
-    """The documented ``progress`` object: every stage with its state."""
-    return {
+    """The documented ``progress`` object: every stage with its state.
+
+    A promoted run's deployment is completed however it got there (a rollout, or the
+    first champion's bootstrap, which skips the A/B test and the rollout); a rolled-back
+    run's deployment failed.
+    """
+    found: dict[str, StageState] = {
         stage: stage_state(
             [s.status for s in steps if STAGE_OF_STEP.get(s.name) == stage],
             run_status=run_status,
         )
         for stage in STAGES
     }
+    if run_status == RunStatus.PROMOTED:
+        found["deployment"] = "completed"
+    elif run_status == RunStatus.ROLLED_BACK:
+        found["deployment"] = "failed"  # deployed, then rolled back: it did not hold
+    return found
 
 
 def current_step_of(steps: Sequence[StepState], *, run_status: str) -> str | None:
     """The step being executed, or the next one to run; None once the run has finished."""
     if not is_active(run_status):
         return None
-    for wanted in (StepStatus.RUNNING, StepStatus.PENDING):
+    for wanted in (StepStatus.RUNNING, StepStatus.WAITING, StepStatus.PENDING):
         for step in steps:
             if step.status == wanted:
                 return step.name
@@ -91,7 +105,7 @@ def current_stage_of(steps: Sequence[StepState], *, run_status: str) -> str | No
 def display_status(steps: Sequence[StepState], *, run_status: str) -> str:
     """The run's status, with ``running`` told apart by activity (``training``...)."""
     if run_status != RunStatus.RUNNING:
-        return run_status
+        return run_status  # waiting, or how it ended
     step = current_step_of(steps, run_status=run_status)
     return ACTIVITY_OF_STEP.get(step or "", run_status)
 

@@ -1,8 +1,7 @@
-"""The fine-tuning pipeline over HTTP: start in the background, report status, abort, list.
+"""A run as its entry points show it: the documented start and status views, from one read.
 
-Each function gathers what the store knows about a run (its row, steps, training job and
-registered version) plus, while this server executes it, its live training progress, and
-returns plain views that the schemas mirror. Starting goes through ``RunWorkers``.
+Built from a ``RunSnapshot`` (the run, its steps, training job and registered version, read
+in one transaction) plus, while this process executes the run, its live training progress.
 """
 
 from __future__ import annotations
@@ -11,21 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
-
-from tuneloop.api.services.pipeline_views import (
-    MemoryView,
-    ModelVersionView,
-    Page,
-    RunView,
-    StatusMetrics,
-    StatusView,
-    StepView,
-    TrainingDataView,
-    TrainingProgress,
-)
-from tuneloop.api.services.run_progress import (
+from tuneloop.app.background import Worker
+from tuneloop.app.progress import (
     StepState,
     current_stage_of,
     current_step_of,
@@ -34,74 +20,61 @@ from tuneloop.api.services.run_progress import (
     is_active,
     progress_of,
 )
-from tuneloop.api.services.run_workers import RunWorkers, Worker
-from tuneloop.config import Settings
+from tuneloop.app.views import (
+    MemoryView,
+    ModelVersionView,
+    RunView,
+    StatusMetrics,
+    StatusView,
+    StepView,
+    TrainingDataView,
+    TrainingProgress,
+)
 from tuneloop.domain.runs import STAGE_OF_STEP, RunStatus, StepStatus
-from tuneloop.errors import ConflictError, NotFoundError
 from tuneloop.pipeline.lease import owner_is_alive
-from tuneloop.pipeline.service import AbortReport, abort_run, resumable_run, start_run
-from tuneloop.store import runs as repo
-from tuneloop.store.models_registry import get_model_version, list_model_versions
-from tuneloop.store.pipeline_models import ModelVersion, PipelineRun, PipelineStep
-from tuneloop.store.types import utcnow
+from tuneloop.pipeline.outputs import (
+    CollectOutput,
+    DecideOutput,
+    EvaluateOutput,
+    ExperimentOutput,
+    RolloutOutput,
+    TrainOutput,
+)
+from tuneloop.store.pipeline_models import PipelineRun, PipelineStep
+from tuneloop.store.runs import RunSnapshot
 
+EVIDENCE_STEPS = ("evaluate", "experiment", "decide", "rollout")
 MAX_CHART_POINTS = 500
 
 
-def start_pipeline(
-    engine: Engine,
-    settings: Settings,
-    tenant_id: str,
-    *,
-    workers: RunWorkers,
-    overrides: dict[str, Any],
-    force_run: bool,
-) -> RunView:
-    """Continue the tenant's crashed or failed run, or start a new one, in the background."""
-    with workers.start_lock:  # one start at a time in this process: no double launch
-        busy = workers.live_for_tenant(tenant_id)
-        if busy is not None:
-            raise ConflictError(
-                f"run {busy.run_id} is already active for tenant {tenant_id!r}; "
-                "abort it or let it finish"
-            )
-        existing = resumable_run(engine, tenant_id)
-        run = existing or start_run(
-            engine, settings, tenant_id, overrides=overrides, force_run=force_run
-        )
-        if run.status == RunStatus.FAILED:
-            # Reopen it before answering: a status read right after this 202 must not see
-            # the old, finished "failed" (the worker thread may not have started yet).
-            run = repo.move_run(engine, tenant_id, run.id, RunStatus.RUNNING, error=None)
-        workers.launch(engine, settings, run)
-    outputs = _outputs(repo.steps_of(engine, tenant_id, run.id))
+def start_view(snapshot: RunSnapshot, *, continued: bool) -> RunView:
+    """What a start answers: the run as far as it is known."""
+    run, outputs = snapshot.run, _outputs(snapshot.steps)
     return RunView(
         status="started",
         pipeline_id=run.id,
-        continued=existing is not None,
+        continued=continued,
         run_status=run.status,
-        model_version=_model_version(engine, run, outputs),
+        model_version=_model_version(snapshot),
         training_data=_training_data(outputs),
         execution_time_seconds=0.0,
         memory_usage=_memory(run),
     )
 
 
-def run_status(engine: Engine, tenant_id: str, run_id: str, *, workers: RunWorkers) -> StatusView:
-    """The run's documented status; NotFoundError for an unknown or another tenant's id."""
-    run = repo.get_run(engine, tenant_id, run_id)
-    steps = repo.steps_of(engine, tenant_id, run_id)
+def status_view(snapshot: RunSnapshot, *, live: Worker | None, now: datetime) -> StatusView:
+    """The run's documented status from one consistent read of the store."""
+    run, steps = snapshot.run, snapshot.steps
     states = [StepState(s.name, s.status) for s in steps]
     outputs = _outputs(steps)
-    live = workers.get(tenant_id, run_id)
     training = _live_training(live, steps)
-    now = utcnow()
     fraction = (
         training.step / training.total_steps
         if training is not None and training.total_steps
         else None
     )
-    examples = outputs.get("collect", {}).get("counts", {}).get("train")
+    collected = CollectOutput.maybe(outputs)
+    examples = collected.counts.get("train") if collected is not None else None
     stalled = _interrupted(run, live is not None, now)
     return StatusView(
         pipeline_id=run.id,
@@ -133,74 +106,41 @@ def run_status(engine: Engine, tenant_id: str, run_id: str, *, workers: RunWorke
         losses=_chart(_losses(live, outputs)),
         training_progress=training,
         steps=[_step_view(s) for s in steps],
-        model_version=_model_version(engine, run, outputs),
+        model_version=_model_version(snapshot),
         training_data=_training_data(outputs),
         memory_usage=_memory(run),
         execution_time_seconds=_elapsed(run, now),
         created_at=run.created_at,
         started_at=run.started_at,
         finished_at=run.finished_at,
+        trigger=run.trigger,
+        evidence={name: outputs[name] for name in EVIDENCE_STEPS if name in outputs},
     )
-
-
-def abort_pipeline(
-    engine: Engine, settings: Settings, tenant_id: str, run_id: str, *, reason: str
-) -> AbortReport:
-    """Ask the run to stop and wait (up to a minute) for its cleanup; see ``abort_run``."""
-    return abort_run(engine, settings, tenant_id, run_id, reason=reason)
-
-
-def run_page(engine: Engine, tenant_id: str, *, limit: int, offset: int) -> Page:
-    rows, total = repo.list_runs(engine, tenant_id, limit=limit, offset=offset)
-    return Page(rows, total, limit, offset)
-
-
-def model_page(engine: Engine, tenant_id: str, *, limit: int, offset: int) -> Page:
-    rows = list_model_versions(engine, tenant_id, limit=limit, offset=offset)
-    with Session(engine) as session:  # the registry module has no count of its own
-        total = session.scalar(
-            select(func.count())
-            .select_from(ModelVersion)
-            .where(ModelVersion.tenant_id == tenant_id)
-        )
-    return Page(rows, total or 0, limit, offset)
 
 
 def _outputs(steps: Sequence[PipelineStep]) -> dict[str, dict[str, Any]]:
     return {s.name: s.output for s in steps if s.output}
 
 
-def _model_version(
-    engine: Engine, run: PipelineRun, outputs: dict[str, dict[str, Any]]
-) -> ModelVersionView:
+def _model_version(snapshot: RunSnapshot) -> ModelVersionView:
     """The run's model version: registered fields, else the training job's, else the config's."""
-    with Session(engine) as session:
-        job = repo.training_job_for(session, run.tenant_id, run.id)
-        job_fields = (job.id, job.base_model, job.status) if job is not None else None
+    row, job, run = snapshot.model, snapshot.job, snapshot.run
+    if row is not None:
+        return ModelVersionView(
+            row.model_id, row.version, row.training_job_id, row.base_model, row.status
+        )
+    if job is not None:
+        return ModelVersionView(None, None, job.id, job.base_model, job.status)
     base = run.config.get("training", {}).get("base_model")
-    registered = outputs.get("register")
-    if registered is not None:
-        try:
-            row = get_model_version(
-                engine, run.tenant_id, registered["model_id"], str(registered["version"])
-            )
-        except NotFoundError:
-            row = None
-        if row is not None:
-            return ModelVersionView(
-                row.model_id, row.version, row.training_job_id, row.base_model, row.status
-            )
-    if job_fields is not None:
-        return ModelVersionView(None, None, job_fields[0], job_fields[1], job_fields[2])
     return ModelVersionView(None, None, None, base, None)
 
 
 def _training_data(outputs: dict[str, dict[str, Any]]) -> TrainingDataView:
-    collected = outputs.get("collect")
+    collected = CollectOutput.maybe(outputs)
     if collected is None:
         return TrainingDataView(None, None, None)
-    counts = collected.get("counts", {})
-    return TrainingDataView(counts.get("hook"), counts.get("body"), collected.get("source_records"))
+    counts = collected.counts
+    return TrainingDataView(counts.get("hook"), counts.get("body"), collected.source_records)
 
 
 def _memory(run: PipelineRun) -> MemoryView:
@@ -216,8 +156,9 @@ def _elapsed(run: PipelineRun, now: datetime) -> float:
 def _training_minutes(
     steps: Sequence[PipelineStep], outputs: dict[str, dict[str, Any]], now: datetime
 ) -> float | None:
-    if "seconds" in outputs.get("train", {}):
-        return round(float(outputs["train"]["seconds"]) / 60, 3)
+    trained = TrainOutput.maybe(outputs)
+    if trained is not None and trained.seconds is not None:
+        return round(trained.seconds / 60, 3)
     train = next((s for s in steps if s.name == "train"), None)
     if train is None or train.status != StepStatus.RUNNING or train.started_at is None:
         return None
@@ -233,8 +174,9 @@ def _live_training(live: Worker | None, steps: Sequence[PipelineStep]) -> Traini
 
 
 def _losses(live: Worker | None, outputs: dict[str, dict[str, Any]]) -> list[float]:
-    if "losses" in outputs.get("train", {}):
-        return [float(x) for x in outputs["train"]["losses"]]
+    trained = TrainOutput.maybe(outputs)
+    if trained is not None:
+        return list(trained.losses)
     return live.progress.snapshot()[2] if live is not None else []
 
 
@@ -260,13 +202,39 @@ def _interrupted_message(steps: Sequence[PipelineStep]) -> str:
 
 
 def _outcome_message(run: PipelineRun, outputs: dict[str, dict[str, Any]]) -> str | None:
-    """Why a run stopped early: the collector's message, or the offline gate's reason."""
-    if run.status == "not_enough_data":
-        return str(outputs.get("collect", {}).get("message") or "not enough data")
+    """Why a run ended or waits, in words, from its steps' typed outputs."""
+    collected, evaluated = CollectOutput.maybe(outputs), EvaluateOutput.maybe(outputs)
+    experiment, decided = ExperimentOutput.maybe(outputs), DecideOutput.maybe(outputs)
+    rollout = RolloutOutput.maybe(outputs)
+    if run.status in ("not_enough_data", "no_new_data"):
+        return collected.message if collected is not None else run.status.replace("_", " ")
     if run.status == "gated":
-        return str(outputs.get("evaluate", {}).get("reason") or "gated by offline evaluation")
+        return evaluated.reason if evaluated is not None else "gated by offline evaluation"
     if run.status == "aborted":
         return f"aborted: {run.abort_reason or 'user_requested'}"
+    if run.status in ("rejected", "inconclusive") and decided is not None:
+        return f"{run.status}: " + "; ".join(decided.reasons)
+    if run.status == "rolled_back" and rollout is not None:
+        fired = ", ".join(rollout.triggers) or "by hand"
+        return f"rolled back ({fired}): " + "; ".join(rollout.reasons)
+    if run.status == "promoted":
+        if rollout is not None:
+            return f"promoted by {rollout.deployment_id}"
+        if experiment is not None and experiment.bootstrap:
+            return (
+                f"{experiment.candidate} is the first champion (bootstrap {experiment.bootstrap})"
+            )
+    if run.status == "waiting":
+        if rollout is not None:
+            return f"rollout {rollout.deployment_id} at {rollout.traffic:.0%}: " + "; ".join(
+                rollout.reasons
+            )
+        if decided is not None:
+            return f"A/B test {decided.ab_test_id} {decided.recommendation}: " + "; ".join(
+                decided.reasons
+            )
+        if experiment is not None and experiment.waiting_for:
+            return f"no champion yet: waiting for `{experiment.waiting_for}`"
     return None
 
 
