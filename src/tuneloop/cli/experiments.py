@@ -50,6 +50,14 @@ def create_command(
     min_engagement_lift: Annotated[float, typer.Option()] = 0.15,
     min_cost_efficiency_gain: Annotated[float, typer.Option()] = 0.10,
     significance: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.05,
+    stats_engine: Annotated[
+        str, typer.Option("--engine", help="Statistics engine: frequentist or bayesian.")
+    ] = "frequentist",
+    correction: Annotated[
+        str, typer.Option(help="none, holm-bonferroni or benjamini-hochberg (across arms).")
+    ] = "none",
+    min_chance_to_win: Annotated[float, typer.Option(min=0.5, max=1.0)] = 0.95,
+    max_risk: Annotated[float, typer.Option(min=0.0)] = 0.01,
     key: Annotated[str | None, typer.Option(help="Key to use (default: ab-test-DATE-NNN).")] = None,
     draft: Annotated[bool, typer.Option(help="Create without starting it.")] = False,
     tenant: TenantOption = DEFAULT,
@@ -62,7 +70,17 @@ def create_command(
         for text in (baseline, *candidate)
     ]
     arms = _arms(models, split, weights)
-    criteria = SuccessCriteria(min_engagement_lift, min_cost_efficiency_gain, significance)
+    criteria = SuccessCriteria(
+        min_engagement_lift,
+        min_cost_efficiency_gain,
+        significance,
+        stats_engine=_choice(stats_engine, ("frequentist", "bayesian"), "--engine"),
+        min_chance_to_win=min_chance_to_win,
+        max_risk=max_risk,
+        correction=_choice(
+            correction, ("none", "holm-bonferroni", "benjamini-hochberg"), "--correction"
+        ),
+    )
     row = service.create_experiment(
         engine(),
         tenant,
@@ -78,6 +96,12 @@ def create_command(
         return
     console.print(f"experiment [bold]{row.key}[/] is [bold]{row.status}[/]")
     _print_experiment(row)
+
+
+def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value not in allowed:
+        raise InvalidInputError(f"{option} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
 
 
 def _arms(models: list[ModelRef], split: float, weights: str | None) -> list[ArmSpec]:
@@ -277,10 +301,17 @@ def _comparison_table(report: ExperimentReport) -> Table:
                 comparison.arm,
                 _estimate(comparison.error, comparison.estimate, scale, unit),
                 _interval(comparison.ci, scale, unit),
-                "-" if comparison.p_value is None else f"{comparison.p_value:.3g}",
+                _evidence(comparison.p_value, comparison.chance_to_win),
                 "yes" if comparison.significant else "no",
             )
     return table
+
+
+def _evidence(p_value: float | None, chance_to_win: float | None) -> str:
+    """The p-value, or a Bayesian result's chance to win."""
+    if chance_to_win is not None:
+        return f"win {chance_to_win:.1%}"
+    return "-" if p_value is None else f"{p_value:.3g}"
 
 
 def _estimate(error: str | None, estimate: float | None, scale: float, unit: str) -> str:

@@ -21,10 +21,14 @@ def analyze(
 ) -> None:
     """Compare each arm with the first (the control) and check the traffic split.
 
-    Input: {"metric": "mean"|"proportion", "difference": "relative"|"absolute", "alpha",
-    "alternative": "two-sided"|"greater"|"less", "method": "sequential"|"fixed",
-    "sequential_tuning", "weights", "arms": [{"name", "n", "sum", "sum_squares"} or
-    {"name", "n", "successes"}]}. See docs/statistics.md.
+    Input: {"metric": "mean"|"proportion"|"ratio", "difference": "relative"|"absolute",
+    "alpha", "alternative": "two-sided"|"greater"|"less", "method": "sequential"|"fixed",
+    "sequential_tuning", "weights", "engine": "frequentist"|"bayesian", "prior": {"mean",
+    "variance", "proper"}, "inverse", "correction": "none"|"holm-bonferroni"|
+    "benjamini-hochberg", "arms": [{"name", "n", "sum", "sum_squares"} (+ "pre_sum",
+    "pre_sum_squares", "post_pre_sum_products" for CUPED) or {"name", "n", "successes"} or
+    {"name", "n", "numerator_sum", ... } (ratio)]}. Examples: docs/examples/stats/;
+    reference: docs/statistics.md.
     """
     typer.echo(run_analysis(parse_request(_read(file))).model_dump_json(indent=2))
 

@@ -49,6 +49,10 @@ class DecisionPolicy:
     """Units per arm before an early (pre-deadline) decision: the always-valid interval is
     asymptotic, and its first looks, on a handful of engagements, are its weak spot (in the
     A/A simulation of docs/statistics.md a fifth of its false positives come at hour 1)."""
+    min_chance_to_win: float = 0.95
+    """Bayesian engine: significant when the chance to win is at least this ..."""
+    max_risk: float = 0.01
+    """... and the risk of the chosen arm (expected loss, relative) at most this."""
 
 
 @dataclass(frozen=True)
@@ -144,12 +148,43 @@ def hard_breaches(candidate: ArmMetrics, policy: DecisionPolicy) -> list[str]:
     return breaches
 
 
-def _significant(comparison: Comparison, significance: float, *, increase: bool = True) -> bool:
-    """p <= significance with the estimate in the given direction (an increase by default)."""
-    if comparison.error is not None or comparison.p_value is None or comparison.estimate is None:
+def _significant(
+    comparison: Comparison,
+    policy: DecisionPolicy,
+    *,
+    increase: bool = True,
+    inverse: bool = False,
+) -> bool:
+    """Significant in the given direction (an increase by default): p <= significance (the
+    adjusted p-value under a correction), or for a Bayesian result the chance of moving that
+    way >= min_chance_to_win with the risk of that conclusion <= max_risk. ``inverse`` says
+    the analysis reported them for a lower-is-better metric (chance to win = of a drop)."""
+    if comparison.error is not None or comparison.estimate is None:
+        return False
+    if comparison.chance_to_win is not None:
+        up = increase != inverse  # the direction the reported chance to win points to
+        win = comparison.chance_to_win if up else 1 - comparison.chance_to_win
+        risk = comparison.risk_treatment if up else comparison.risk_control
+        return win >= policy.min_chance_to_win and (risk or 0.0) <= policy.max_risk
+    p_value = comparison.adjusted_p_value
+    p_value = comparison.p_value if p_value is None else p_value
+    if p_value is None:
         return False
     direction = comparison.estimate > 0 if increase else comparison.estimate < 0
-    return comparison.p_value <= significance and direction
+    return p_value <= policy.significance and direction
+
+
+def evidence_text(comparison: Comparison) -> str:
+    """How strong a result is, in words: its (adjusted) p-value or its chance to win."""
+    if comparison.chance_to_win is not None:
+        return (
+            f"chance to win {comparison.chance_to_win:.1%}, risk of the baseline "
+            f"{comparison.risk_control or 0.0:.2g}, of the candidate "
+            f"{comparison.risk_treatment or 0.0:.2g}"
+        )
+    if comparison.adjusted_p_value is not None:
+        return f"adjusted p = {comparison.adjusted_p_value:.2g}"
+    return f"p = {comparison.p_value:.2g}"
 
 
 def regressions(guardrails: Mapping[str, AnalysisResult], policy: DecisionPolicy) -> list[str]:
@@ -157,10 +192,10 @@ def regressions(guardrails: Mapping[str, AnalysisResult], policy: DecisionPolicy
     found = []
     for name, analysis in guardrails.items():
         comparison = analysis.comparisons[0]
-        if _significant(comparison, policy.significance):
+        if _significant(comparison, policy, inverse=analysis.inverse):
             found.append(
                 f"candidate {name} is significantly worse (+{comparison.estimate:.3g} "
-                f"{analysis.difference}, p = {comparison.p_value:.2g}): promotion vetoed"
+                f"{analysis.difference}, {evidence_text(comparison)}): promotion vetoed"
             )
     return found
 
@@ -218,11 +253,20 @@ def _lift_upper_bound(evidence: Evidence, comparison: Comparison) -> float | Non
 Verdict = tuple[Recommendation, list[str]]
 
 
+def _significance_rule(comparison: Comparison, policy: DecisionPolicy) -> str:
+    if comparison.chance_to_win is not None:
+        return (
+            f"{evidence_text(comparison)} (needs >= {policy.min_chance_to_win:.0%} "
+            f"and <= {policy.max_risk:g})"
+        )
+    return f"{evidence_text(comparison)} <= {policy.significance:g}"
+
+
 def decide(evidence: Evidence, policy: DecisionPolicy | None = None) -> Decision:
     """Recommend promote, reject or continue, with the reasons a person can check."""
     policy = policy or DecisionPolicy()
     comparison = evidence.primary.comparisons[0]
-    significant = _significant(comparison, policy.significance)
+    significant = _significant(comparison, policy)
     performance = compare_performance(evidence.baseline, evidence.candidate)
     if not (evidence.baseline.cost_measured and evidence.candidate.cost_measured):
         performance = replace(performance, cost_efficiency_gain=None)  # unknown, not 0 or 100 %
@@ -301,11 +345,11 @@ def _judge(
             f"engagement lift {performance.engagement_lift:+.1%} > "
             f"{policy.min_engagement_lift:.0%}",
             cost,
-            f"significant: p = {comparison.p_value:.2g} <= {policy.significance:g}",
+            f"significant: {_significance_rule(comparison, policy)}",
             "no guardrail regressed",
         ]
-    if _significant(comparison, policy.significance, increase=False):
-        return "reject", [f"engagement is significantly lower (p = {comparison.p_value:.2g})"]
+    if _significant(comparison, policy, increase=False):
+        return "reject", [f"engagement is significantly lower ({evidence_text(comparison)})"]
     upper = _lift_upper_bound(evidence, comparison)
     if upper is not None and upper < policy.min_engagement_lift:
         return "reject", [

@@ -5,7 +5,15 @@ Metrics (all means over units, see ``store.events.arm_statistics``) and how they
 - ``engagement``: the primary metric, relative difference;
 - ``cost_per_token``: relative difference (the policy reads the cost-efficiency gain);
 - ``latency_ms``: relative difference, a guardrail (higher is worse);
-- ``error_rate``: absolute difference (rates near zero), a guardrail.
+- ``error_rate``: absolute difference (rates near zero), a guardrail;
+- ``engagement_per_post``: a ratio metric (the units' engagement over their posts), reported.
+
+``cost_per_token`` and ``engagement_per_post`` are ratio metrics (delta method): cost /
+tokens and engagement / posts, summed per unit. ``engagement`` and ``engagement_per_post``
+are CUPED-adjusted with their pre-exposure values when enough units have one
+(``CUPED_MIN_SHARE``, ``CUPED_MIN_UNITS``).
+The experiment's success criteria choose the engine (frequentist or Bayesian) and the
+multiple-testing correction, applied across the arms of each metric.
 
 The sample-ratio-mismatch check uses *exposed* units against the planned weights, not the
 units with an outcome: a candidate that fails more often has fewer outcomes, and that is
@@ -15,12 +23,21 @@ an effect to measure, not broken assignment.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import Engine
 
-from tuneloop.domain.experiments import METRICS, ArmSpec, ArmStatistics, Moments, SuccessCriteria
+from tuneloop.domain.experiments import (
+    METRICS,
+    ArmSpec,
+    ArmStatistics,
+    Moments,
+    PrePeriod,
+    RatioMoments,
+    RatioPrePeriod,
+    SuccessCriteria,
+)
 from tuneloop.experiments.decision import ArmMetrics, Decision, DecisionPolicy, Evidence, decide
 from tuneloop.experiments.stats.analysis import (
     AnalysisRequest,
@@ -29,6 +46,7 @@ from tuneloop.experiments.stats.analysis import (
     SrmReport,
     analyze,
 )
+from tuneloop.experiments.stats.corrections import adjust
 from tuneloop.experiments.stats.srm import srm_check
 from tuneloop.store.events import arm_statistics
 from tuneloop.store.experiment_models import Experiment
@@ -41,6 +59,11 @@ DIFFERENCES = {
     "error_rate": "absolute",
 }
 GUARDRAILS = {"error rate": "error_rate", "latency": "latency_ms"}
+RATIOS = {"cost_per_token", "engagement_per_post"}  # analysed as ratio metrics
+CUPED_METRICS = {"engagement", "engagement_per_post"}  # with a pre-period computed in SQL
+CUPED_WINDOW = timedelta(days=14)  # GrowthBook's default regression-adjustment window
+CUPED_MIN_SHARE = 0.1  # of the units with an engagement value, and ...
+CUPED_MIN_UNITS = 20  # ... at least this many, must have a pre-period value for CUPED
 
 
 @dataclass(frozen=True)
@@ -50,8 +73,13 @@ class ArmReport:
     spec: ArmSpec
     exposed_units: int
     metrics: dict[str, Moments]
+    ratios: dict[str, RatioMoments] | None = None
+    pre_period: PrePeriod | None = None
+    ratio_pre_period: RatioPrePeriod | None = None
 
     def mean(self, metric: str) -> float:
+        if self.ratios and metric in self.ratios:
+            return self.ratios[metric].mean or 0.0
         return self.metrics[metric].mean or 0.0
 
 
@@ -84,6 +112,7 @@ class ExperimentReport:
                 "confidence_level": 1.0 - self.alpha,
                 "p_value": decision.p_value,
                 "effect_size": decision.effect_size,
+                **self._engagement_statistics(),
             },
             "recommendation": self.recommendation,
             "reasons": list(self.reasons),
@@ -95,6 +124,21 @@ class ExperimentReport:
                 name: result.model_dump(mode="json") for name, result in self.analyses.items()
             },
             "decisions": {name: _decision_json(found) for name, found in self.decisions.items()},
+        }
+
+    def _engagement_statistics(self) -> dict[str, Any]:
+        """The headline's engagement result beyond the documented fields (issue 14)."""
+        analysis = self.analyses["engagement"]
+        found = [c for c in analysis.comparisons if c.arm == self.headline]
+        comparison = found[0] if found else None
+        cuped = comparison.cuped if comparison else None
+        return {
+            "stats_engine": analysis.engine,
+            "correction": analysis.correction,
+            "adjusted_p_value": comparison.adjusted_p_value if comparison else None,
+            "chance_to_win": comparison.chance_to_win if comparison else None,
+            "risk": comparison.risk_treatment if comparison else None,
+            "cuped": cuped.model_dump(mode="json") if cuped else None,
         }
 
 
@@ -109,21 +153,27 @@ def build_report(
     """Read the arms' statistics in SQL and judge every candidate against the baseline
     (on the events up to ``until`` when given: the evidence at an earlier look)."""
     criteria = SuccessCriteria.from_json(experiment.success_criteria)
-    found = arm_statistics(engine, experiment.tenant_id, experiment.key, until=until)
+    since = experiment.started_at - CUPED_WINDOW if experiment.started_at else None
+    found = arm_statistics(
+        engine, experiment.tenant_id, experiment.key, until=until, pre_period_since=since
+    )
     arms = _arm_reports(experiment, found)
     weights = [arm.spec.weight for arm in arms]
     srm = _exposure_srm(arms, weights)
     alpha = criteria.significance_threshold
     analyses = {
-        metric: _analyze(arms, metric, weights, alpha=alpha, method=method).model_copy(
+        metric: _analyze(arms, metric, weights, criteria=criteria, method=method).model_copy(
             update={"srm": srm}
         )
-        for metric in METRICS
+        for metric in (*METRICS, "engagement_per_post")
     }
+    _correct_guardrails(analyses, criteria)
     policy = DecisionPolicy(
         min_engagement_lift=criteria.min_engagement_lift,
         min_cost_efficiency_gain=criteria.min_cost_efficiency_gain,
         significance=alpha,
+        min_chance_to_win=criteria.min_chance_to_win,
+        max_risk=criteria.max_risk,
     )
     planned = float(experiment.duration_hours)
     decisions = {
@@ -160,6 +210,11 @@ def _arm_reports(experiment: Experiment, found: list[ArmStatistics]) -> list[Arm
                 spec=spec,
                 exposed_units=stats.exposed_units if stats else 0,
                 metrics=stats.metrics if stats else empty,
+                ratios=stats.ratios if stats else None,
+                pre_period=stats.pre_period.get("engagement") if stats else None,
+                ratio_pre_period=(
+                    stats.ratio_pre_period.get("engagement_per_post") if stats else None
+                ),
             )
         )
     return reports
@@ -178,25 +233,74 @@ def _exposure_srm(arms: list[ArmReport], weights: list[float]) -> SrmReport:
 
 
 def _analyze(
-    arms: list[ArmReport], metric: str, weights: list[float], *, alpha: float, method: Method
+    arms: list[ArmReport],
+    metric: str,
+    weights: list[float],
+    *,
+    criteria: SuccessCriteria,
+    method: Method,
 ) -> AnalysisResult:
     request = AnalysisRequest(
-        metric="mean",
-        difference=cast(Any, DIFFERENCES[metric]),
+        metric="ratio" if metric in RATIOS else "mean",
+        difference=cast(Any, DIFFERENCES.get(metric, "relative")),
         method=method,
-        alpha=alpha,
+        alpha=criteria.significance_threshold,
         weights=weights,
-        arms=[
-            ArmIn(
-                name=arm.spec.name,
-                n=arm.metrics[metric].n,
-                sum=arm.metrics[metric].sum,
-                sum_squares=arm.metrics[metric].sum_squares,
-            )
-            for arm in arms
-        ],
+        engine=cast(Any, criteria.stats_engine),
+        inverse=metric in ("cost_per_token", "latency_ms", "error_rate"),
+        correction=cast(Any, criteria.correction),
+        arms=[_arm_in(arm, metric) for arm in arms],
     )
+    if metric in CUPED_METRICS and not _enough_pre_period(arms, metric):
+        request = request.model_copy(
+            update={"arms": [_arm_in(arm, metric, cuped=False) for arm in arms]}
+        )
     return analyze(request)
+
+
+def _arm_in(arm: ArmReport, metric: str, *, cuped: bool = True) -> ArmIn:
+    if metric in RATIOS:
+        ratio = (arm.ratios or {}).get(metric) or RatioMoments(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        pre = arm.ratio_pre_period if cuped and metric == "engagement_per_post" else None
+        extra = asdict(pre) if pre else {}
+        extra.pop("units_with_data", None)
+        return ArmIn(name=arm.spec.name, **asdict(ratio), **extra)
+    moments = arm.metrics[metric]
+    pre_mean = arm.pre_period if cuped and metric == "engagement" else None
+    return ArmIn(
+        name=arm.spec.name,
+        n=moments.n,
+        sum=moments.sum,
+        sum_squares=moments.sum_squares,
+        pre_sum=pre_mean.pre_sum if pre_mean else None,
+        pre_sum_squares=pre_mean.pre_sum_squares if pre_mean else None,
+        post_pre_sum_products=pre_mean.post_pre_sum_products if pre_mean else None,
+    )
+
+
+def _enough_pre_period(arms: list[ArmReport], metric: str) -> bool:
+    """CUPED pays when enough units have history; with too few, theta is noise."""
+    if metric == "engagement":
+        with_data = sum(a.pre_period.units_with_data for a in arms if a.pre_period)
+        units = sum(a.metrics["engagement"].n for a in arms)
+    else:
+        with_data = sum(a.ratio_pre_period.units_with_data for a in arms if a.ratio_pre_period)
+        units = sum(a.ratios[metric].n for a in arms if a.ratios and metric in a.ratios)
+    return with_data >= max(CUPED_MIN_UNITS, CUPED_MIN_SHARE * units)
+
+
+def _correct_guardrails(analyses: dict[str, AnalysisResult], criteria: SuccessCriteria) -> None:
+    """One family over every guardrail metric of every candidate: a veto needs its p-value
+    adjusted for the number of guardrails looked at (engagement stays its own family)."""
+    if criteria.correction == "none" or criteria.stats_engine == "bayesian":
+        return
+    family = [c for metric in GUARDRAILS.values() for c in analyses[metric].comparisons]
+    raw = [c.p_value for c in family]
+    adjusted = adjust(raw, cast(Any, criteria.correction))
+    for comparison, p_value in zip(family, adjusted, strict=True):
+        comparison.adjusted_p_value = p_value
+        if p_value is not None:
+            comparison.significant = p_value <= criteria.significance_threshold
 
 
 def _only(result: AnalysisResult, arm: str) -> AnalysisResult:
@@ -258,7 +362,9 @@ def _overall(decisions: dict[str, Decision]) -> tuple[str, str, tuple[str, ...]]
 def _documented_metrics(arm: ArmReport) -> dict[str, Any]:
     return {
         "engagement_rate": arm.metrics["engagement"].mean,
-        "cost_per_token": arm.metrics["cost_per_token"].mean,
+        "cost_per_token": (arm.ratios or {})
+        .get("cost_per_token", arm.metrics["cost_per_token"])
+        .mean,
         "response_time_ms": arm.metrics["latency_ms"].mean,
         "error_rate": arm.metrics["error_rate"].mean,
         "quality_score": None,  # no quality signal is collected yet

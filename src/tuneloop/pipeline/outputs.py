@@ -99,7 +99,7 @@ class ExperimentOutput(StepOutput):
     candidate: str | None = None
     traffic_split: float | None = None
     duration_hours: int | None = None
-    success_criteria: dict[str, float] = Field(default_factory=dict)
+    success_criteria: dict[str, float | str] = Field(default_factory=dict)  # engine, correction
     bootstrap: str | None = None  # promote / manual: no champion, no A/B test
     waiting_for: str | None = None
     created: bool = False  # made by this check (False: found again)

@@ -52,6 +52,11 @@ def gather(engine: Engine, deployment: Deployment, *, now: datetime) -> Observat
     return Observations(moments[new], moments[old], health)
 
 
+# The engagement test is the only statistical guardrail of a rollout (error rate and latency
+# are thresholds), so its family has one member and needs no correction.
+ONE_TEST = "none"
+
+
 def evaluate(seen: Observations, limits: Guardrails) -> list[CheckResult]:
     return [
         engagement_check(seen.new_engagement, seen.old_engagement, limits),
@@ -81,7 +86,11 @@ def engagement_check(new: Moments, old: Moments, limits: Guardrails) -> CheckRes
     observed |= {"ci_low": low, "ci_high": high}
     if result.error is not None or low is None or high is None:
         return CheckResult(
-            name, Verdict.INCONCLUSIVE, f"engagement: {result.error}", observed=observed
+            name,
+            Verdict.INCONCLUSIVE,
+            f"engagement: {result.error}",
+            observed=observed,
+            correction=ONE_TEST,
         )
     interval = f"lift {result.estimate:+.1%}, always-valid CI [{low:+.1%}, {high:+.1%}]"
     if high < -drop:
@@ -91,15 +100,19 @@ def engagement_check(new: Moments, old: Moments, limits: Guardrails) -> CheckRes
             f"engagement dropped {drop:.0%} or more: {interval}",
             trigger,
             observed,
+            ONE_TEST,
         )
     if low > -drop:
-        return CheckResult(name, Verdict.PASS, f"no {drop:.0%} drop: {interval}", None, observed)
+        return CheckResult(
+            name, Verdict.PASS, f"no {drop:.0%} drop: {interval}", None, observed, ONE_TEST
+        )
     return CheckResult(
         name,
         Verdict.INCONCLUSIVE,
         f"engagement: a {drop:.0%} drop not ruled out: {interval}",
         None,
         observed,
+        ONE_TEST,
     )
 
 

@@ -132,6 +132,9 @@ class CheckResult:
     reason: str
     trigger: str | None = None
     observed: dict[str, float | int | None] | None = None
+    correction: str | None = None
+    """The multiple-testing correction of a statistical check ("none": the engagement test is
+    the rollout's only statistical guardrail, the others are thresholds); None otherwise."""
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "verdict": str(self.verdict)}

@@ -109,9 +109,9 @@ def check_evaluation(
         problems.append(f"it tested against {baseline[0]}@{baseline[1]}, not today's champion")
     if problems:
         return SafetyCheck(name, False, "; ".join(problems))
-    return SafetyCheck(
-        name, True, f"{evaluation.ab_test_id}: promote, significant (p={decision.p_value:.3g})"
-    )
+    # a Bayesian experiment has no p-value: its chance to win and risk made it significant
+    shown = "Bayesian" if decision.p_value is None else f"p={decision.p_value:.3g}"
+    return SafetyCheck(name, True, f"{evaluation.ab_test_id}: promote, significant ({shown})")
 
 
 def check_baseline(

@@ -164,6 +164,31 @@ def test_a_viewer_cannot_create_and_bad_bodies_are_422(client: TestClient, keys:
     assert unauthenticated.status_code == 401
 
 
+def test_a_bayesian_test_reports_chance_to_win_and_ratio_metrics(
+    client: TestClient, keys: Keys
+) -> None:
+    criteria = REQUEST["success_criteria"] | {
+        "stats_engine": "bayesian",
+        "min_chance_to_win": 0.975,
+        "correction": "holm-bonferroni",
+    }
+    created = _create(client, keys.operator, success_criteria=criteria)
+    test_id = created["ab_test_id"]
+    _send_traffic(client, keys.operator, test_id)
+    metrics = client.get(f"/evaluation/metrics/{test_id}", headers=auth(keys.viewer)).json()
+    analysis = metrics["statistical_analysis"]
+    assert analysis["stats_engine"] == "bayesian"
+    assert analysis["correction"] == "holm-bonferroni"
+    assert analysis["p_value"] is None
+    assert 0.5 < analysis["chance_to_win"] <= 1.0  # a +40 % lift
+    assert analysis["cuped"] is None  # no unit has history before its exposure
+    assert metrics["analyses"]["cost_per_token"]["metric"] == "ratio"
+    assert "engagement_per_post" in metrics["analyses"]
+    bad = REQUEST | {"success_criteria": criteria | {"stats_engine": "bayes"}}
+    response = client.post("/evaluation/create-ab-test", json=bad, headers=auth(keys.operator))
+    assert response.status_code == 422
+
+
 def test_models_that_do_not_exist_are_refused_before_taking_traffic(
     client: TestClient, keys: Keys
 ) -> None:

@@ -73,6 +73,10 @@ def test_create_stores_the_documented_fields(engine: Engine) -> None:
         "min_engagement_lift": 0.2,
         "min_cost_efficiency_gain": 0.1,
         "significance_threshold": 0.05,
+        "stats_engine": "frequentist",  # how the statistics judge it (issue 14)
+        "min_chance_to_win": 0.95,
+        "max_risk": 0.01,
+        "correction": "none",
     }
     assert found["start_time"] == DAY.isoformat()
     assert found["estimated_end_time"] == (DAY + timedelta(hours=48)).isoformat()

@@ -157,6 +157,24 @@ def test_analyze_without_traffic_says_continue(settings: Settings) -> None:
     assert "Traceback" not in out
 
 
+def test_create_chooses_the_statistics_engine_and_correction(settings: Settings) -> None:
+    created = create(
+        "--engine", "bayesian", "--correction", "holm-bonferroni", "--max-risk", "0.02"
+    )
+    criteria = created["success_criteria"]
+    assert (criteria["stats_engine"], criteria["correction"], criteria["max_risk"]) == (
+        "bayesian",
+        "holm-bonferroni",
+        0.02,
+    )
+    code, out = invoke(
+        "experiments", "create", "--baseline", "gpt-4o-mini", "--candidate", "ft:x",
+        "--engine", "bayes", "--tenant", "acme",
+    )  # fmt: skip
+    assert code == 2, out
+    assert "--engine must be one of frequentist, bayesian" in out
+
+
 def test_models_that_do_not_exist_are_refused(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -198,6 +198,62 @@ def test_performance_comparison_signs_mean_better_is_positive() -> None:
     assert unknown.quality_improvement is None
 
 
+def test_the_bayesian_rule_is_chance_to_win_at_least_x_and_risk_at_most_y() -> None:
+    # +12 % engagement on 20000 units an arm: chance to win 0.994, risk 8.6e-5
+    bayes = engagement((20000, 1000), (20000, 1120), engine="bayesian")
+    comparison = bayes.comparisons[0]
+    assert comparison.p_value is None and comparison.chance_to_win is not None
+    assert 0.95 < comparison.chance_to_win < 0.999
+    lenient = DecisionPolicy(min_engagement_lift=0.05)
+    promoted = decide(evidence(bayes), lenient)
+    assert promoted.recommendation == "promote", joined(promoted)
+    assert promoted.is_significant and promoted.p_value is None
+    assert "chance to win" in joined(promoted)
+    risky = decide(evidence(bayes), replace(lenient, max_risk=1e-5))
+    assert not risky.is_significant and risky.recommendation == "continue"
+    sure = decide(evidence(bayes), replace(lenient, min_chance_to_win=0.999))
+    assert not sure.is_significant
+
+
+def test_a_bayesian_drop_rejects() -> None:
+    bayes = engagement((20000, 1000), (20000, 800), engine="bayesian")
+    decision = decide(evidence(bayes, candidate=arm(0.04, 20000)))
+    assert decision.recommendation == "reject"
+    assert "significantly lower (chance to win" in joined(decision)
+
+
+def test_an_adjusted_p_value_is_what_the_policy_reads() -> None:
+    arms = [
+        {"name": "baseline", "n": 20000, "successes": 1000},
+        {"name": "candidate", "n": 20000, "successes": 1110},
+        {"name": "other", "n": 20000, "successes": 1000},
+        {"name": "third", "n": 20000, "successes": 1000},
+    ]
+    plain = analyze(
+        AnalysisRequest.model_validate({"metric": "proportion", "method": "fixed", "arms": arms})
+    )
+    held = analyze(
+        AnalysisRequest.model_validate(
+            {
+                "metric": "proportion",
+                "method": "fixed",
+                "arms": arms,
+                "correction": "holm-bonferroni",
+            }
+        )
+    )
+    policy = DecisionPolicy(min_engagement_lift=0.05)
+    raw_p = plain.comparisons[0].p_value
+    assert raw_p is not None and raw_p < 0.05
+    assert held.comparisons[0].adjusted_p_value == pytest.approx(min(3 * raw_p, 1.0))
+    only = [plain.comparisons[0]], [held.comparisons[0]]
+    ended = {"elapsed_hours": 168}  # a fixed test is read at the planned end
+    raw = decide(evidence(plain.model_copy(update={"comparisons": only[0]}), **ended), policy)
+    assert raw.is_significant and raw.recommendation == "promote"
+    corrected = decide(evidence(held.model_copy(update={"comparisons": only[1]}), **ended), policy)
+    assert not corrected.is_significant and corrected.recommendation == "reject"
+
+
 def test_an_unmeasured_cost_is_skipped_with_a_visible_reason_never_compared_as_zeros() -> None:
     unpriced = {"cost_per_token": 0.0, "cost_measured": False}
     seen = evidence(candidate=arm(0.065, 20000, **unpriced), baseline=arm(0.05, 20000, **unpriced))

@@ -107,3 +107,14 @@ def test_error_and_latency_checks_use_absolute_limits_after_enough_generations()
     assert latency_check(GenerationHealth(1000, 0, 2500.0), limits).verdict is Verdict.FAIL
     assert latency_check(GenerationHealth(1000, 0, 1500.0), limits).verdict is Verdict.PASS
     assert latency_check(GenerationHealth(0, 0, None), limits).verdict is Verdict.INCONCLUSIVE
+
+
+def test_the_guardrail_checks_say_which_correction_they_used() -> None:
+    limits = Guardrails()
+    base = _moments(5000, 0.05, 0.025)
+    for new in (_moments(5000, 0.05, 0.025), _moments(5000, 0.035, 0.02)):
+        result = engagement_check(new, base, limits)
+        assert result.correction == "none"  # the only statistical guardrail: a family of one
+        assert result.to_json()["correction"] == "none"
+    assert error_rate_check(GenerationHealth(1000, 80, 900.0), limits).correction is None
+    assert latency_check(GenerationHealth(1000, 0, 2500.0), limits).correction is None

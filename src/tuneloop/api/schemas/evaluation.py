@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,10 +52,20 @@ class SuccessCriteriaIn(StorableText):
     significance_threshold: float = Field(
         strict=True, default=0.05, gt=0.0, lt=1.0, allow_inf_nan=False
     )
+    stats_engine: Literal["frequentist", "bayesian"] = "frequentist"
+    min_chance_to_win: float = Field(strict=True, default=0.95, gt=0.5, lt=1.0, allow_inf_nan=False)
+    max_risk: float = Field(strict=True, default=0.01, gt=0.0, allow_inf_nan=False)
+    correction: Literal["none", "holm-bonferroni", "benjamini-hochberg"] = "none"
 
     def criteria(self) -> SuccessCriteria:
         return SuccessCriteria(
-            self.min_engagement_lift, self.min_cost_efficiency_gain, self.significance_threshold
+            self.min_engagement_lift,
+            self.min_cost_efficiency_gain,
+            self.significance_threshold,
+            stats_engine=self.stats_engine,
+            min_chance_to_win=self.min_chance_to_win,
+            max_risk=self.max_risk,
+            correction=self.correction,
         )
 
 
@@ -176,6 +186,16 @@ class StatisticalAnalysisOut(BaseModel):
     confidence_level: float
     p_value: float | None
     effect_size: str | None = Field(description="small, medium or large.")
+    stats_engine: str = Field(default="frequentist", description="frequentist or bayesian.")
+    correction: str = Field(default="none", description="The multiple-testing correction.")
+    adjusted_p_value: float | None = None
+    chance_to_win: float | None = Field(default=None, description="Bayesian engine only.")
+    risk: float | None = Field(
+        default=None, description="Bayesian: the expected relative loss of the candidate."
+    )
+    cuped: dict[str, Any] | None = Field(
+        default=None, description="theta, variance_reduction, error: when CUPED-adjusted."
+    )
 
 
 class MetricsOut(BaseModel):

@@ -4,103 +4,45 @@ The first arm is the control; every other arm is compared with it. Field names a
 compatibility promise (docs/statistics.md lists them): ``comparisons[].arm, estimate,
 std_error, ci, p_value, error`` and ``srm.p_value`` stay as they are; fields may be added.
 Infinite interval ends (one-sided tests) are written as ``null``, since JSON has no inf.
+The request's shape and validation live in ``request.py``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+import numpy as np
+from pydantic import BaseModel, Field
 
-from tuneloop.errors import InvalidInputError, Problem
+from tuneloop.experiments.stats.bayesian import Prior, bayesian_test
+from tuneloop.experiments.stats.corrections import Correction, adjust
+from tuneloop.experiments.stats.cuped import CupedMoments, cuped_moments
+from tuneloop.experiments.stats.cuped_ratio import ratio_cuped_moments
 from tuneloop.experiments.stats.effect_size import standardized_effect
-from tuneloop.experiments.stats.frequentist import Alternative, Difference, Inference, t_test
+from tuneloop.experiments.stats.errors import StatsError
+from tuneloop.experiments.stats.frequentist import (
+    Alternative,
+    Difference,
+    Inference,
+    effect_moments,
+    t_inference,
+    welch_dof,
+)
 from tuneloop.experiments.stats.moments import ArmStats, mean_stats, proportion_stats
 from tuneloop.experiments.stats.power import Method
-from tuneloop.experiments.stats.sequential import DEFAULT_TUNING, sequential_test
-from tuneloop.experiments.stats.srm import DEFAULT_SRM_THRESHOLD, srm_check
+from tuneloop.experiments.stats.ratio import ratio_stats
+from tuneloop.experiments.stats.request import (
+    AnalysisRequest,
+    ArmIn,
+    Engine,
+    Metric,
+    PriorIn,
+    parse_request,
+)
+from tuneloop.experiments.stats.sequential import sequential_inference
+from tuneloop.experiments.stats.srm import srm_check
 
-Metric = Literal["mean", "proportion"]
-
-
-class ArmIn(BaseModel):
-    """One arm's sufficient statistics: ``sum``/``sum_squares`` (mean) or ``successes``."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    name: str = Field(min_length=1, max_length=128)
-    n: int = Field(ge=0, description="Units (users, requests) in the arm.")
-    sum: float | None = Field(default=None, allow_inf_nan=False)
-    sum_squares: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    successes: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-
-
-class AnalysisRequest(BaseModel):
-    """What to compare and how; everything but ``arms`` has a default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    metric: Metric = "mean"
-    difference: Difference = "relative"
-    alternative: Alternative = "two-sided"
-    method: Method = Field(
-        default="sequential", description="sequential: valid at every look; fixed: read once."
-    )
-    alpha: float = Field(default=0.05, gt=0, lt=1)  # after method: its check reads both
-    sequential_tuning: float = Field(default=DEFAULT_TUNING, gt=0, allow_inf_nan=False)
-    srm_threshold: float = Field(default=DEFAULT_SRM_THRESHOLD, gt=0, lt=1)
-    weights: list[float] | None = Field(default=None, description="Planned split; equal if absent.")
-    arms: list[ArmIn] = Field(min_length=2, description="Control first, then each treatment.")
-
-    @field_validator("alpha")
-    @classmethod
-    def _one_sided_sequential_alpha(cls, alpha: float, info: ValidationInfo) -> float:
-        # rho of a one-sided confidence sequence uses 2·alpha, which must stay below 1
-        sided = info.data.get("alternative", "two-sided") != "two-sided"
-        if sided and info.data.get("method") == "sequential" and alpha >= 0.5:
-            raise ValueError(f"a one-sided sequential test needs alpha < 0.5, got {alpha}")
-        return alpha
-
-    @field_validator("arms")
-    @classmethod
-    def _arms_fit_the_metric(cls, arms: list[ArmIn], info: ValidationInfo) -> list[ArmIn]:
-        names = [arm.name for arm in arms]
-        if len(set(names)) != len(names):
-            raise ValueError(f"arm names must be unique, got {names}")
-        metric = info.data.get("metric", "mean")
-        for index, arm in enumerate(arms):
-            _check_arm(index, arm, metric)
-        return arms
-
-    @field_validator("weights")
-    @classmethod
-    def _positive_weights(cls, weights: list[float] | None) -> list[float] | None:
-        if weights is not None and any(not (w > 0 and math.isfinite(w)) for w in weights):
-            raise ValueError(f"every weight must be a positive number, got {weights}")
-        return weights
-
-    def planned_weights(self) -> list[float]:
-        return self.weights if self.weights is not None else [1.0] * len(self.arms)
-
-
-def _check_arm(index: int, arm: ArmIn, metric: Metric) -> None:
-    where = f"arms[{index}] ({arm.name!r})"
-    if metric == "proportion":
-        if arm.successes is None:
-            raise ValueError(f"{where}: a proportion arm needs 'successes'")
-        if arm.sum is not None or arm.sum_squares is not None:
-            raise ValueError(
-                f"{where}: a proportion arm takes 'successes', not 'sum'/'sum_squares'"
-            )
-        if arm.successes > arm.n:
-            raise ValueError(f"{where}: successes ({arm.successes:g}) cannot exceed n ({arm.n})")
-    else:
-        if arm.sum is None or arm.sum_squares is None:
-            raise ValueError(f"{where}: a mean arm needs 'sum' and 'sum_squares'")
-        if arm.successes is not None:
-            raise ValueError(f"{where}: a mean arm takes 'sum'/'sum_squares', not 'successes'")
+__all__ = ["AnalysisRequest", "AnalysisResult", "ArmIn", "Comparison", "analyze", "parse_request"]
 
 
 class ArmSummary(BaseModel):
@@ -108,6 +50,12 @@ class ArmSummary(BaseModel):
     n: int
     mean: float
     variance: float
+
+
+class CupedReport(BaseModel):
+    theta: float
+    variance_reduction: float = Field(description="1 - adjusted / unadjusted estimate variance.")
+    error: str | None = None
 
 
 class Comparison(BaseModel):
@@ -124,6 +72,11 @@ class Comparison(BaseModel):
     mean: float
     control_mean: float
     standardized_effect: float | None = Field(description="Cohen's h (proportion) or d (mean).")
+    adjusted_p_value: float | None = None
+    chance_to_win: float | None = None
+    risk_control: float | None = None
+    risk_treatment: float | None = None
+    cuped: CupedReport | None = None
 
 
 class SrmReport(BaseModel):
@@ -144,45 +97,43 @@ class AnalysisResult(BaseModel):
     control: ArmSummary
     comparisons: list[Comparison]
     srm: SrmReport
-
-
-def parse_request(raw: str | bytes) -> AnalysisRequest:
-    """Parse JSON into a request; anything wrong becomes an InvalidInputError naming fields."""
-    try:
-        payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"the analysis request is not valid JSON: {exc}") from exc
-    try:
-        return AnalysisRequest.model_validate(payload)
-    except ValidationError as exc:
-        problems = [_problem(error["loc"], error["msg"]) for error in exc.errors()]
-        raise InvalidInputError("the analysis request is invalid", problems) from exc
-
-
-def _problem(loc: tuple[int | str, ...], message: str) -> Problem:
-    return Problem(where=".".join(str(part) for part in loc) or "request", reason=message)
+    engine: Engine = "frequentist"
+    correction: Correction = "none"
+    inverse: bool = False
+    prior: PriorIn | None = None
 
 
 def analyze(request: AnalysisRequest) -> AnalysisResult:
-    """Compare every arm with the first, and check the traffic split."""
+    """Compare every arm with the first, correct the family's p-values, check the split."""
     arms = [_arm_stats(arm, request.metric) for arm in request.arms]
     control = arms[0]
     srm = srm_check(
         [arm.n for arm in request.arms], request.planned_weights(), threshold=request.srm_threshold
     )
+    comparisons = [_compare(request, 0, i, arms) for i in range(1, len(arms))]
+    adjusted = adjust([c.p_value for c in comparisons], request.correction)
+    for comparison, p_value in zip(comparisons, adjusted, strict=True):
+        comparison.adjusted_p_value = p_value
+        if p_value is not None:  # as GrowthBook: significance reads the adjusted p-value
+            comparison.significant = p_value <= request.alpha
+    control_stats = control if isinstance(control, ArmStats) else _empty(request.arms[0].n)
     return AnalysisResult(
         metric=request.metric,
         difference=request.difference,
         alternative=request.alternative,
         method=request.method,
         alpha=request.alpha,
+        engine=request.engine,
+        correction=request.correction,
+        inverse=request.inverse,
+        prior=request.prior if request.engine == "bayesian" else None,
         control=ArmSummary(
-            name=request.arms[0].name, n=control.n, mean=control.mean, variance=control.variance
+            name=request.arms[0].name,
+            n=control_stats.n,
+            mean=control_stats.mean,
+            variance=control_stats.variance,
         ),
-        comparisons=[
-            _compare(request, control, arm, name=request.arms[i].name)
-            for i, arm in enumerate(arms[1:], start=1)
-        ],
+        comparisons=comparisons,
         srm=SrmReport(
             p_value=srm.p_value,
             passed=srm.passed,
@@ -194,49 +145,159 @@ def analyze(request: AnalysisRequest) -> AnalysisResult:
     )
 
 
-def _arm_stats(arm: ArmIn, metric: Metric) -> ArmStats:
+def _empty(n: int) -> ArmStats:
+    return ArmStats(n=n, mean=0.0, variance=0.0)
+
+
+def _arm_stats(arm: ArmIn, metric: Metric) -> ArmStats | StatsError:
     if metric == "proportion":
         return proportion_stats(arm.n, arm.successes or 0.0)
+    if metric == "ratio":
+        return ratio_stats(
+            arm.n,
+            numerator_sum=arm.numerator_sum or 0.0,
+            numerator_sum_squares=arm.numerator_sum_squares or 0.0,
+            denominator_sum=arm.denominator_sum or 0.0,
+            denominator_sum_squares=arm.denominator_sum_squares or 0.0,
+            numerator_denominator_sum_products=arm.numerator_denominator_sum_products or 0.0,
+        )
     return mean_stats(arm.n, arm.sum or 0.0, arm.sum_squares or 0.0)
 
 
+_Effect = tuple[float, float, float, CupedReport | None]  # estimate, std error, dof, cuped
+
+
+def _effect(
+    request: AnalysisRequest, control: ArmStats, arm: ArmStats, a: int, b: int
+) -> _Effect | StatsError:
+    relative = request.difference == "relative"
+    if request.cuped():
+        moments: CupedMoments | StatsError
+        if request.metric == "ratio":
+            moments = ratio_cuped_moments(
+                request.arms[a].ratio_cuped_arm(),
+                request.arms[b].ratio_cuped_arm(),
+                relative=relative,
+            )
+        else:
+            moments = cuped_moments(
+                request.arms[a].cuped_arm(), request.arms[b].cuped_arm(), relative=relative
+            )
+        if isinstance(moments, StatsError):
+            return moments
+        report = CupedReport(
+            theta=moments.theta,
+            variance_reduction=moments.variance_reduction,
+            error=moments.error,
+        )
+        return moments.estimate, moments.std_error, moments.dof, report
+    plain = effect_moments(control, arm, relative=relative)
+    if isinstance(plain, StatsError):
+        return plain
+    with np.errstate(all="ignore"):  # absurd sums: inf / NaN, reported as NOT_FINITE
+        with_dof = float(welch_dof(control.variance, control.n, arm.variance, arm.n))
+    return plain[0], plain[1], with_dof, None
+
+
 def _compare(
-    request: AnalysisRequest, control: ArmStats, arm: ArmStats, *, name: str
+    request: AnalysisRequest, a: int, b: int, arms: list[ArmStats | StatsError]
 ) -> Comparison:
-    inference = _infer(request, control, arm)
+    name, n = request.arms[b].name, request.arms[b].n
+    control, arm = arms[a], arms[b]
+    if not isinstance(control, ArmStats) or not isinstance(arm, ArmStats):
+        error = control if isinstance(control, StatsError) else arm
+        assert isinstance(error, StatsError)
+        return _failed(name, n, error, arm, control)
+    effect = _effect(request, control, arm, a, b)
+    if isinstance(effect, StatsError):
+        return _failed(name, n, effect, arm, control)
+    estimate, std_error, dof, cuped = effect
+    effect_size = standardized_effect(control, arm, proportion=request.metric == "proportion")
+    common = {
+        "arm": name,
+        "n": arm.n,
+        "mean": arm.mean,
+        "control_mean": control.mean,
+        "standardized_effect": effect_size,
+        "cuped": cuped,
+    }
+    if request.engine == "bayesian":
+        return _bayesian(request, estimate, std_error, control.mean, common)
+    inference = _frequentist(request, estimate, std_error, dof, control.n + arm.n)
     return Comparison(
-        arm=name,
         estimate=inference.estimate,
         std_error=inference.std_error,
         ci=_json_interval(inference.ci),
         p_value=inference.p_value,
         error=inference.error,
         significant=inference.significant,
-        n=arm.n,
-        mean=arm.mean,
-        control_mean=control.mean,
-        standardized_effect=standardized_effect(
-            control, arm, proportion=request.metric == "proportion"
-        ),
+        **common,
     )
 
 
-def _infer(request: AnalysisRequest, control: ArmStats, arm: ArmStats) -> Inference:
+def _frequentist(
+    request: AnalysisRequest, estimate: float, std_error: float, dof: float, n: int
+) -> Inference:
     if request.method == "fixed":
-        return t_test(
-            control,
-            arm,
-            difference=request.difference,
-            alpha=request.alpha,
-            alternative=request.alternative,
+        return t_inference(
+            estimate, std_error, dof, alpha=request.alpha, alternative=request.alternative
         )
-    return sequential_test(
-        control,
-        arm,
-        difference=request.difference,
+    return sequential_inference(
+        estimate,
+        std_error,
+        n,
         alpha=request.alpha,
         alternative=request.alternative,
         tuning=request.sequential_tuning,
+    )
+
+
+def _bayesian(
+    request: AnalysisRequest,
+    estimate: float,
+    std_error: float,
+    control_mean: float,
+    common: dict[str, object],
+) -> Comparison:
+    prior = request.prior
+    result = bayesian_test(
+        estimate,
+        std_error,
+        control_mean=control_mean,
+        relative=request.difference == "relative",
+        prior=Prior(mean=prior.mean, variance=prior.variance, proper=prior.proper),
+        inverse=request.inverse,
+        alpha=request.alpha,
+    )
+    return Comparison(
+        estimate=result.estimate,
+        std_error=result.std_error,
+        ci=result.ci,
+        p_value=None,
+        error=result.error,
+        significant=result.significant,
+        chance_to_win=result.chance_to_win,
+        risk_control=result.risk_control,
+        risk_treatment=result.risk_treatment,
+        **common,
+    )
+
+
+def _failed(
+    name: str, n: int, error: StatsError, arm: ArmStats | StatsError, control: ArmStats | StatsError
+) -> Comparison:
+    return Comparison(
+        arm=name,
+        estimate=None,
+        std_error=None,
+        ci=None,
+        p_value=None,
+        error=error,
+        significant=False,
+        n=n,
+        mean=arm.mean if isinstance(arm, ArmStats) else 0.0,
+        control_mean=control.mean if isinstance(control, ArmStats) else 0.0,
+        standardized_effect=None,
     )
 
 

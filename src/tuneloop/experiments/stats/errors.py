@@ -31,3 +31,9 @@ class StatsError(StrEnum):
 
     UNREACHABLE = "UNREACHABLE"
     """No sample size reaches the requested power (a zero effect, say)."""
+
+    ZERO_DENOMINATOR = "ZERO_DENOMINATOR"
+    """A ratio metric's denominator sums to zero in an arm (no impressions, no tokens)."""
+
+    NO_PRE_PERIOD_VARIANCE = "NO_PRE_PERIOD_VARIANCE"
+    """CUPED found no variance before exposure (theta 0): the analysis is unadjusted."""

@@ -5,7 +5,7 @@ Follows gbstats' ``frequentist/tests.py`` at growthbook/growthbook commit 115869
 its ``utils.py`` at 0ce79b2f9afc (``frequentist_diff``, ``frequentist_variance``):
 
     absolute  estimate = m_b - m_a            variance = v_b/n_b + v_a/n_a
-    relative  estimate = (m_b - m_a) / m_a    variance = v_b/(m_a² n_b) + v_a m_b²/(m_a⁴ n_a)
+    relative  estimate = (m_b - m_a) / |m_a|  variance = v_b/(m_a² n_b) + v_a m_b²/(m_a⁴ n_a)
     dof       Welch-Satterthwaite on the arms' variances (also for relative differences)
 
 "greater" tests treatment > control with the interval [estimate - t·se, +inf); "less"
@@ -69,9 +69,13 @@ class Inference:
 def difference_estimate(
     mean_a: npt.ArrayLike, mean_b: npt.ArrayLike, *, relative: bool
 ) -> FloatArray:
-    """m_b - m_a, or (m_b - m_a) / m_a when relative."""
+    """m_b - m_a, or (m_b - m_a) / |m_a| when relative.
+
+    Dividing by |m_a| (gbstats' current source) keeps the sign of the lift the sign of
+    m_b - m_a when the control mean is negative; the variance is unchanged (it has m_a²).
+    """
     a, b = np.asarray(mean_a, dtype=float), np.asarray(mean_b, dtype=float)
-    return (b - a) / a if relative else b - a
+    return (b - a) / np.abs(a) if relative else b - a
 
 
 def difference_variance(
@@ -179,8 +183,21 @@ def t_test(
     if isinstance(moments, StatsError):
         return Inference.failed(moments)
     estimate, std_error = moments
+    with np.errstate(all="ignore"):
+        dof = float(welch_dof(control.variance, control.n, treatment.variance, treatment.n))
+    return t_inference(estimate, std_error, dof, alpha=alpha, alternative=alternative)
+
+
+def t_inference(
+    estimate: float,
+    std_error: float,
+    dof: float,
+    *,
+    alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
+) -> Inference:
+    """The fixed-horizon test of an estimate already made (ratio and CUPED estimates too)."""
     with np.errstate(all="ignore"):  # overflow on absurd sums is reported as NOT_FINITE
-        dof = welch_dof(control.variance, control.n, treatment.variance, treatment.n)
         halfwidth = float(t_halfwidth(std_error, dof, alpha=alpha, alternative=alternative))
         p_value = float(t_p_value(estimate / std_error, dof, alternative))
     return Inference(

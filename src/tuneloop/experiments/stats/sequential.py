@@ -108,14 +108,35 @@ def sequential_test(
     tuning: float = DEFAULT_TUNING,
 ) -> Inference:
     """Treatment minus control with an always-valid interval: safe to read every hour."""
-    two_sided = alternative == "two-sided"
-    if not two_sided and alpha >= 0.5:
+    if alternative != "two-sided" and alpha >= 0.5:
         return Inference.failed(StatsError.ALPHA_TOO_LARGE)
     moments = effect_moments(control, treatment, relative=difference == "relative")
     if isinstance(moments, StatsError):
         return Inference.failed(moments)
     estimate, std_error = moments
-    n = control.n + treatment.n
+    return sequential_inference(
+        estimate,
+        std_error,
+        control.n + treatment.n,
+        alpha=alpha,
+        alternative=alternative,
+        tuning=tuning,
+    )
+
+
+def sequential_inference(
+    estimate: float,
+    std_error: float,
+    n: int,
+    *,
+    alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
+    tuning: float = DEFAULT_TUNING,
+) -> Inference:
+    """The always-valid test of an estimate already made (ratio and CUPED estimates too)."""
+    two_sided = alternative == "two-sided"
+    if not two_sided and alpha >= 0.5:
+        return Inference.failed(StatsError.ALPHA_TOO_LARGE)
     rho = sequential_rho(alpha, tuning, two_sided=two_sided)
     with np.errstate(all="ignore"):  # overflow on absurd sums is reported as NOT_FINITE
         if two_sided:

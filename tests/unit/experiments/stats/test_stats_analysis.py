@@ -177,3 +177,26 @@ def test_successes_above_n_and_duplicate_names_are_rejected() -> None:
 def test_not_json_is_an_invalid_input_error() -> None:
     with pytest.raises(InvalidInputError, match="not valid JSON"):
         parse_request("{arms: ")
+
+
+def test_a_negative_control_mean_keeps_the_sign_of_the_lift() -> None:
+    # issue 14's case: the candidate (-8) is above the control (-10), so the lift is +0.2
+    # (GrowthBook's current source divides by |control mean|); it used to answer -0.2
+    out = run(
+        {
+            "metric": "mean",
+            "difference": "relative",
+            "method": "fixed",
+            "arms": [
+                {"name": "control", "n": 400, "sum": -4000, "sum_squares": 49975},
+                {"name": "candidate", "n": 400, "sum": -3200, "sum_squares": 35575},
+            ],
+        }
+    )
+    comparison = out["comparisons"][0]
+    assert comparison["estimate"] == pytest.approx(0.2, rel=1e-12)
+    # the delta-method variance has m_a² and m_a⁴: the sign does not change it
+    va, vb = (49975 - 4000**2 / 400) / 399, (35575 - 3200**2 / 400) / 399
+    se = (vb / (100 * 400) + va * 64 / (10**4 * 400)) ** 0.5
+    assert comparison["std_error"] == pytest.approx(se, rel=1e-9)
+    assert comparison["ci"][0] > 0 and comparison["significant"] is True

@@ -57,3 +57,63 @@ def test_analyze_never_raises_on_valid_proportions(arms: list[tuple[int, int]]) 
     result = analyze(AnalysisRequest.model_validate({"metric": "proportion", "arms": payload}))
     assert len(result.comparisons) == len(arms) - 1
     assert result.srm.p_value is not None
+
+
+def comparison_ok(c: dict) -> bool:  # type: ignore[type-arg]
+    if c["error"] is not None:
+        return c["estimate"] is None and c["p_value"] is None and c["chance_to_win"] is None
+    numbers = [c["estimate"], c["std_error"]]
+    numbers += [c["p_value"]] if c["p_value"] is not None else [c["chance_to_win"]]
+    return all(x is not None and math.isfinite(x) for x in numbers)
+
+
+arm_sums = st.tuples(
+    st.integers(min_value=0, max_value=10**6), values, squares, values, squares, values
+)
+engines = st.sampled_from(["frequentist", "bayesian"])
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(arm_sums, arm_sums, engines, differences)
+def test_ratio_arms_never_raise(a: tuple, b: tuple, engine: str, difference: str) -> None:  # type: ignore[type-arg]
+    names = (
+        "n",
+        "numerator_sum",
+        "numerator_sum_squares",
+        "denominator_sum",
+        "denominator_sum_squares",
+        "numerator_denominator_sum_products",
+    )
+    arms = [
+        {"name": f"arm{i}", **dict(zip(names, sums, strict=True))} for i, sums in enumerate((a, b))
+    ]
+    request = {"metric": "ratio", "engine": engine, "difference": difference, "arms": arms}
+    result = analyze(AnalysisRequest.model_validate(request)).model_dump()
+    assert all(comparison_ok(c) for c in result["comparisons"])
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(arm_sums, arm_sums, squares, squares, engines, differences)
+def test_cuped_arms_never_raise(
+    a: tuple,
+    b: tuple,
+    pre_a: float,
+    pre_b: float,
+    engine: str,
+    difference: str,  # type: ignore[type-arg]
+) -> None:
+    arms = [
+        {
+            "name": f"arm{i}",
+            "n": sums[0],
+            "sum": sums[1],
+            "sum_squares": sums[2],
+            "pre_sum": sums[3],
+            "pre_sum_squares": pre,
+            "post_pre_sum_products": sums[5],
+        }
+        for i, (sums, pre) in enumerate(((a, pre_a), (b, pre_b)))
+    ]
+    request = {"metric": "mean", "engine": engine, "difference": difference, "arms": arms}
+    result = analyze(AnalysisRequest.model_validate(request)).model_dump()
+    assert all(comparison_ok(c) for c in result["comparisons"])
