@@ -51,7 +51,10 @@ def served(served_settings: Settings) -> Iterator[Served]:
     thread.join(30)
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while sync_playwright() is open its event loop runs in the
+# main thread, and every later test's asyncio.run() would fail ("cannot be called from a
+# running event loop").
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         message = f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)"
