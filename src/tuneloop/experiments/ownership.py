@@ -1,6 +1,6 @@
 """Who owns a tenant's live traffic: a rollout or A/B tests, never both at once.
 
-The policy (docs/decisions/0011-traffic-owner-seams.md):
+The policy (docs/decisions/0013-traffic-owner.md):
 
 - **a rollout owns the traffic while it is active**: an A/B test cannot start then (409);
   routing gives experiments precedence, so one started during a rollout would take its
