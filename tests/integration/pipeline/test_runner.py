@@ -323,7 +323,14 @@ def test_an_outage_during_a_recheck_keeps_the_run_waiting(
 
 
 def test_an_outage_on_a_first_check_fails_the_run(engine: Engine, settings: Settings) -> None:
+    """Past its bounded wait for MLflow (none here), a first check fails the run, retryably."""
+    no_wait = settings.model_copy(
+        update={"mlflow": settings.mlflow.model_copy(update={"outage_wait_seconds": 0.0})}
+    )
+
     def decide(ctx: RunContext, outputs: dict[str, dict[str, Any]]) -> StepOutcome:
         raise ExternalServiceError("mlflow", "unreachable")
 
-    assert run_once(engine, settings, Recorder().steps() | {"decide": decide}) == RunStatus.FAILED
+    assert run_once(engine, no_wait, Recorder().steps() | {"decide": decide}) == RunStatus.FAILED
+    (run,), _ = repo.list_runs(engine, "acme")
+    assert is_retryable(run.error) and "decide" in (run.error or "")
