@@ -16,6 +16,7 @@ from api_helpers import auth, with_api
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import positive_data_acceptance
 from schemathesis.python.asgi import shutdown_lifespans
 
 from tuneloop.api.app import create_app
@@ -24,6 +25,11 @@ from tuneloop.store.auth_models import Role, create_api_key
 from tuneloop.wiring import engine_for
 
 EXAMPLES_PER_OPERATION = 10
+# A rule OpenAPI cannot express: a deploy's rollout_config must have initial_traffic <=
+# max_traffic, each field valid alone; the service answers 422 invalid_input for the pair
+# (tests/integration/api/test_api_deployment.py asserts it), which schemathesis would report
+# as "schema-valid data rejected". Every other check still runs on this operation.
+CROSS_FIELD = {"POST /deployment/deploy": [positive_data_acceptance]}
 
 
 @pytest.fixture
@@ -52,7 +58,9 @@ def test_the_api_keeps_its_documented_promises(api: tuple[Any, dict[str, str]]) 
                 suppress_health_check=list(HealthCheck),
             )
             def check(case: Any) -> None:
-                case.call_and_validate(headers=dict(admin))
+                case.call_and_validate(
+                    headers=dict(admin), excluded_checks=CROSS_FIELD.get(case.operation.label, [])
+                )
 
             try:
                 check()
