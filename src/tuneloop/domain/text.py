@@ -11,10 +11,15 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic import BaseModel, GetJsonSchemaHandler, ValidationInfo, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 NUL = "\x00"
 NUL_REASON = "must not contain a NUL character (\\u0000)"
+# What the JSON schema (and so the OpenAPI document) says of every such string field, so
+# a client or a schema-driven fuzzer knows the rule the validator enforces.
+NUL_FREE_PATTERN = "^[^\\x00]*$"
 
 
 def has_nul(value: Any) -> bool:
@@ -49,6 +54,26 @@ class StorableText(BaseModel):
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
         return no_nul(value)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(core_schema)
+        for field in handler.resolve_ref_schema(json_schema).get("properties", {}).values():
+            _say_nul_free(field)
+        return json_schema
+
+
+def _say_nul_free(schema: dict[str, Any]) -> None:
+    """Give each plain string in a field's schema (optional, or a list's items) the pattern
+    that refuses NUL; a string with a pattern of its own keeps it."""
+    if schema.get("type") == "string" and "pattern" not in schema and "enum" not in schema:
+        schema["pattern"] = NUL_FREE_PATTERN
+    for option in schema.get("anyOf", []):
+        _say_nul_free(option)
+    if isinstance(schema.get("items"), dict):
+        _say_nul_free(schema["items"])
 
 
 def _is_number(annotation: Any) -> bool:

@@ -7,6 +7,7 @@ loader, whose fixture mode does not run under this pytest version.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 import schemathesis
 from api_helpers import auth, with_api
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
@@ -24,12 +26,23 @@ from tuneloop.config import Settings
 from tuneloop.store.auth_models import Role, create_api_key
 from tuneloop.wiring import engine_for
 
-EXAMPLES_PER_OPERATION = 10
+# More examples for a deeper (slower) look: TUNELOOP_SCHEMATHESIS_EXAMPLES=200.
+EXAMPLES_PER_OPERATION = int(os.environ.get("TUNELOOP_SCHEMATHESIS_EXAMPLES", "10"))
 # A rule OpenAPI cannot express: a deploy's rollout_config must have initial_traffic <=
 # max_traffic, each field valid alone; the service answers 422 invalid_input for the pair
 # (tests/integration/api/test_api_deployment.py asserts it), which schemathesis would report
 # as "schema-valid data rejected". Every other check still runs on this operation.
 CROSS_FIELD = {"POST /deployment/deploy": [positive_data_acceptance]}
+# A schedule is `format: cron` in the document (its pattern only says "five fields"); valid
+# ones are drawn from fields a cron parser accepts, so a rejected one is a real finding.
+CRON_FIELDS = [
+    st.sampled_from(["*", "0", "15", "*/5", "0,30", "10-20"]),
+    st.sampled_from(["*", "2", "23", "*/6", "8-18"]),
+    st.sampled_from(["*", "1", "31", "1-15"]),
+    st.sampled_from(["*", "1", "12", "jan", "*/3"]),
+    st.sampled_from(["*", "0", "7", "sun", "mon-fri"]),
+]
+schemathesis.openapi.format("cron", st.tuples(*CRON_FIELDS).map(" ".join))
 
 
 @pytest.fixture

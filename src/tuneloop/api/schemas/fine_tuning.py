@@ -40,6 +40,7 @@ class PipelineConfigIn(StorableText):
         default=None,
         max_length=100,
         pattern=CRON_PATTERN,
+        json_schema_extra={"format": "cron"},
         description="Cron expression (5 fields) of the tenant's scheduled runs; stored as "
         "the tenant's schedule (the worker reads it) as well as with this run.",
     )
