@@ -25,7 +25,7 @@ TIMEOUT = 30.0  # seconds a confirmation or a metadata request may take
 
 
 def header(message: Message, name: str) -> str | None:
-    for key, value in message.headers() or []:
+    for key, value in _headers(message):
         if key == name and value is not None:
             return value.decode() if isinstance(value, bytes) else str(value)
     return None
@@ -37,7 +37,7 @@ def confirmed(
     key: str,
     values: Sequence[str | bytes],
     *,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str | bytes | None] | None = None,
 ) -> list[Message]:
     """Produce and wait until the broker acknowledged every message (``acks=all``)."""
     reports: list[tuple[KafkaError | None, Message]] = []
@@ -82,7 +82,7 @@ class KafkaDeadLetters:
             "attempts": entry.deliveries,
             "at": round(at, 3),
         }
-        headers = {
+        headers: dict[str, str | bytes | None] = {
             "tuneloop-source-topic": self.topic,
             "tuneloop-source-partition": str(partition),
             "tuneloop-source-offset": str(offset),
@@ -164,7 +164,7 @@ class KafkaDeadLetters:
                     topic,
                     key.decode() if isinstance(key, bytes) else str(key),
                     [message.value() or b""],
-                    headers={k: (v or b"").decode() for k, v in message.headers() or []},
+                    headers=dict(_headers(message)),
                 )
             offsets.append(TopicPartition(topic, partition, last + 1))
         if offsets:
@@ -192,6 +192,10 @@ class KafkaDeadLetters:
     def close(self) -> None:
         self._main.close()
         self._inspect.close()
+
+
+def _headers(message: Message) -> list[tuple[str, Any]]:
+    return list(message.headers() or [])  # type: ignore[arg-type]
 
 
 def _id(message: Message) -> str:

@@ -151,7 +151,7 @@ class KafkaEventStream:
     def _due(self, count: int) -> list[Entry]:
         """Entries read and due (due -1: never handed out; held ones once their time came)."""
         now = self.clock()
-        entries = []
+        entries: list[Entry] = []
         for item in self._open.values():
             if len(entries) >= count:
                 break
@@ -180,7 +180,10 @@ class KafkaEventStream:
             return
         not_before = f"{self.clock() + self.retry_delay:.3f}"
         for item in left:
-            headers = {DELIVERIES: str(item.entry.deliveries), NOT_BEFORE: not_before}
+            headers: dict[str, str | bytes | None] = {
+                DELIVERIES: str(item.entry.deliveries),
+                NOT_BEFORE: not_before,
+            }
             confirmed(
                 self.producer,
                 self.name,
