@@ -13,6 +13,8 @@ produces the kept ones again at the end of their topic and commits past them all
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,6 +52,9 @@ def confirmed(
             on_delivery=lambda error, message: reports.append((error, message)),
         )
     producer.flush(TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    while len(reports) < len(values) and time.monotonic() < deadline:
+        producer.poll(0.05)  # another thread's flush may be serving our delivery reports
     failed = [error for error, _ in reports if error is not None]
     if failed or len(reports) < len(values):
         raise KafkaException(failed[0] if failed else KafkaError(KafkaError._TIMED_OUT))
@@ -65,6 +70,7 @@ class KafkaDeadLetters:
         plain = config | {"enable.auto.commit": False, "auto.offset.reset": "earliest"}
         self._main = Consumer(plain | {"group.id": group})  # reads the group's offsets only
         self._inspect = Consumer(plain | {"group.id": f"{group}.dlq"})
+        self.lock = threading.Lock()  # the API's threads share these two consumers
 
     def topic_of(self, category: Category) -> str:
         return f"{self.topic}.dlq.{category.value}"

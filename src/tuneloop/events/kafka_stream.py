@@ -47,6 +47,7 @@ from tuneloop.events.kafka_dlq import KafkaDeadLetters, confirmed, header
 DELIVERIES = "tuneloop-deliveries"
 NOT_BEFORE = "tuneloop-not-before"
 JOIN_SECONDS = 30.0  # how long a first read waits for the group to assign partitions
+FETCH_SECONDS = 5.0  # how long a read waits for messages it knows are there
 
 
 @dataclass
@@ -124,7 +125,10 @@ class KafkaEventStream:
         if len(entries) < count:
             timeout = block_seconds if not entries and block_seconds > 0 else 0.0
             self._take(kafka.consume(count - len(entries), timeout))
-            while not self._due_any() and not entries and self._behind(kafka):
+            deadline = time.monotonic() + FETCH_SECONDS
+            while not (self._due_any() or entries) and time.monotonic() < deadline:
+                if not self._behind(kafka):
+                    break
                 self._take(kafka.consume(count, 0.1))  # fetched data not here yet
             entries += self._due(count - len(entries))
         return entries
@@ -233,16 +237,20 @@ class KafkaEventStream:
         self._done([entry.id])
 
     def lag(self) -> Lag:
-        return self.dlq.lag(self.clock())
+        with self.dlq.lock:
+            return self.dlq.lag(self.clock())
 
     def dead_letter_counts(self) -> dict[Category, int]:
-        return self.dlq.counts()
+        with self.dlq.lock:
+            return self.dlq.counts()
 
     def dead_letters(self, category: Category, *, limit: int = 20) -> list[DeadLetter]:
-        return self.dlq.letters(category, limit=limit)
+        with self.dlq.lock:
+            return self.dlq.letters(category, limit=limit)
 
     def remove_dead_letters(self, category: Category, ids: Sequence[str] | None = None) -> int:
-        return self.dlq.remove(category, ids)
+        with self.dlq.lock:
+            return self.dlq.remove(category, ids)
 
     def close(self) -> None:
         """Leave the group (what is not committed is delivered to the next consumer)."""

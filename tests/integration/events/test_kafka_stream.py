@@ -15,10 +15,13 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from tuneloop.config import Settings
 from tuneloop.domain.event_stream import Category
 from tuneloop.domain.experiments import ArmSpec
+from tuneloop.errors import ConfigurationError
 from tuneloop.events.consumer import EventConsumer
 from tuneloop.events.dlq import replay
+from tuneloop.events.factory import stream_for
 from tuneloop.events.ingest import ingest_events
 from tuneloop.experiments.service import create_experiment
 
@@ -184,3 +187,9 @@ def test_dead_letters_from_the_command_line(
     purged = runner.invoke(app, ["dlq", "purge", "validation", "--yes"], env=env)
     assert "purged 1" in purged.output, purged.output
     assert _stored(engine) == (1, 1)
+
+
+def test_kafka_needs_its_brokers(settings: Settings, engine: Engine) -> None:
+    events = settings.events.model_copy(update={"stream": "kafka"})
+    with pytest.raises(ConfigurationError, match="kafka_bootstrap_servers"):
+        stream_for(settings.model_copy(update={"events": events}), engine, None)
