@@ -15,17 +15,37 @@ import threading
 
 from tuneloop.config import Settings
 from tuneloop.events.factory import consumer_for, redis_for, stream_for
+from tuneloop.events.ingest import ingest_events
 from tuneloop.wiring import engine_for
+
+
+def warm_up() -> None:
+    """Open what a consumer opens and run its queries once here (an event naming no
+    experiment: refused, nothing written), so each child finds the lazy imports done and
+    SQLAlchemy's statement cache filled; then close every connection, so no child shares a
+    socket with this process."""
+    settings = Settings()
+    engine = engine_for(settings, migrate=False)
+    event = {"idempotency_key": "warm-up", "kind": "outcome", "unit_id": "u", "arm": "a"}
+    ingest_events(engine, "zygote-warm-up", [event | {"experiment_key": "no-such-test"}])
+    client = redis_for(settings)
+    stream = stream_for(settings, engine, client)  # its lazy imports happen here, once
+    consumer_for(settings, engine, stream)
+    stream.close()
+    if client is not None:
+        client.close()
+    engine.dispose()
 
 
 def consume_forever() -> None:
     settings = Settings()
-    engine = engine_for(settings, migrate=False)
+    engine = engine_for(settings, migrate=False)  # the warmed-up engine, its pool empty
     stream = stream_for(settings, engine, redis_for(settings))
     consumer_for(settings, engine, stream).run(threading.Event())
 
 
 def main() -> None:
+    warm_up()
     for _line in sys.stdin:
         pid = os.fork()
         if pid == 0:
