@@ -6,6 +6,7 @@ topic and consumer group; the cluster lives as long as this module's holder prod
 
 from __future__ import annotations
 
+import gc
 import json
 import uuid
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ def bootstrap() -> Iterator[str]:
     holder = confluent_kafka.Producer({"test.mock.num.brokers": 1, "log_level": 3})
     brokers = holder.list_topics(timeout=10).brokers.values()
     yield ",".join(f"{b.host}:{b.port}" for b in brokers)
+    gc.collect()  # the tests' clients go before the cluster (else they log reconnects)
     holder.flush(1)
 
 
