@@ -14,7 +14,7 @@ $(BIN)/python:
 # requirements-reference.txt: reference implementations the tests compare against whose
 # own pins conflict with our lock (gbstats 0.8.0 pins numpy<2), installed without deps.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt requirements-reference.txt
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[train,distributed,dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[train,distributed,kafka,dev]'
 	$(BIN)/pip install --quiet --no-deps -r requirements-reference.txt
 	touch $(STAMP)
 
@@ -63,7 +63,7 @@ bench-smoke: install
 # Re-resolve the lock after changing dependencies in pyproject.toml.
 lock: $(BIN)/python
 	$(BIN)/pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra train --extra distributed --extra dev --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra train --extra distributed --extra kafka --extra dev --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 -c lock-pins.txt -o constraints.txt
 
 clean:

@@ -49,16 +49,32 @@ class RedisSettings(BaseModel):
 class EventsSettings(BaseModel):
     """The durable event stream between ``POST /v1/events`` and the events table."""
 
-    stream: Literal["auto", "database", "redis"] = Field(
+    stream: Literal["auto", "database", "redis", "kafka"] = Field(
         default="auto",
         description="Where accepted events wait: auto = Redis Streams when REDIS_URL is set, "
-        "else an append-only table in the app database.",
+        "else an append-only table in the app database; kafka = a Kafka topic (needs the "
+        "`kafka` extra and kafka_bootstrap_servers; never chosen by auto).",
     )
     stream_key: str = Field(
         default="tuneloop:events",
         description="Redis stream key; dead letters go to KEY:dlq:CATEGORY.",
     )
-    group: str = Field(default="tuneloop-consumers", description="Redis consumer group.")
+    group: str = Field(
+        default="tuneloop-consumers", description="Redis consumer group, or Kafka group.id."
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="", description="Kafka brokers, host:port[,host:port] (events.stream = kafka)."
+    )
+    kafka_topic: str = Field(
+        default="tuneloop.events",
+        description="Kafka topic of accepted events; dead letters go to TOPIC.dlq.CATEGORY.",
+    )
+    kafka_config: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description="Extra librdkafka settings for every Kafka client (security.protocol, "
+        'sasl.*, ssl.*), e.g. TUNELOOP_EVENTS__KAFKA_CONFIG=\'{"security.protocol":"SSL"}\'.',
+    )
     sqlite_own_file: bool = Field(
         default=True,
         description="On SQLite, keep the embedded stream in a file of its own next to the "

@@ -1,4 +1,5 @@
-"""Picks the event stream from Settings: Redis Streams with ``REDIS_URL``, else the app database."""
+"""Picks the event stream from Settings: Redis Streams with ``REDIS_URL``, else the app database;
+Kafka only when ``events.stream = "kafka"`` (the optional ``kafka`` extra)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def stream_for(settings: Settings, engine: Engine, redis: Any | None) -> EventSt
     kind = events.stream
     if kind == "auto":
         kind = "redis" if redis is not None else "database"
+    if kind == "kafka":
+        return _kafka_stream(settings)
     if kind == "redis":
         if redis is None:
             raise ConfigurationError("events.stream is 'redis' but REDIS_URL is not set")
@@ -38,6 +41,28 @@ def stream_for(settings: Settings, engine: Engine, redis: Any | None) -> EventSt
         stream_engine,
         claim_idle_seconds=events.claim_idle_seconds,
         owns_engine=stream_engine is not engine,
+    )
+
+
+def _kafka_stream(settings: Settings) -> EventStream:
+    events = settings.events
+    if not events.kafka_bootstrap_servers:
+        raise ConfigurationError(
+            "events.stream is 'kafka' but events.kafka_bootstrap_servers is empty"
+        )
+    try:
+        from tuneloop.events.kafka_stream import KafkaEventStream
+    except ImportError as exc:
+        raise ConfigurationError(
+            "events.stream is 'kafka' but confluent-kafka is not installed: "
+            "pip install 'tuneloop[kafka]'"
+        ) from exc
+    return KafkaEventStream(
+        bootstrap_servers=events.kafka_bootstrap_servers,
+        topic=events.kafka_topic,
+        group=events.group,
+        claim_idle_seconds=events.claim_idle_seconds,
+        config=events.kafka_config,
     )
 
 
