@@ -12,6 +12,7 @@ from rich.table import Table
 from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, progress_bar, settings
 from tuneloop.collect.service import collect_dataset, new_qualifying_since_last, query_from
 from tuneloop.dataset.builder import BuildResult
+from tuneloop.dataset.shares import describe_shares, source_shares
 from tuneloop.store.datasets import get_dataset, list_datasets
 
 datasets_app = typer.Typer(help="Dataset versions: list and inspect.", no_args_is_help=True)
@@ -80,6 +81,14 @@ def _print_summary(result: BuildResult, qualifying: int, max_records: int | None
         f"{dropped.duplicates} duplicates, {sum(dropped.invalid.values())} invalid"
         + (f" ({dict(dropped.invalid)})" if dropped.invalid else ""),
     )
+    sources = result.source_report()
+    table.add_row("source versions", describe_shares(sources["shares"]))
+    if sources["dropped_posts"]:
+        table.add_row(
+            "capped",
+            f"{sum(sources['dropped_posts'].values())} posts "
+            f"({sources['dropped_posts']}): {sources['reason']}",
+        )
     style = "green" if result.status == "ok" else "yellow"
     console.print(Panel(table, title=f"[{style}]{result.message}[/]", title_align="left"))
 
@@ -94,7 +103,9 @@ def list_command(
 ) -> None:
     """List dataset versions, newest first."""
     store = engine()
-    table = Table("version", "created", "posts", "hook", "body", "train", "val", "tokens")
+    table = Table(
+        "version", "created", "posts", "hook", "body", "train", "val", "tokens", "source versions"
+    )
     for row in list_datasets(store, tenant, limit=limit):
         table.add_row(
             row.id[:12],
@@ -105,6 +116,7 @@ def list_command(
             str(row.train_examples),
             str(row.validation_examples),
             str(row.total_tokens),
+            describe_shares(source_shares(row.manifest)),
         )
     console.print(table)
     if new:

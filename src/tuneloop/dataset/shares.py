@@ -55,3 +55,19 @@ def shares_of(counts: Mapping[str, int]) -> dict[str, float]:
         return {}
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return {key: round(n / total, 6) for key, n in ordered}
+
+
+def describe_shares(shares: Mapping[str, float], *, top: int = 4) -> str:
+    """``model@2 62%, unknown 38%`` (the largest ``top``, then how many more), or ``-``."""
+    if not shares:
+        return "-"
+    items = [f"{key} {share:.0%}" for key, share in list(shares.items())[:top]]
+    more = len(shares) - top
+    return ", ".join(items) + (f", +{more} more" if more > 0 else "")
+
+
+def source_shares(manifest: Mapping[str, object]) -> dict[str, float]:
+    """The shares a stored manifest reports (empty for datasets built before they were)."""
+    sources = manifest.get("sources")
+    shares = sources.get("shares") if isinstance(sources, dict) else None
+    return dict(shares) if isinstance(shares, dict) else {}
