@@ -163,3 +163,30 @@ def test_the_cli_prints_a_table_and_json(
     get_settings.cache_clear()  # settings are read once per process
     off = runner.invoke(app, ["holdout", "report", "--tenant", TENANT, "--json"])
     assert json.loads(off.output)["message"].startswith("no holdout")
+
+
+def test_the_serving_api_routes_holdout_units_to_the_reference(settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from tuneloop.api.app import create_app
+    from tuneloop.store.auth_models import Role, create_api_key
+
+    experiments = settings.experiments.model_copy(update={"holdout_share": 0.3})
+    api = create_app(settings.model_copy(update={"experiments": experiments}))
+    with TestClient(api) as client:
+        engine = api.state.resources.engine
+        _versions(engine, "1", "2")
+        set_champion(engine, TENANT, "m", "1")
+        set_champion(engine, TENANT, "m", "2")
+        key = create_api_key(engine, TENANT, role=Role.OPERATOR).plaintext
+        held = next(u for u in UNITS if in_holdout(TENANT, u, 0.3))
+        other = next(u for u in UNITS if not in_holdout(TENANT, u, 0.3))
+        answers = {
+            unit: client.post(
+                "/v1/route", json={"unit_id": unit}, headers={"Authorization": f"Bearer {key}"}
+            ).json()
+            for unit in (held, other)
+        }
+    assert (answers[held]["model"], answers[held]["source"]) == ("m@1", "holdout")
+    assert answers[held]["arm"] == "holdout"
+    assert (answers[other]["model"], answers[other]["source"]) == ("m@2", "champion")
