@@ -195,6 +195,11 @@ class DatasetBuilder:
             else f"not enough data: {total} valid examples, {floor} needed "
             f"(training_data_threshold={self.options.threshold})"
         )
+        if capped := sum(self.dropped.over_share.values()):
+            message += (
+                f"; {capped} posts over the {self.options.max_share_per_model:.0%} share "
+                "per model version dropped (dataset.max_share_per_model)"
+            )
         train_tokens = sum(self._tokens["train"])
         cost = train_tokens * self.options.n_epochs_for_estimate
         cost_usd = round(cost * self.options.price_per_million_tokens / 1e6, 4)

@@ -143,10 +143,9 @@ class RoutingTable:
         return list(dict.fromkeys(found))
 
     def route(self, unit_id: str) -> Route:
-        h = self._holdout
-        if h is not None and in_holdout(h.tenant_id, unit_id, h.share):
-            assert self._holdout_route is not None
-            return self._holdout_route
+        h, held = self._holdout, self._holdout_route
+        if h is not None and held is not None and in_holdout(h.tenant_id, unit_id, h.share):
+            return held
         if self._assigner is not None:
             return self._arm_routes[self._assigner.assign(unit_id)]
         if self._rollout is not None:

@@ -67,13 +67,17 @@ def _with_sources(
     wanted = {r["generation_id"] for r in rows if r["generation_id"] and not r["source_model"]}
     if not wanted:
         return rows
-    found = generations_by_id(engine, tenant_id, wanted)
+    labels = {
+        generation_id: link.model_id
+        for generation_id, link in generations_by_id(engine, tenant_id, wanted).items()
+        if link.model_id
+    }
     for row in rows:
-        link = found.get(row["generation_id"]) if not row["source_model"] else None
-        model, at, version = (link.model_id or "").rpartition("@") if link else ("", "", "")
+        label = labels.get(row["generation_id"]) if not row["source_model"] else None
+        model, at, version = (label or "").rpartition("@")
         if at and model and version:
             row["source_model"], row["source_version"] = model[:200], version[:32]
-            row["model_id"] = row["model_id"] or link.model_id  # type: ignore[union-attr]
+            row["model_id"] = row["model_id"] or label
     return rows
 
 
