@@ -110,3 +110,14 @@ def test_one_version_alone_cannot_meet_a_cap_below_one() -> None:
     assert cap_quotas({"a@1": 10}, 0.5) == {"a@1": 0}
     assert cap_quotas({"a@1": 10}, 1.0) == {}
     assert shares_of({}) == {}
+
+
+def test_a_cap_that_leaves_too_little_says_so_in_the_message() -> None:
+    collected = posts("m", "2", 30, start=0)
+    sinks = {"train": io.StringIO(), "validation": io.StringIO(), "meta": io.StringIO()}
+    options = BuildOptions(threshold=10, max_share_per_model=0.5)
+    builder = DatasetBuilder(options, sinks, quotas=cap_quotas({"m@2": 30}, 0.5))  # type: ignore[arg-type]
+    builder.add_all(collected)
+    result = builder.finish()
+    assert result.status == "not_enough_data"
+    assert "30 posts over the 50% share per model version dropped" in result.message
