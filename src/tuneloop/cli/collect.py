@@ -103,10 +103,11 @@ def list_command(
 ) -> None:
     """List dataset versions, newest first."""
     store = engine()
-    table = Table(
-        "version", "created", "posts", "hook", "body", "train", "val", "tokens", "source versions"
-    )
-    for row in list_datasets(store, tenant, limit=limit):
+    table = Table("version", "created", "posts", "hook", "body", "train", "val", "tokens")
+    # A table of its own: beside the counts it would squeeze the version ids users copy.
+    sources = Table("version", "share of examples per source model version")
+    rows = list_datasets(store, tenant, limit=limit)
+    for row in rows:
         table.add_row(
             row.id[:12],
             row.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -116,9 +117,11 @@ def list_command(
             str(row.train_examples),
             str(row.validation_examples),
             str(row.total_tokens),
-            describe_shares(source_shares(row.manifest)),
         )
+        sources.add_row(row.id[:12], describe_shares(source_shares(row.manifest)))
     console.print(table)
+    if rows:
+        console.print(sources)
     if new:
         console.print(
             f"new qualifying posts since the last collection: "
