@@ -130,6 +130,22 @@ class SourceSettings(BaseModel):
     body_column: str = "body"
     engagement_column: str = "engagement_rate"
     ts_column: str = "ts"
+    source_model_column: str | None = Field(
+        default=None,
+        description="Which model wrote a post. None: `source_model` in tuneloop's own `posts` "
+        "table; in another table, every post is of unknown origin unless this is set.",
+    )
+    source_version_column: str | None = Field(
+        default=None, description="Its version; None: as for source_model_column."
+    )
+
+    def model_columns(self) -> tuple[str, str] | None:
+        """The (model, version) columns of the source, or None when it has none."""
+        if self.source_model_column and self.source_version_column:
+            return self.source_model_column, self.source_version_column
+        if self.table == "posts" and not self.source_model_column:
+            return "source_model", "source_version"
+        return None
 
 
 class PipelineSettings(BaseModel):
@@ -209,6 +225,13 @@ class DatasetSettings(BaseModel):
     min_examples: int = Field(default=10, ge=1, description="OpenAI's minimum.")
     n_epochs_for_estimate: int = Field(default=3, ge=1)
     price_per_million_training_tokens: float = Field(default=3.0, ge=0.0)
+    max_share_per_model: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=1.0,
+        description="Cap on the share of a dataset's posts written by any one model version "
+        "(1.0: no cap); an over-represented version loses its lowest-engagement posts.",
+    )
     hook_prompt: str = "Create engaging content"
     body_prompt_suffix: str = "\n\nWrite a detailed post:"
     system_prompt: str | None = None
@@ -294,6 +317,23 @@ class EvaluationSettings(BaseModel):
         description="Gate: the candidate's held-out loss may exceed the champion's by this "
         "much (nats per token). The default, negative, asks for a real improvement of at "
         "least 0.001: a tie does not pass.",
+    )
+
+
+class ExperimentsSettings(BaseModel):
+    """The permanent holdout (docs/decisions/0021-feedback-loop-safeguards.md)."""
+
+    holdout_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of units (hash of tenant and unit) served the reference model for "
+        "good, before any experiment or rollout; 0: no holdout.",
+    )
+    holdout_model: str | None = Field(
+        default=None,
+        pattern=r"^.+@[^@]+$",
+        description="The holdout's reference as MODEL@VERSION; None: the tenant's first champion.",
     )
 
 
@@ -581,6 +621,7 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = DashboardSettings()
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    experiments: ExperimentsSettings = ExperimentsSettings()
     rollout: RolloutSettings = RolloutSettings()
     serving: ServingSettings = ServingSettings()
     worker: WorkerSettings = WorkerSettings()

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from tuneloop.app.runs import advance_runs, tick_rollouts
 from tuneloop.domain.clock import ManualClock
 from tuneloop.domain.runs import ACTIVE, RunStatus
-from tuneloop.rollout.routing import Route
+from tuneloop.rollout.routing import HoldoutPolicy, Route
 from tuneloop.store import runs as repo
 from tuneloop.synthetic.serving import Behaviour, serve_units
 from tuneloop.wiring import Container
@@ -61,6 +61,7 @@ def drive_run(
             at=at,
             behaviour=behaviour,
             prefix=f"{run_id}-u",
+            holdout=holdout_policy(container),
         )
         actions = [o.action for o in tick_rollouts(container, tenant=tenant)]
         advance_runs(container)
@@ -70,6 +71,12 @@ def drive_run(
         if RunStatus(run.status) not in ACTIVE:
             return RunStatus(run.status)
     return RunStatus(repo.get_run(container.engine, tenant, run_id).status)
+
+
+def holdout_policy(container: Container) -> HoldoutPolicy | None:
+    """The settings' permanent holdout, as routing reads it."""
+    e = container.settings.experiments
+    return HoldoutPolicy.from_settings(e.holdout_share, e.holdout_model)
 
 
 def lift_for(

@@ -43,7 +43,7 @@ from tuneloop.pipeline.outputs import (
 from tuneloop.store.pipeline_models import PipelineRun, PipelineStep
 from tuneloop.store.runs import RunSnapshot
 
-EVIDENCE_STEPS = ("evaluate", "experiment", "decide", "rollout")
+EVIDENCE_STEPS = ("collect", "evaluate", "experiment", "decide", "rollout")
 MAX_CHART_POINTS = 500
 
 

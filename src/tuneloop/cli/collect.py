@@ -12,6 +12,7 @@ from rich.table import Table
 from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, progress_bar, settings
 from tuneloop.collect.service import collect_dataset, new_qualifying_since_last, query_from
 from tuneloop.dataset.builder import BuildResult
+from tuneloop.dataset.shares import describe_shares, source_shares
 from tuneloop.store.datasets import get_dataset, list_datasets
 
 datasets_app = typer.Typer(help="Dataset versions: list and inspect.", no_args_is_help=True)
@@ -80,6 +81,14 @@ def _print_summary(result: BuildResult, qualifying: int, max_records: int | None
         f"{dropped.duplicates} duplicates, {sum(dropped.invalid.values())} invalid"
         + (f" ({dict(dropped.invalid)})" if dropped.invalid else ""),
     )
+    sources = result.source_report()
+    table.add_row("source versions", describe_shares(sources["shares"]))
+    if sources["dropped_posts"]:
+        table.add_row(
+            "capped",
+            f"{sum(sources['dropped_posts'].values())} posts "
+            f"({sources['dropped_posts']}): {sources['reason']}",
+        )
     style = "green" if result.status == "ok" else "yellow"
     console.print(Panel(table, title=f"[{style}]{result.message}[/]", title_align="left"))
 
@@ -95,7 +104,10 @@ def list_command(
     """List dataset versions, newest first."""
     store = engine()
     table = Table("version", "created", "posts", "hook", "body", "train", "val", "tokens")
-    for row in list_datasets(store, tenant, limit=limit):
+    # A table of its own: beside the counts it would squeeze the version ids users copy.
+    sources = Table("version", "share of examples per source model version")
+    rows = list_datasets(store, tenant, limit=limit)
+    for row in rows:
         table.add_row(
             row.id[:12],
             row.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -106,7 +118,10 @@ def list_command(
             str(row.validation_examples),
             str(row.total_tokens),
         )
+        sources.add_row(row.id[:12], describe_shares(source_shares(row.manifest)))
     console.print(table)
+    if rows:
+        console.print(sources)
     if new:
         console.print(
             f"new qualifying posts since the last collection: "

@@ -18,6 +18,7 @@ from tuneloop.cli import demo as demo_cli
 from tuneloop.cli import deploy as deploy_cli
 from tuneloop.cli import events as events_cli
 from tuneloop.cli import experiments as experiments_cli
+from tuneloop.cli import holdout as holdout_cli
 from tuneloop.cli import keys as keys_cli
 from tuneloop.cli import models as models_cli
 from tuneloop.cli import posts as posts_cli
@@ -72,6 +73,7 @@ app.command("seed")(posts_cli.seed)
 app.command("collect")(collect_cli.collect)
 app.add_typer(collect_cli.datasets_app, name="datasets")
 app.add_typer(experiments_cli.app, name="experiments")
+app.add_typer(holdout_cli.app, name="holdout")
 app.command("simulate-traffic")(experiments_cli.simulate_traffic)
 app.add_typer(keys_cli.app, name="keys")
 app.command("serve")(serve_cli.serve)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from itertools import islice
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +14,8 @@ from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, progress
 from tuneloop.errors import InvalidInputError
 from tuneloop.posts.importer import ImportReport, read_posts
 from tuneloop.posts.schema import PostIn
-from tuneloop.store.posts import count_posts, upsert_posts
+from tuneloop.store.models import Post
+from tuneloop.store.posts import count_posts, list_posts, upsert_posts
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
 
 app = typer.Typer(help="Posts: import your own, with per-line error reports.", no_args_is_help=True)
@@ -31,7 +33,8 @@ def import_posts(
     """Import posts from FILE, idempotent on post id; bad rows are listed, good rows kept.
 
     Columns: id, hook, body, ts (required); persona_id, engagement_rate (0..1),
-    impressions, engagements, tokens_used, model_id (optional).
+    impressions, engagements, tokens_used, model_id, source_model, source_version,
+    generation_id (optional: which model version wrote the post).
     """
     report = ImportReport()
     written = upsert_posts(engine(), tenant, read_posts(file, report, fmt))
@@ -51,6 +54,36 @@ def import_posts(
                 f"{report.rejected} of {report.read} rows rejected; "
                 f"the {report.accepted} good rows were kept"
             )
+
+
+@app.command("list")
+def list_command(
+    tenant: TenantOption = DEFAULT,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """The newest posts, with the model version that wrote each (- : unknown origin)."""
+    rows = list_posts(engine(), tenant, limit=limit)
+    if as_json:
+        typer.echo(json.dumps([_post_json(row) for row in rows], indent=2, default=str))
+        return
+    table = Table("id", "ts", "engagement", "source model", "version", "hook")
+    for row in rows:
+        table.add_row(
+            row.id,
+            row.ts.strftime("%Y-%m-%d %H:%M"),
+            "-" if row.engagement_rate is None else f"{row.engagement_rate:.4f}",
+            row.source_model or "-",
+            row.source_version or "-",
+            row.hook[:48],
+        )
+    console.print(table)
+
+
+def _post_json(row: Post) -> dict[str, object]:
+    fields = ("id", "persona_id", "engagement_rate", "model_id", "source_model")
+    more = ("source_version", "generation_id", "ts", "hook")
+    return {name: getattr(row, name) for name in (*fields, *more)}
 
 
 def seed(

@@ -8,11 +8,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Engine, Select, column, func, literal, select, table
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Engine,
+    Select,
+    column,
+    func,
+    literal,
+    null,
+    select,
+    table,
+)
 from sqlalchemy.sql.elements import ColumnClause
 
 from tuneloop.collect.prefetch import prefetched
 from tuneloop.config import SourceSettings
+from tuneloop.dataset.shares import source_key
 from tuneloop.domain.posts import CollectedPost
 from tuneloop.store.types import utcnow
 
@@ -56,6 +68,13 @@ class Source:
         )
         if self.tenant is not None:
             self.table.append_column(self.tenant)
+        names = s.model_columns()
+        self.model: ColumnElement[Any] = null()
+        self.version: ColumnElement[Any] = null()
+        if names is not None:
+            self.model, self.version = column(names[0]), column(names[1])
+            self.table.append_column(self.model)
+            self.table.append_column(self.version)
 
     def filters(self, query: CollectQuery) -> list[ColumnElement[bool]]:
         # A watermark is exclusive (its post was collected); a time window is inclusive.
@@ -87,6 +106,8 @@ def collect_statement(source: Source, query: CollectQuery) -> Select[tuple[objec
             source.body.label("body"),
             engagement,
             source.ts.label("ts"),
+            source.model.label("source_model"),
+            source.version.label("source_version"),
         )
         .select_from(source.table)
         .where(*source.filters(query))
@@ -122,6 +143,8 @@ def stream_posts(
                     r[3],
                     float(r[4]),
                     r[5] if r[5].tzinfo is not None else r[5].replace(tzinfo=UTC),
+                    r[6],
+                    r[7],
                 )
                 for r in rows
             ]
@@ -137,7 +160,10 @@ def _stream_server_side(
     text ids (cast below), double engagement, timezone-aware timestamps.
     """
     compiled = statement.compile(dialect=engine.dialect)
-    columns = "CAST(c.id AS TEXT), c.persona_id, c.hook, c.body, c.engagement_rate, c.ts"
+    columns = (
+        "CAST(c.id AS TEXT), c.persona_id, c.hook, c.body, c.engagement_rate, c.ts, "
+        "c.source_model, c.source_version"
+    )
     sql = f"SELECT {columns} FROM ({compiled}) AS c"
     make = CollectedPost._make
     with engine.connect() as connection:
@@ -160,3 +186,17 @@ def count_qualifying(engine: Engine, source: Source, query: CollectQuery) -> int
     statement = select(func.count()).select_from(source.table).where(*source.filters(query))
     with engine.connect() as connection:
         return int(connection.execute(statement).scalar_one())
+
+
+def count_by_source(engine: Engine, source: Source, query: CollectQuery) -> dict[str, int]:
+    """Posts per source version among exactly the rows the collector will read (its
+    ``max_records`` included): what ``dataset.shares.cap_quotas`` sizes the cap from."""
+    collected = collect_statement(source, query).subquery("collected")
+    model, version = collected.c.source_model, collected.c.source_version
+    statement = select(model, version, func.count()).group_by(model, version)
+    counts: dict[str, int] = {}
+    with engine.connect() as connection:
+        for found_model, found_version, n in connection.execute(statement):
+            key = source_key(found_model, found_version)
+            counts[key] = counts.get(key, 0) + int(n)
+    return counts

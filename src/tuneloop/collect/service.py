@@ -13,11 +13,18 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tuneloop.collect.query import CollectQuery, Source, count_qualifying, stream_posts
+from tuneloop.collect.query import (
+    CollectQuery,
+    Source,
+    count_by_source,
+    count_qualifying,
+    stream_posts,
+)
 from tuneloop.collect.watermark import advance_watermark, read_watermark
 from tuneloop.config import Settings
 from tuneloop.dataset.builder import BuildOptions, BuildResult, DatasetBuilder
 from tuneloop.dataset.examples import Prompts
+from tuneloop.dataset.shares import cap_quotas
 from tuneloop.store.datasets import save_dataset
 from tuneloop.store.models import DatasetVersion
 
@@ -41,6 +48,7 @@ def build_options(settings: Settings) -> BuildOptions:
         threshold=settings.pipeline.training_data_threshold,
         n_epochs_for_estimate=d.n_epochs_for_estimate,
         price_per_million_tokens=d.price_per_million_training_tokens,
+        max_share_per_model=d.max_share_per_model,
     )
 
 
@@ -116,8 +124,14 @@ def _build_into(
         open(staging / "validation.jsonl", "w", encoding="utf-8") as validation,
         open(staging / "examples.meta.jsonl", "w", encoding="utf-8") as meta,
     ):
+        options = build_options(settings)
+        quotas = (
+            cap_quotas(count_by_source(engine, source, query), options.max_share_per_model)
+            if options.max_share_per_model < 1.0
+            else None
+        )
         builder = DatasetBuilder(
-            build_options(settings), {"train": train, "validation": validation, "meta": meta}
+            options, {"train": train, "validation": validation, "meta": meta}, quotas=quotas
         )
         for chunk in stream_posts(engine, source, query, chunk_size=settings.pipeline.chunk_size):
             builder.add_all(chunk)

@@ -11,11 +11,12 @@ import hashlib
 import json
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from tuneloop.dataset.examples import Example, Prompts, examples_for
+from tuneloop.dataset.shares import shares_of, source_key
 from tuneloop.dataset.split import canonical_line, duplicate_key, split_of
 from tuneloop.dataset.tokens import TokenCounter, approximate_tokens, count_example_tokens
 from tuneloop.dataset.validate import problems_of
@@ -36,6 +37,7 @@ class BuildOptions:
     n_epochs_for_estimate: int = 3
     price_per_million_tokens: float = 3.0
     token_counter: TokenCounter = approximate_tokens
+    max_share_per_model: float = 1.0  # 1.0: no cap (see dataset.shares)
 
 
 @dataclass
@@ -43,6 +45,7 @@ class DropReport:
     duplicates: int = 0
     invalid: Counter[str] = field(default_factory=Counter)
     samples: list[dict[str, Any]] = field(default_factory=list)  # first few, for the user
+    over_share: Counter[str] = field(default_factory=Counter)  # posts dropped per version
 
     @property
     def total(self) -> int:
@@ -63,6 +66,24 @@ class BuildResult:
     engagement: dict[str, float]
     dropped: DropReport
     message: str
+    sources: dict[str, int] = field(default_factory=dict)  # examples written per source
+    max_share_per_model: float = 1.0
+
+    def source_report(self) -> dict[str, Any]:
+        """The share of examples per source version, and what the cap dropped and why."""
+        dropped = dict(self.dropped.over_share)
+        return {
+            "examples": dict(sorted(self.sources.items())),
+            "shares": shares_of(self.sources),
+            "max_share_per_model": self.max_share_per_model,
+            "dropped_posts": dropped,
+            "reason": (
+                f"lowest-engagement posts of versions above the "
+                f"{self.max_share_per_model:.0%} cap (dataset.max_share_per_model)"
+                if dropped
+                else None
+            ),
+        }
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -78,15 +99,31 @@ class BuildResult:
                 "duplicates": self.dropped.duplicates,
                 "invalid": dict(self.dropped.invalid),
                 "samples": self.dropped.samples,
+                "over_share": sum(self.dropped.over_share.values()),
             },
+            "sources": self.source_report(),
         }
 
 
 class DatasetBuilder:
-    """Feed posts with :meth:`add`; call :meth:`finish` for the result."""
+    """Feed posts with :meth:`add`; call :meth:`finish` for the result.
 
-    def __init__(self, options: BuildOptions, sinks: dict[str, Sink]) -> None:
+    ``quotas`` (``dataset.shares.cap_quotas``) says how many posts a capped source version
+    may keep; the collector streams posts highest engagement first, so keeping each
+    version's first posts drops its lowest-engagement ones.
+    """
+
+    def __init__(
+        self,
+        options: BuildOptions,
+        sinks: dict[str, Sink],
+        *,
+        quotas: Mapping[str, int] | None = None,
+    ) -> None:
         self.options = options
+        self.quotas = dict(quotas or {})
+        self._kept: Counter[str] = Counter()  # posts kept per capped version
+        self._sources: Counter[str] = Counter()  # examples written per source
         self.sinks = sinks  # "train", "validation", "meta"
         self._seen: set[bytes] = set()
         self._hashes = {"train": hashlib.sha256(), "validation": hashlib.sha256()}
@@ -102,11 +139,17 @@ class DatasetBuilder:
 
     def add(self, post: CollectedPost) -> None:
         self._records += 1
+        source = source_key(post.source_model, post.source_version)
+        if source in self.quotas:
+            if self._kept[source] >= self.quotas[source]:
+                self.dropped.over_share[source] += 1
+                return
+            self._kept[source] += 1
         split = split_of(post.id, self.options.validation_fraction)
         for example in examples_for(post, self.options.prompts):
-            self._add_example(example, split)
+            self._add_example(example, split, source)
 
-    def _add_example(self, example: Example, split: str) -> None:
+    def _add_example(self, example: Example, split: str, source: str) -> None:
         line = canonical_line(example.record)
         key = duplicate_key(line)
         if key in self._seen:
@@ -133,10 +176,12 @@ class DatasetBuilder:
             "split": split,
             "persona_id": example.persona_id,
             "engagement_rate": example.engagement_rate,
+            "source": source,
         }
         self.sinks["meta"].write(json.dumps(meta, separators=(",", ":")) + "\n")
         self._tokens[split].append(tokens)
         self._kinds[example.kind] += 1
+        self._sources[source] += 1
         self._rates.append(example.engagement_rate)
 
     def finish(self) -> BuildResult:
@@ -150,6 +195,11 @@ class DatasetBuilder:
             else f"not enough data: {total} valid examples, {floor} needed "
             f"(training_data_threshold={self.options.threshold})"
         )
+        if capped := sum(self.dropped.over_share.values()):
+            message += (
+                f"; {capped} posts over the {self.options.max_share_per_model:.0%} share "
+                "per model version dropped (dataset.max_share_per_model)"
+            )
         train_tokens = sum(self._tokens["train"])
         cost = train_tokens * self.options.n_epochs_for_estimate
         cost_usd = round(cost * self.options.price_per_million_tokens / 1e6, 4)
@@ -174,6 +224,8 @@ class DatasetBuilder:
             engagement=_rate_stats(self._rates),
             dropped=self.dropped,
             message=message,
+            sources=dict(self._sources),
+            max_share_per_model=self.options.max_share_per_model,
         )
 
     def _content_hash(self) -> str:

@@ -15,3 +15,5 @@ class CollectedPost(NamedTuple):
     body: str
     engagement_rate: float
     ts: datetime
+    source_model: str | None = None  # which model version wrote it; None: unknown origin
+    source_version: str | None = None

@@ -20,7 +20,7 @@ Layout (``TOPIC`` is ``events.kafka_topic``, default ``tuneloop.events``):
 
 Appends and dead letters use an idempotent producer with ``acks=all`` and return only when
 the broker confirmed them. Why Kafka is optional and how this maps onto the stream
-contract: docs/decisions/0021-kafka-event-stream.md.
+contract: docs/decisions/0022-kafka-event-stream.md.
 """
 
 from __future__ import annotations

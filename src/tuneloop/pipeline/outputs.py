@@ -47,6 +47,8 @@ class CollectOutput(StepOutput):
     path: str | None = None
     mlflow_run_id: str | None = None
     same_data_as: str | None = None  # no_new_data: the model version trained on this dataset
+    # Examples and share per source model version, the cap and what it dropped (and why).
+    sources: dict[str, Any] = Field(default_factory=dict)
 
 
 class TrainOutput(StepOutput):

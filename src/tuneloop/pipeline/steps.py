@@ -44,6 +44,7 @@ def collect_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
         "qualifying": outcome.qualifying,
         "tokens_total": result.tokens["total"],
         "estimated_cost_usd": result.estimated_cost_usd,
+        "sources": result.source_report(),
     }
     if outcome.version is None:
         return StepOutcome(CollectOutput(**output).to_json(), final=RunStatus.NOT_ENOUGH_DATA)

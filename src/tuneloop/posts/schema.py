@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tuneloop.domain.text import StorableText
 
@@ -26,6 +26,11 @@ class PostIn(StorableText):
     engagements: int | None = Field(default=None, ge=0)
     tokens_used: int | None = Field(default=None, ge=0)
     model_id: str | None = Field(default=None, max_length=256)
+    # Which model version wrote the post: given outright, read from a ``model_id`` of the
+    # form MODEL@VERSION, or (at write time) from the generation ``generation_id`` names.
+    source_model: str | None = Field(default=None, max_length=200)
+    source_version: str | None = Field(default=None, max_length=32)
+    generation_id: str | None = Field(default=None, max_length=128)
     ts: datetime
 
     @field_validator("id", mode="before")
@@ -33,7 +38,9 @@ class PostIn(StorableText):
     def _id_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
-    @field_validator("persona_id", "model_id", mode="before")
+    @field_validator(
+        "persona_id", "model_id", "source_model", "source_version", "generation_id", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -44,6 +51,16 @@ class PostIn(StorableText):
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _source_from_label(self) -> PostIn:
+        if self.source_model is None and self.model_id is not None:
+            model, at, version = self.model_id.rpartition("@")
+            if at and model and version and len(model) <= 200 and len(version) <= 32:
+                self.source_model, self.source_version = model, version
+        if self.source_model is None:
+            self.source_version = None  # a version of no known model says nothing
+        return self
 
     @field_validator("ts")
     @classmethod

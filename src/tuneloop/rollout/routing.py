@@ -2,6 +2,10 @@
 
 Precedence (docs/decisions/0008-rollout.md), first match wins:
 
+0. **the permanent holdout** (``experiments.holdout_share`` > 0; decision 0021): its units
+   get the reference model (the tenant's first champion, or ``experiments.holdout_model``)
+   whatever else runs, so their engagement against everyone else's measures the effect of
+   all promotions together. Experiments and rollouts see only the other units.
 1. **a running experiment** owns every unit: the unit gets its arm's model (hash of
    experiment key and unit id, ``experiments.assignment``). An experiment's arms must stay
    comparable, so a rollout never takes units from it; deploying closes the experiment
@@ -27,12 +31,15 @@ from sqlalchemy import Engine
 from tuneloop.domain.experiments import ArmSpec
 from tuneloop.errors import NotFoundError
 from tuneloop.experiments.assignment import Assigner, bucket
+from tuneloop.experiments.holdout import HOLDOUT, in_holdout
 from tuneloop.rollout.checks import model_label
 from tuneloop.store.deployments import active_deployment
 from tuneloop.store.experiments import list_experiments
-from tuneloop.store.models_registry import champion_of
+from tuneloop.store.models_registry import champion_of, holdout_reference
 
-Source = Literal["experiment", "deployment", "champion", "pinned", "fallback"]  # pinned: by name
+Source = Literal[  # pinned: asked for by name
+    "holdout", "experiment", "deployment", "champion", "pinned", "fallback"
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,26 @@ class Route:
 
 def _route(model_id: str, version: str, source: Source, **where: str | None) -> Route:
     return Route(model_label(model_id, version), model_id, version, source, **where)
+
+
+@dataclass(frozen=True)
+class HoldoutPolicy:
+    """``experiments.holdout_share`` and ``holdout_model`` (MODEL@VERSION, or None: the
+    tenant's first champion)."""
+
+    share: float = 0.0
+    model: str | None = None
+
+    @classmethod
+    def from_settings(cls, share: float, model: str | None) -> HoldoutPolicy | None:
+        return cls(share, model) if share > 0 else None
+
+
+@dataclass(frozen=True)
+class _Holdout:
+    tenant_id: str
+    share: float
+    reference: tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -67,7 +94,12 @@ class RoutingTable:
         experiment: tuple[str, list[ArmSpec]] | None,
         rollout: _Rollout | None,
         champion: tuple[str, str] | None,
+        holdout: _Holdout | None = None,
     ) -> None:
+        self._holdout = holdout
+        self._holdout_route = (
+            _route(*holdout.reference, "holdout", arm=HOLDOUT) if holdout is not None else None
+        )
         self._experiment = experiment
         self._assigner = (
             Assigner(experiment[0], [(a.name, a.weight) for a in experiment[1]])
@@ -100,6 +132,8 @@ class RoutingTable:
     def models(self) -> list[tuple[str, str]]:
         """Every ``(model_id, version)`` this table can hand out (what serving keeps warm)."""
         found: list[tuple[str, str]] = []
+        if self._holdout is not None:
+            found.append(self._holdout.reference)
         if self._experiment is not None:
             found += [(a.model_id, a.version) for a in self._experiment[1]]
         if self._rollout is not None:
@@ -109,6 +143,9 @@ class RoutingTable:
         return list(dict.fromkeys(found))
 
     def route(self, unit_id: str) -> Route:
+        h, held = self._holdout, self._holdout_route
+        if h is not None and held is not None and in_holdout(h.tenant_id, unit_id, h.share):
+            return held
         if self._assigner is not None:
             return self._arm_routes[self._assigner.assign(unit_id)]
         if self._rollout is not None:
@@ -121,8 +158,11 @@ class RoutingTable:
         raise NotFoundError("no experiment, deployment or champion to route to")
 
 
-def routing_table(engine: Engine, tenant_id: str) -> RoutingTable:
-    """Read the tenant's running experiment, active deployment and champion (three queries)."""
+def routing_table(
+    engine: Engine, tenant_id: str, *, holdout: HoldoutPolicy | None = None
+) -> RoutingTable:
+    """Read the tenant's running experiment, active deployment and champion (three queries;
+    a fourth for the holdout's reference when there is a holdout)."""
     running = list_experiments(engine, tenant_id, status="running", limit=1000)
     first = min(running, key=lambda e: (e.started_at or e.created_at, e.key), default=None)
     experiment = (first.key, [ArmSpec.from_json(a) for a in first.arms]) if first else None
@@ -142,9 +182,24 @@ def routing_table(engine: Engine, tenant_id: str) -> RoutingTable:
         experiment=experiment,
         rollout=rollout,
         champion=(champion.model_id, champion.version) if champion else None,
+        holdout=_holdout(engine, tenant_id, holdout),
     )
 
 
-def route(engine: Engine, tenant_id: str, unit_id: str) -> Route:
+def _holdout(engine: Engine, tenant_id: str, policy: HoldoutPolicy | None) -> _Holdout | None:
+    """No holdout without a share, or before the tenant has a reference to serve it."""
+    if policy is None or policy.share <= 0:
+        return None
+    if policy.model is not None:
+        model_id, _, version = policy.model.rpartition("@")
+        reference: tuple[str, str] | None = (model_id, version)
+    else:
+        reference = holdout_reference(engine, tenant_id)
+    return _Holdout(tenant_id, policy.share, reference) if reference is not None else None
+
+
+def route(
+    engine: Engine, tenant_id: str, unit_id: str, *, holdout: HoldoutPolicy | None = None
+) -> Route:
     """The model for one unit of one tenant (reads the current state; see ``routing_table``)."""
-    return routing_table(engine, tenant_id).route(unit_id)
+    return routing_table(engine, tenant_id, holdout=holdout).route(unit_id)

@@ -4,7 +4,7 @@ Per request (``POST /v1/chat/completions``):
 
 1. **decide**: a generation id (``gen-…``); the unit is the request's ``user`` (OpenAI's
    end-user field), else the ``X-Tuneloop-Unit`` header, else the generation id (no
-   stickiness); ``model="auto"`` routes the unit (experiment > rollout > champion, see
+   stickiness); ``model="auto"`` routes the unit (holdout > experiment > rollout > champion, see
    ``rollout.routing``), ``model="MODEL@VERSION"`` pins a version; then where that version
    is served (``serving.targets``);
 2. **call** the upstream or the local model server, streaming or not;

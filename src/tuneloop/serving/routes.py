@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from tuneloop.rollout.routing import Route, RoutingTable, routing_table
+from tuneloop.rollout.routing import HoldoutPolicy, Route, RoutingTable, routing_table
 
 
 class RouteCache:
@@ -27,8 +27,10 @@ class RouteCache:
         *,
         ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        holdout: HoldoutPolicy | None = None,
     ) -> None:
         self._engine = engine
+        self._holdout = holdout
         self._ttl = ttl_seconds
         self._clock = clock
         self._tables: dict[str, tuple[float, RoutingTable]] = {}
@@ -46,7 +48,7 @@ class RouteCache:
             if fresh is not None:
                 return fresh
             now = self._clock()
-            table = routing_table(self._engine, tenant_id)
+            table = routing_table(self._engine, tenant_id, holdout=self._holdout)
             if self._ttl > 0:
                 with self._lock:
                     self._tables[tenant_id] = (now + self._ttl, table)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from tuneloop.config import Settings
 from tuneloop.domain.experiments import ExperimentStatus
 from tuneloop.rollout.checks import model_label
-from tuneloop.rollout.routing import routing_table
+from tuneloop.rollout.routing import HoldoutPolicy, routing_table
 from tuneloop.serving.loaded import LocalModel
 from tuneloop.serving.local_serving import LocalServing
 from tuneloop.serving.proxy import ChatProxy
@@ -41,7 +41,11 @@ class Serving:
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.routes = RouteCache(engine, ttl_seconds=settings.serving.route_cache_seconds)
+        e = settings.experiments
+        self.holdout = HoldoutPolicy.from_settings(e.holdout_share, e.holdout_model)
+        self.routes = RouteCache(
+            engine, ttl_seconds=settings.serving.route_cache_seconds, holdout=self.holdout
+        )
         self.upstream = UpstreamClient(
             breaker_config=settings.serving.breaker.config(), transport=transport
         )
@@ -60,7 +64,9 @@ class Serving:
         """Every locally served version that can get traffic now, in any tenant."""
         found: dict[LocalModel, None] = {}
         for tenant_id in serving_tenants(self.engine):
-            for model_id, version in routing_table(self.engine, tenant_id).models():
+            for model_id, version in routing_table(
+                self.engine, tenant_id, holdout=self.holdout
+            ).models():
                 row = self.proxy.version_record(tenant_id, model_id, version)
                 target = target_for(self.settings, tenant_id, model_id, version, row)
                 if isinstance(target, LocalTarget):

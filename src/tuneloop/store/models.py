@@ -35,6 +35,11 @@ class Post(Base):
     engagements: Mapped[int | None] = mapped_column(Integer)
     tokens_used: Mapped[int | None] = mapped_column(Integer)
     model_id: Mapped[str | None] = mapped_column(String(256))
+    # Which model version wrote the post (NULL: unknown origin, e.g. written by a person):
+    # the dataset's share per source version and its cap read these.
+    source_model: Mapped[str | None] = mapped_column(String(200))
+    source_version: Mapped[str | None] = mapped_column(String(32))
+    generation_id: Mapped[str | None] = mapped_column(String(128))
     ts: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

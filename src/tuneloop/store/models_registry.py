@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from tuneloop.errors import NotFoundError
-from tuneloop.store.pipeline_models import ModelVersion
+from tuneloop.store.pipeline_models import HoldoutReference, ModelVersion
 
 
 def record_model_version(
@@ -100,6 +100,16 @@ def set_champion(engine: Engine, tenant_id: str, model_id: str, version: str) ->
         )
         if not result.rowcount:  # type: ignore[attr-defined]
             raise NotFoundError(f"model {model_id} version {version} not found")
+        # The first champion is the permanent holdout's reference, pinned once for good.
+        if session.get(HoldoutReference, tenant_id) is None:
+            session.add(HoldoutReference(tenant_id=tenant_id, model_id=model_id, version=version))
+
+
+def holdout_reference(engine: Engine, tenant_id: str) -> tuple[str, str] | None:
+    """The tenant's first champion ``(model_id, version)``, or None before it has one."""
+    with Session(engine) as session:
+        found = session.get(HoldoutReference, tenant_id)
+        return (found.model_id, found.version) if found is not None else None
 
 
 def set_version_status(

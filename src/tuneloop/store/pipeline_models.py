@@ -129,3 +129,14 @@ class ModelVersion(Base):
     status: Mapped[str] = mapped_column(String(32))  # challenger / champion / archived
     metrics: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HoldoutReference(Base):
+    """The model a tenant's permanent holdout is served: its first champion, pinned once."""
+
+    __tablename__ = "holdout_references"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(32))
+    pinned_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,8 +8,10 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from tuneloop.posts.schema import PostIn
+from tuneloop.store.events import generations_by_id
 from tuneloop.store.models import Post
 from tuneloop.store.types import utcnow
 
@@ -24,6 +26,8 @@ UPDATABLE = (
     "model_id",
     "ts",
 )
+# A re-import without a model reference keeps the origin already known.
+KEEP_KNOWN = ("source_model", "source_version", "generation_id")
 
 
 def upsert_posts(
@@ -36,7 +40,7 @@ def upsert_posts(
     """
     written = 0
     for batch in _batches(posts, batch_size):
-        rows = [_row(tenant_id, post) for post in _last_per_id(batch)]
+        rows = _with_sources(engine, tenant_id, [_row(tenant_id, p) for p in _last_per_id(batch)])
         with engine.begin() as connection:
             connection.execute(_upsert_statement(engine.dialect.name), rows)
         written += len(rows)
@@ -46,10 +50,35 @@ def upsert_posts(
 def _upsert_statement(dialect: str) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(Post)
+    known = {
+        name: func.coalesce(statement.excluded[name], Post.__table__.c[name]) for name in KEEP_KNOWN
+    }
     return statement.on_conflict_do_update(
         index_elements=[Post.tenant_id, Post.id],
-        set_={name: statement.excluded[name] for name in UPDATABLE},
+        set_={name: statement.excluded[name] for name in UPDATABLE} | known,
     )
+
+
+def _with_sources(
+    engine: Engine, tenant_id: str, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Posts that name a generation (``X-Tuneloop-Generation-Id`` of the proxy's answer) and
+    no source take the model version that served it, as recorded in its generation event."""
+    wanted = {r["generation_id"] for r in rows if r["generation_id"] and not r["source_model"]}
+    if not wanted:
+        return rows
+    labels = {
+        generation_id: link.model_id
+        for generation_id, link in generations_by_id(engine, tenant_id, wanted).items()
+        if link.model_id
+    }
+    for row in rows:
+        label = labels.get(row["generation_id"]) if not row["source_model"] else None
+        model, at, version = (label or "").rpartition("@")
+        if at and model and version:
+            row["source_model"], row["source_version"] = model[:200], version[:32]
+            row["model_id"] = row["model_id"] or label
+    return rows
 
 
 def _row(tenant_id: str, post: PostIn) -> dict[str, Any]:
@@ -86,3 +115,16 @@ def iter_hook_body(
             statement
         )
         yield from result.tuples()
+
+
+def list_posts(engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0) -> list[Post]:
+    """The tenant's newest posts first (what ``GET /posts`` and ``tuneloop posts list`` show)."""
+    statement = (
+        select(Post)
+        .where(Post.tenant_id == tenant_id)
+        .order_by(Post.ts.desc(), Post.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.scalars(statement))

@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from tuneloop.events.ingest import IngestReport, ingest_events
-from tuneloop.rollout.routing import Route, routing_table
+from tuneloop.rollout.routing import HoldoutPolicy, Route, routing_table
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,10 @@ def serve_units(
     at: datetime,
     behaviour: Callable[[Route], Behaviour],
     prefix: str = "unit",
+    holdout: HoldoutPolicy | None = None,
 ) -> tuple[Counter[str], IngestReport]:
     """Route ``units`` new units at ``at`` (events in the hour before); count per model label."""
-    table = routing_table(engine, tenant_id)
+    table = routing_table(engine, tenant_id, holdout=holdout)
     rng = np.random.default_rng(seed)
     served: Counter[str] = Counter()
     events: list[dict[str, Any]] = []

@@ -33,6 +33,8 @@ def test_each_post_is_one_line_and_round_trips() -> None:
         "body": "b",
         "engagement_rate": 0.25,
         "ts": "2026-11-01T12:30:00+00:00",
+        "source_model": None,  # which model version wrote it: unknown here
+        "source_version": None,
     }
 
 

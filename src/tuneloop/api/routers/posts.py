@@ -6,10 +6,21 @@ from fastapi import APIRouter
 
 from tuneloop.api.auth import Operator, Viewer
 from tuneloop.api.resources import ResourcesDep
-from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, BODY_RESPONSES
-from tuneloop.api.schemas.posts import PostCountOut, PostsBatchIn, PostsBatchOut
+from tuneloop.api.schemas.common import (
+    AUTHENTICATED_RESPONSES,
+    BODY_RESPONSES,
+    PageLimit,
+    PageOffset,
+)
+from tuneloop.api.schemas.posts import (
+    PostCountOut,
+    PostOut,
+    PostPageOut,
+    PostsBatchIn,
+    PostsBatchOut,
+)
 from tuneloop.api.services.posts import ingest_posts
-from tuneloop.store.posts import count_posts
+from tuneloop.store.posts import count_posts, list_posts
 
 router = APIRouter(prefix="/posts", tags=["posts"], responses=AUTHENTICATED_RESPONSES)
 
@@ -27,6 +38,22 @@ def post_posts(batch: PostsBatchIn, principal: Operator, resources: ResourcesDep
         max_batch=resources.settings.api.max_batch_size,
     )
     return PostsBatchOut.of(report)
+
+
+@router.get("", summary="List posts, newest first, with the model version that wrote each")
+def get_posts(
+    principal: Viewer,
+    resources: ResourcesDep,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
+) -> PostPageOut:
+    rows = list_posts(resources.engine, principal.tenant_id, limit=limit, offset=offset)
+    return PostPageOut(
+        items=[PostOut.model_validate(row) for row in rows],
+        total=count_posts(resources.engine, principal.tenant_id),
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/count", summary="Count the tenant's posts")

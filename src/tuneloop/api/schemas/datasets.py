@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuneloop.api.services.datasets import DatasetPage
+from tuneloop.dataset.shares import source_shares
 from tuneloop.store.models import DatasetVersion
 
 _EXAMPLE: dict[str, Any] = {
@@ -20,6 +21,7 @@ _EXAMPLE: dict[str, Any] = {
     "validation_examples": 248,
     "total_tokens": 418220,
     "created_at": "2025-01-02T02:00:05Z",
+    "source_shares": {"tuneloop-acme@3": 0.5, "unknown": 0.3, "tuneloop-acme@2": 0.2},
 }
 
 
@@ -35,6 +37,18 @@ class DatasetSummary(BaseModel):
     validation_examples: int
     total_tokens: int
     created_at: datetime
+    source_shares: dict[str, float] = Field(
+        default_factory=dict,
+        description="Share of examples per source model version (`MODEL@VERSION`, or "
+        "`unknown`), largest first; the manifest's `sources` has counts and what the "
+        "`dataset.max_share_per_model` cap dropped.",
+    )
+
+    @classmethod
+    def of(cls, row: DatasetVersion) -> Self:
+        found = cls.model_validate(row)
+        found.source_shares = source_shares(row.manifest)
+        return found
 
 
 class DatasetDetail(DatasetSummary):
@@ -44,10 +58,6 @@ class DatasetDetail(DatasetSummary):
     )
 
     manifest: dict[str, Any] = Field(description="Counts, token stats, split, drops.")
-
-    @classmethod
-    def of(cls, row: DatasetVersion) -> DatasetDetail:
-        return cls.model_validate(row)
 
 
 class DatasetPageOut(BaseModel):
@@ -65,7 +75,7 @@ class DatasetPageOut(BaseModel):
     @classmethod
     def of(cls, page: DatasetPage) -> DatasetPageOut:
         return cls(
-            items=[DatasetSummary.model_validate(row) for row in page.items],
+            items=[DatasetSummary.of(row) for row in page.items],
             total=page.total,
             limit=page.limit,
             offset=page.offset,

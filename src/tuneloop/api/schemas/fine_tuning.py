@@ -214,7 +214,9 @@ class StatusOut(BaseModel):
     finished_at: datetime | None
     trigger: str = Field(description="What started the run: manual, schedule, data, drift...")
     evidence: dict[str, dict[str, Any]] = Field(
-        description="Each later step's evidence, by step: evaluate (offline report), "
+        description="The steps' evidence, by step: collect (counts, and `sources`: the "
+        "share of examples per source model version and what the per-version cap dropped), "
+        "evaluate (offline report), "
         "experiment (the A/B test it created), decide (lift, interval, SRM, verdict), rollout "
         "(deployment, timeline, the trigger that rolled it back)."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
@@ -27,7 +28,10 @@ PostItem = Annotated[
         {
             "description": "A post. Required: `id`, `hook`, `body`, `ts` (ISO 8601; no offset "
             "means UTC). Optional: `persona_id`, `engagement_rate` (0..1), `impressions`, "
-            "`engagements`, `tokens_used`, `model_id`. Other fields are ignored.",
+            "`engagements`, `tokens_used`, `model_id`, and which model version wrote it: "
+            "`source_model` with `source_version`, a `model_id` of the form MODEL@VERSION, or "
+            "the `generation_id` the proxy answered with (X-Tuneloop-Generation-Id; its "
+            "recorded model version is stored). Other fields are ignored.",
             "examples": [_EXAMPLE_POST],
         }
     ),
@@ -108,3 +112,30 @@ class PostCountOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"count": 3000}]})
 
     count: int = Field(description="Posts stored for the caller's tenant.")
+
+
+class PostOut(BaseModel):
+    """A stored post, with the model version that wrote it (None: unknown origin)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    persona_id: str | None
+    hook: str
+    body: str
+    engagement_rate: float | None
+    impressions: int | None
+    engagements: int | None
+    tokens_used: int | None
+    model_id: str | None
+    source_model: str | None = Field(description="The model that wrote it; None: unknown.")
+    source_version: str | None = Field(description="Its version; None: unknown.")
+    generation_id: str | None = Field(description="The proxy's generation it came from.")
+    ts: datetime
+
+
+class PostPageOut(BaseModel):
+    items: list[PostOut]
+    total: int = Field(description="Posts the tenant has in all.")
+    limit: int
+    offset: int

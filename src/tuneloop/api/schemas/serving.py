@@ -41,10 +41,12 @@ class RouteOut(BaseModel):
     model: str = Field(description="`MODEL@VERSION`: send it as the events' `model_id`.")
     model_id: str
     version: str
-    source: Literal["experiment", "deployment", "champion", "pinned"]
+    source: Literal["holdout", "experiment", "deployment", "champion", "pinned"]
     experiment_key: str | None = Field(description="Send it with the events, with `arm`.")
     deployment_id: str | None
-    arm: str | None = Field(description="The experiment's arm, or `new`/`previous` in a rollout.")
+    arm: str | None = Field(
+        description="The experiment's arm, `new`/`previous` in a rollout, or `holdout`."
+    )
 
 
 class ModelOut(BaseModel):
