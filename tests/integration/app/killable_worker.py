@@ -1,6 +1,8 @@
-"""The real worker in a process the SIGKILL test kills: ``python killable_worker.py CLOCK TICKS``.
+"""Real worker processes for the SIGKILL test: ``python killable_worker.py CLOCK TICKS``.
 
-Built by ``build_worker`` from the environment's settings, exactly as ``tuneloop worker``
+A launcher imports tuneloop once, then forks a fresh worker process for every line it
+reads on stdin and prints its pid (a restart costs a fork, not seconds of imports). Each
+worker is built by ``build_worker`` from the environment's settings, as ``tuneloop worker``
 builds it, but on a clock whose time the test writes to the file ``CLOCK`` (never going
 backwards, across restarts too). After every tick it writes ``PID COUNT`` to ``TICKS`` so
 the test knows the worker saw the time it set.
@@ -9,6 +11,7 @@ the test knows the worker saw the time it set.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -56,5 +59,19 @@ def main(clock_file: Path, ticks_file: Path) -> None:
         time.sleep(worker.settings.worker.tick_seconds)
 
 
+def launch(clock_file: Path, ticks_file: Path) -> None:
+    """Fork a worker per line on stdin; the kernel reaps the killed ones."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    for _ in sys.stdin:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            try:
+                main(clock_file, ticks_file)
+            finally:
+                os._exit(1)
+        print(pid, flush=True)
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    launch(Path(sys.argv[1]), Path(sys.argv[2]))
