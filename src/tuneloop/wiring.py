@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from tuneloop.config import Settings
-from tuneloop.domain.clock import Clock, SystemClock
+from tuneloop.domain.clock import Clock, ScaledClock, SystemClock
 from tuneloop.store.db import make_engine
 from tuneloop.store.migrate import is_up_to_date, upgrade
 
@@ -142,6 +142,24 @@ class Container:
         return self.trainer_factory(
             settings, self.engine, tenant_id, run_id=run_id, init_adapter=init_adapter
         )
+
+
+_SCALED: dict[float, ScaledClock] = {}
+_SCALED_LOCK = threading.Lock()
+
+
+def clock_for(settings: Settings) -> Clock:
+    """The wall clock, or a scaled one when ``worker.clock_speed`` says so (trials, demos).
+
+    One scaled clock per speed and process: ``tuneloop serve`` builds its API container and
+    its worker separately, and two scaled clocks started a second apart would disagree by
+    ``speed`` seconds (an hour at 3600) about when an event happened or a stage began.
+    """
+    speed = settings.worker.clock_speed
+    if speed == 1.0:
+        return SystemClock()
+    with _SCALED_LOCK:
+        return _SCALED.setdefault(speed, ScaledClock(speed))
 
 
 def build_container(

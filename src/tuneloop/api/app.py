@@ -142,7 +142,9 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         app.state.resources = resources
         outer_serving = getattr(app.state, "serving", None)
         try:  # a start that fails half-way still closes what it opened (threads, pools)
-            app.state.serving = service = Serving(settings, resources.engine)
+            app.state.serving = service = Serving(
+                settings, resources.engine, clock=resources.container.clock
+            )
             try:
                 service.local.start(await run_in_threadpool(service.models_to_warm))
                 log.info("tuneloop API started", extra={"event": "startup"})

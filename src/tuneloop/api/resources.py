@@ -25,7 +25,7 @@ from tuneloop.events.consumer import EventConsumer
 from tuneloop.events.factory import consumer_for, stream_for
 from tuneloop.events.report_cache import ReportCache
 from tuneloop.resilience.registry import BREAKER_NAMES, breaker_state
-from tuneloop.wiring import Container, build_container, engine_for
+from tuneloop.wiring import Container, build_container, clock_for, engine_for
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def open_resources(settings: Settings) -> Resources:
         redis=client,
         limiter=limiter,
         keys=KeyCache(settings.api.key_cache_seconds),
-        container=build_container(settings, engine=engine),
+        container=build_container(settings, engine=engine, clock=clock_for(settings)),
         events=stream,
         reports=reports,
         consumer=consumer,

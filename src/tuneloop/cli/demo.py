@@ -116,7 +116,11 @@ def _demo_settings(config: Settings, workspace: Path | None) -> Settings:
 
 def _add_posts(container: Container, tenant: str, n: int, *, prefix: str, weeks: int) -> None:
     spec = SyntheticSpec(posts=n, seed=time.time_ns() % 10_000, weeks=weeks, id_prefix=prefix)
-    rows = (PostIn.model_construct(**row) for row in generate_posts(spec))
+    # Posts arrive at the demo's (simulated) time: the data trigger and collection read them
+    # at that clock, so fresh posts are fresh to them.
+    rows = (
+        PostIn.model_construct(**row) for row in generate_posts(spec, now=container.clock.now())
+    )
     upsert_posts(container.engine, tenant, list(rows))
     console.print(f"{n} posts arrived; tenant {tenant} has {count_posts(container.engine, tenant)}")
 

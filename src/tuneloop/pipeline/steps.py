@@ -34,7 +34,10 @@ def collect_step(ctx: RunContext, outputs: Outputs) -> StepOutcome:
     if ctx.config.get("force_run"):  # documented: force_run runs even below the threshold
         pipeline = settings.pipeline.model_copy(update={"training_data_threshold": 1})
         settings = settings.model_copy(update={"pipeline": pipeline})
-    outcome = collect_dataset(ctx.engine, settings, query_from(settings, ctx.tenant_id))
+    # The run's clock, as the data trigger reads it: on a manual or scaled clock, the posts
+    # the trigger counted are the ones collected (the wall clock would see another window).
+    query = query_from(settings, ctx.tenant_id, now=ctx.clock.now())
+    outcome = collect_dataset(ctx.engine, settings, query)
     result = outcome.result
     output: dict[str, Any] = {
         "status": result.status,

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -37,6 +37,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from tuneloop.config import Settings
+from tuneloop.domain.clock import Clock
 from tuneloop.errors import InvalidInputError, NotFoundError, Problem
 from tuneloop.observability.metrics import count_upstream_fallback
 from tuneloop.resilience.breaker import CircuitOpenError
@@ -126,8 +127,12 @@ class ChatProxy:
         upstream: UpstreamClient,
         local: LocalServing,
         recorder: EventRecorder,
+        clock: Clock,
     ) -> None:
+        """``clock`` stamps the generation events: the app's, so a scaled trial's rollout
+        windows (on the same clock) see the traffic it served."""
         self.settings = settings
+        self.clock = clock
         self.engine = engine
         self.routes = routes
         self.upstream = upstream
@@ -382,7 +387,10 @@ class ChatProxy:
 
     def _record(self, decision: Decision, outcome: Outcome, started: float) -> None:
         latency_ms = (time.perf_counter() - started) * 1000
-        self.recorder.record(decision.tenant_id, generation_events(decision, outcome, latency_ms))
+        self.recorder.record(
+            decision.tenant_id,
+            generation_events(decision, outcome, latency_ms, now=self.clock.now()),
+        )
 
 
 _MALFORMED = {"error": {"message": "the upstream sent a malformed event", "type": "upstream"}}
@@ -398,11 +406,11 @@ def _finishes(chunk: dict[str, Any]) -> bool:
 
 
 def generation_events(
-    decision: Decision, outcome: Outcome, latency_ms: float
+    decision: Decision, outcome: Outcome, latency_ms: float, *, now: datetime
 ) -> list[dict[str, Any]]:
     """The ``generation`` event of one call, and the unit's exposure when an experiment
     routed it (one per unit and experiment: later ones are duplicates, ignored)."""
-    route, now = decision.route, datetime.now(UTC)
+    route = decision.route
     cost = None
     target = decision.target
     if isinstance(target, UpstreamTarget | LocalTarget) and outcome.prompt_tokens is not None:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tuneloop.config import Settings
+from tuneloop.domain.clock import Clock, SystemClock
 from tuneloop.domain.experiments import ExperimentStatus
 from tuneloop.rollout.checks import model_label
 from tuneloop.rollout.routing import HoldoutPolicy, routing_table
@@ -38,6 +39,7 @@ class Serving:
         engine: Engine,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -58,6 +60,7 @@ class Serving:
             upstream=self.upstream,
             local=self.local,
             recorder=self.recorder,
+            clock=clock or SystemClock(),
         )
 
     def models_to_warm(self) -> list[LocalModel]:

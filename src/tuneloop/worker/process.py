@@ -7,16 +7,12 @@ import threading
 from types import FrameType
 
 from tuneloop.config import Settings
-from tuneloop.domain.clock import Clock, ScaledClock, SystemClock
-from tuneloop.wiring import build_container
+from tuneloop.domain.clock import Clock, SystemClock
+from tuneloop.wiring import build_container, clock_for
 from tuneloop.worker.actions import AppActions
 from tuneloop.worker.loop import Worker
 
-
-def clock_for(settings: Settings) -> Clock:
-    """The wall clock, or a scaled one when ``worker.clock_speed`` says so (trials, demos)."""
-    speed = settings.worker.clock_speed
-    return SystemClock() if speed == 1.0 else ScaledClock(speed)
+__all__ = ["WorkerThread", "build_worker", "clock_for", "run_foreground"]
 
 
 def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
