@@ -8,8 +8,7 @@ from tuneloop.api.auth import Operator, Viewer
 from tuneloop.api.resources import ResourcesDep
 from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, BODY_RESPONSES
 from tuneloop.api.schemas.posts import PostCountOut, PostsBatchIn, PostsBatchOut
-from tuneloop.api.services.posts import ingest_posts
-from tuneloop.store.posts import count_posts
+from tuneloop.app.posts import count_posts, ingest_posts
 
 router = APIRouter(prefix="/posts", tags=["posts"], responses=AUTHENTICATED_RESPONSES)
 
