@@ -1,7 +1,7 @@
-"""What each dashboard page shows, read through the services: the one place pages reach them.
+"""What each dashboard page shows, read through the application layer (``tuneloop.app``).
 
 Every function takes a ``Scope`` (the started app's resources and the caller's tenant) and
-returns plain values for a template; actions call the same service functions as the REST API.
+returns plain values for a template; actions call the same app functions as the REST API.
 Templates and page handlers only lay these values out. Ids are always resolved within the
 scope's tenant, so another tenant's id is a NotFoundError (a 404 page).
 """
