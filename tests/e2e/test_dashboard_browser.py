@@ -15,7 +15,8 @@ from dashboard_server import Served
 from sqlalchemy import text
 
 from registry_helpers import register_version
-from tuneloop.api.services.deployment import deploy
+from tuneloop.app.deployments import deploy
+from tuneloop.app.simulation import simulate_traffic
 from tuneloop.domain.runs import RunStatus
 from tuneloop.experiments import service
 from tuneloop.experiments.service import ModelRef, two_arms
@@ -65,7 +66,7 @@ def _deployed(served: Served, tmp_path: Path) -> tuple[str, str]:
     began = datetime.now(UTC) - timedelta(hours=2, minutes=1)
     update_experiment(engine, "acme", row.key, lambda found: setattr(found, "started_at", began))
     spec = TrafficSpec(row.key, (), units=3000, lift=0.4, cost_change=-0.3, seed=11)
-    service.simulate_traffic(engine, "acme", row.key, spec=spec)
+    simulate_traffic(engine, "acme", row.key, spec=spec)
     if engine.dialect.name == "postgresql":
         # What autovacuum does on a live server soon after a bulk load: without fresh
         # statistics the planner takes 3,000 units for one, and each look at the evidence

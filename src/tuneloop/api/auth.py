@@ -36,8 +36,8 @@ from tuneloop.api.principals import Principal
 from tuneloop.api.ratelimit import RedisRateLimiter
 from tuneloop.api.resources import Resources, resources_of
 from tuneloop.api.revocation import revoked_elsewhere
+from tuneloop.app.keys import KEY_PREFIX, Role, hash_key, verify_key
 from tuneloop.config import DEFAULT_TENANT, ApiSettings
-from tuneloop.store.auth_models import KEY_PREFIX, Role, hash_key, verify_api_key
 
 API_KEY_HEADER = "X-API-Key"
 # The credentials as OpenAPI documents them (the names FastAPI's HTTPBearer and
@@ -110,7 +110,7 @@ async def _from_api_key(resources: Resources, presented: str) -> Principal:
         if not revoked_elsewhere(resources.redis, principal.subject):
             return principal
         cache.clear()  # revoked by another process: forget it and ask the database
-    record = await run_in_threadpool(verify_api_key, resources.engine, presented)
+    record = await run_in_threadpool(verify_key, resources.engine, presented)
     if record is None:
         raise _unauthorized("API key unknown or revoked")
     principal = Principal(record.tenant_id, Role(record.role), record.id, "api_key")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from tuneloop.store.auth_models import Role
+from tuneloop.domain.keys import Role
 
 
 @dataclass(frozen=True)

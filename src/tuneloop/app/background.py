@@ -3,7 +3,7 @@
 ``POST /fine-tuning/start`` (and the worker) answer at once; the run executes here, in a
 thread that calls ``execute(context_for(...), STEP_FUNCTIONS)`` like ``tuneloop run`` does.
 The API keeps a registry on ``app.state.run_workers`` while it runs (see
-``api.services.run_workers``); the worker process keeps its own. At shutdown every live
+``api.run_workers``); the worker process keeps its own. At shutdown every live
 run is interrupted (``RunContext.interrupt``), not aborted: training stops at its next
 step, the lease is released and nothing is cleaned, so the next start (or ``tuneloop
 run``) continues the run from its last committed step and checkpoint. Each worker keeps

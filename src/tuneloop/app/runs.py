@@ -13,6 +13,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Engine
+
 from tuneloop.app.background import RunWorkers, Worker
 from tuneloop.app.status import start_view, status_view
 from tuneloop.app.views import Page, RunView, StatusView
@@ -33,7 +35,7 @@ from tuneloop.pipeline.steps import STEP_FUNCTIONS
 from tuneloop.rollout.manager import TickOutcome
 from tuneloop.store import runs as repo
 from tuneloop.store.models_registry import count_model_versions, list_model_versions
-from tuneloop.store.pipeline_models import ModelVersion, PipelineRun
+from tuneloop.store.pipeline_models import ModelVersion, PipelineRun, PipelineStep
 from tuneloop.store.schedules import set_cron
 from tuneloop.store.types import utcnow
 from tuneloop.wiring import Container
@@ -217,6 +219,28 @@ def tick_rollouts(
 def run_page(container: Container, *, tenant: str, limit: int, offset: int) -> Page:
     rows, total = repo.list_runs(container.engine, tenant, limit=limit, offset=offset)
     return Page(rows, total, limit, offset)
+
+
+def list_runs(
+    engine: Engine,
+    tenant: str,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    status: str | None = None,
+) -> tuple[Sequence[PipelineRun], int]:
+    """A page of the tenant's runs (of one status when given), newest first, and the total."""
+    return repo.list_runs(engine, tenant, limit=limit, offset=offset, status=status)
+
+
+def get_run(engine: Engine, tenant: str, run_id: str) -> PipelineRun:
+    """One run; NotFoundError outside the tenant."""
+    return repo.get_run(engine, tenant, run_id)
+
+
+def steps_of(engine: Engine, tenant: str, run_id: str) -> list[PipelineStep]:
+    """The run's steps in order, each with its stored output."""
+    return repo.steps_of(engine, tenant, run_id)
 
 
 def model_page(container: Container, *, tenant: str, limit: int, offset: int) -> Page:

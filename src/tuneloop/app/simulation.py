@@ -2,22 +2,32 @@
 
 What the worker does in production (tick rollouts, advance waiting runs) done here in
 steps of simulated time, with simulated clients served by the real routing table and
-reporting through the real event ingestion. The demo and the loop tests use it.
+reporting through the real event ingestion. The demo and the loop tests use it; and
+``simulate_traffic``, a running experiment's simulated exposures and outcomes
+(``tuneloop simulate-traffic``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
 
 from tuneloop.app.runs import advance_runs, tick_rollouts
 from tuneloop.domain.clock import ManualClock
+from tuneloop.domain.experiments import ExperimentStatus
 from tuneloop.domain.runs import ACTIVE, RunStatus
+from tuneloop.errors import InvalidStateError
+from tuneloop.events.ingest import IngestReport, ingest_events
+from tuneloop.experiments.service import arm_specs, get_experiment
 from tuneloop.rollout.routing import HoldoutPolicy, Route
 from tuneloop.store import runs as repo
 from tuneloop.synthetic.serving import Behaviour, serve_units
+from tuneloop.synthetic.traffic import TrafficSpec, generate_traffic
 from tuneloop.wiring import Container
 
 
@@ -99,3 +109,40 @@ def lift_for(
         return better
 
     return behaviour
+
+
+def simulate_traffic(
+    engine: Engine, tenant_id: str, key: str, *, spec: TrafficSpec, batch_events: int = 20_000
+) -> IngestReport:
+    """Generate traffic for a running experiment and ingest it through the normal path.
+
+    ``spec.experiment_key`` and ``spec.arms`` are taken from the stored experiment.
+    """
+    experiment = get_experiment(engine, tenant_id, key)
+    if experiment.status != ExperimentStatus.RUNNING:
+        raise InvalidStateError(f"experiment {key!r} is {experiment.status}, not running")
+    arms = arm_specs(experiment)
+    spec = replace(
+        spec,
+        experiment_key=key,
+        arms=[(arm.name, arm.weight) for arm in arms],
+        models={arm.name: arm.model_id for arm in arms},
+    )
+    total = IngestReport(received=0)
+    pending: list[dict[str, Any]] = []
+    for chunk in generate_traffic(spec):
+        pending.extend(chunk)
+        if len(pending) >= batch_events:
+            _add(total, ingest_events(engine, tenant_id, pending))
+            pending = []
+    if pending:
+        _add(total, ingest_events(engine, tenant_id, pending))
+    return total
+
+
+def _add(total: IngestReport, part: IngestReport) -> None:
+    offset = total.received
+    total.received += part.received
+    total.accepted += part.accepted
+    total.duplicates += part.duplicates
+    total.problems.extend(replace(p, index=p.index + offset) for p in part.problems)

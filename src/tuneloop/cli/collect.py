@@ -9,11 +9,11 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
+from tuneloop.app.datasets import get_dataset, list_datasets
 from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, progress_bar, settings
 from tuneloop.collect.service import collect_dataset, new_qualifying_since_last, query_from
 from tuneloop.dataset.builder import BuildResult
 from tuneloop.dataset.shares import describe_shares, source_shares
-from tuneloop.store.datasets import get_dataset, list_datasets
 
 datasets_app = typer.Typer(help="Dataset versions: list and inspect.", no_args_is_help=True)
 

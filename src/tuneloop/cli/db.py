@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from tuneloop.app.database import applied_revisions, newest_revisions, upgrade_schema
 from tuneloop.cli.common import console, settings
 from tuneloop.config import mask_url
-from tuneloop.store.migrate import current_revisions, head_revisions, upgrade
-from tuneloop.wiring import engine_for
 
 app = typer.Typer(help="Database schema: upgrade and inspect migrations.", no_args_is_help=True)
 
@@ -18,17 +17,15 @@ def upgrade_command(
 ) -> None:
     """Apply migrations up to REVISION (default: the newest)."""
     config = settings()
-    engine = engine_for(config, migrate=False)
-    upgrade(engine, revision)
+    applied = upgrade_schema(config, revision)
     console.print(
         f"database [bold]{mask_url(config.database_url)}[/] at revision "
-        f"[bold green]{', '.join(sorted(current_revisions(engine)))}[/]"
+        f"[bold green]{', '.join(applied)}[/]"
     )
 
 
 @app.command("current")
 def current_command() -> None:
     """Show the applied and the newest revision."""
-    engine = engine_for(settings(), migrate=False)
-    applied = ", ".join(sorted(current_revisions(engine))) or "none"
-    console.print(f"applied: {applied}  newest: {', '.join(sorted(head_revisions()))}")
+    applied = ", ".join(applied_revisions(settings())) or "none"
+    console.print(f"applied: {applied}  newest: {', '.join(newest_revisions())}")

@@ -19,6 +19,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from tuneloop.app import runs as app_runs
+from tuneloop.app.deployments import list_deployments
+from tuneloop.app.posts import count_posts, write_posts
 from tuneloop.app.simulation import Tick, drive_run, lift_for
 from tuneloop.cli.common import console, settings
 from tuneloop.cli.runs import LiveReporter, describe_decision
@@ -27,9 +29,6 @@ from tuneloop.domain.clock import ManualClock
 from tuneloop.domain.runs import RunStatus
 from tuneloop.pipeline.outputs import DecideOutput, ExperimentOutput, RolloutOutput
 from tuneloop.posts.schema import PostIn
-from tuneloop.store import runs as repo
-from tuneloop.store.deployments import list_deployments
-from tuneloop.store.posts import count_posts, upsert_posts
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
 from tuneloop.synthetic.serving import Behaviour
 from tuneloop.wiring import Container, build_container
@@ -88,7 +87,7 @@ def _demo(config: Settings, posts: int, tenant: str) -> None:
     ids.append(third)
     _drive(container, clock, tenant, third, degraded=DEGRADED)
     _summary(container, tenant, ids, time.monotonic() - started)
-    if any(repo.get_run(container.engine, tenant, i).status == "failed" for i in ids):
+    if any(app_runs.get_run(container.engine, tenant, i).status == "failed" for i in ids):
         raise typer.Exit(1)
 
 
@@ -121,7 +120,7 @@ def _add_posts(container: Container, tenant: str, n: int, *, prefix: str, weeks:
     rows = (
         PostIn.model_construct(**row) for row in generate_posts(spec, now=container.clock.now())
     )
-    upsert_posts(container.engine, tenant, list(rows))
+    write_posts(container.engine, tenant, list(rows))
     console.print(f"{n} posts arrived; tenant {tenant} has {count_posts(container.engine, tenant)}")
 
 
@@ -141,7 +140,7 @@ def _drive(
     *,
     degraded: Behaviour | None,
 ) -> None:
-    run = repo.get_run(container.engine, tenant, run_id)
+    run = app_runs.get_run(container.engine, tenant, run_id)
     if run.status != RunStatus.WAITING:
         return
     outputs = _outputs(container, tenant, run_id)
@@ -170,7 +169,7 @@ def _drive(
 
 
 def _outputs(container: Container, tenant: str, run_id: str) -> dict[str, dict[str, Any]]:
-    return {s.name: s.output or {} for s in repo.steps_of(container.engine, tenant, run_id)}
+    return {s.name: s.output or {} for s in app_runs.steps_of(container.engine, tenant, run_id)}
 
 
 def _summary(container: Container, tenant: str, ids: list[str], seconds: float) -> None:

@@ -9,24 +9,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from tuneloop.app import deployments
 from tuneloop.app.runs import tick_rollouts
 from tuneloop.cli.common import DEFAULT, TenantOption, console, container, engine
 from tuneloop.experiments.service import ModelRef
-from tuneloop.rollout.describe import describe_deployment, describe_event
-from tuneloop.rollout.manager import DeploymentManager
-from tuneloop.rollout.policy import RolloutConfig
+from tuneloop.rollout.describe import describe_deployment
 from tuneloop.rollout.safety import EvaluationResult
-from tuneloop.store import deployments as repo
 
 deployments_app = typer.Typer(help="Deployments: list, show, promote.", no_args_is_help=True)
 rollout_app = typer.Typer(help="Rollout ticks (what the scheduler runs).", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 IdArgument = Annotated[str, typer.Argument(help="Deployment id, e.g. deploy-20250102-001.")]
-
-
-def _manager() -> DeploymentManager:
-    return container().deployments
 
 
 def _print_json(data: Any) -> None:
@@ -60,22 +54,19 @@ def deploy(
     as_json: JsonOption = False,
 ) -> None:
     """Deploy a model version after its safety checks (evaluation, baseline, reachable)."""
-    manager = _manager()
-    base = manager.default_config()
-    config = RolloutConfig(
-        initial_traffic if initial_traffic is not None else base.initial_traffic,
-        increment_interval_hours
-        if increment_interval_hours is not None
-        else base.increment_interval_hours,
-        increment_percentage if increment_percentage is not None else base.increment_percentage,
-        max_traffic if max_traffic is not None else base.max_traffic,
-    )
-    row = manager.deploy(
+    overrides = {
+        "initial_traffic": initial_traffic,
+        "increment_interval_hours": increment_interval_hours,
+        "increment_percentage": increment_percentage,
+        "max_traffic": max_traffic,
+    }
+    row = deployments.deploy(
+        container(),
         tenant,
         model=ModelRef.parse(model),
         evaluation=EvaluationResult(ab_test),
         strategy=strategy,
-        rollout_config=config,
+        rollout={key: value for key, value in overrides.items() if value is not None},
         actor="cli",
     )
     _show(row.tenant_id, row.id, as_json=as_json)
@@ -88,7 +79,7 @@ def rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Send all traffic back to the previous model and restore its champion alias."""
-    _manager().rollback(tenant, deployment_id, reason=reason, actor="cli")
+    deployments.rollback(container(), tenant, deployment_id, reason=reason, actor="cli")
     _show(tenant, deployment_id, as_json=as_json)
 
 
@@ -100,7 +91,7 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """Deployments, newest first."""
-    rows = repo.list_deployments(engine(), tenant, status=status, limit=limit)
+    rows = deployments.list_deployments(engine(), tenant, status=status, limit=limit)
     if as_json:
         _print_json([describe_deployment(row) for row in rows])
         return
@@ -137,7 +128,7 @@ def promote_command(
     as_json: JsonOption = False,
 ) -> None:
     """Take a canary (or a rollout held at max_traffic) to 100% and make it champion."""
-    _manager().promote(tenant, deployment_id, force=force, actor="cli")
+    deployments.promote(container(), tenant, deployment_id, force=force, actor="cli")
     _show(tenant, deployment_id, as_json=as_json)
 
 
@@ -164,10 +155,10 @@ def tick_command(
 
 
 def _show(tenant: str, deployment_id: str, *, as_json: bool) -> None:
-    found = engine()
-    row = repo.get_deployment(found, tenant, deployment_id)
-    data = describe_deployment(row, stall_after=_manager().stall.after)
-    data["events"] = [describe_event(e) for e in repo.list_events(found, tenant, deployment_id)]
+    found = container()
+    row = deployments.get_deployment(found.engine, tenant, deployment_id)
+    stall = deployments.stall_after(found)
+    data = deployments.deployment_view(found.engine, tenant, deployment_id, stall_after=stall)
     if as_json:
         _print_json(data)
         return

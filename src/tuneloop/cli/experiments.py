@@ -8,16 +8,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
+from tuneloop.app import experiments
+from tuneloop.app.experiments import Experiment
+from tuneloop.app.simulation import simulate_traffic as simulate
 from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, settings
 from tuneloop.config import get_settings
 from tuneloop.domain.experiments import METRICS, ArmSpec, SuccessCriteria
 from tuneloop.errors import InvalidInputError
 from tuneloop.events.ingest import IngestReport
-from tuneloop.experiments import service
-from tuneloop.experiments.references import parse_reference, resolve_model
+from tuneloop.experiments.references import parse_reference
 from tuneloop.experiments.report import ExperimentReport, Method
-from tuneloop.experiments.service import ModelRef
-from tuneloop.store.experiment_models import Experiment
+from tuneloop.experiments.service import ModelRef, describe_experiment
 from tuneloop.synthetic.traffic import TrafficSpec
 from tuneloop.wiring import servable_for
 
@@ -65,10 +66,8 @@ def create_command(
 ) -> None:
     """Create an experiment (running unless --draft)."""
     servable = servable_for(get_settings())
-    models = [
-        ModelRef(*resolve_model(engine(), tenant, *parse_reference(text), servable))
-        for text in (baseline, *candidate)
-    ]
+    references = [parse_reference(text) for text in (baseline, *candidate)]
+    models = experiments.resolve_models(engine(), tenant, references, servable)
     arms = _arms(models, split, weights)
     criteria = SuccessCriteria(
         min_engagement_lift,
@@ -81,18 +80,18 @@ def create_command(
             correction, ("none", "holm-bonferroni", "benjamini-hochberg"), "--correction"
         ),
     )
-    row = service.create_experiment(
+    row = experiments.create_experiment(
         engine(),
         tenant,
         arms=arms,
         duration_hours=duration_hours,
-        success_criteria=criteria,
+        criteria=criteria,
         key=key,
         start=not draft,
         upstreams=settings().serving.upstreams,
     )
     if as_json:
-        _print_json(service.describe_experiment(row))
+        _print_json(describe_experiment(row))
         return
     console.print(f"experiment [bold]{row.key}[/] is [bold]{row.status}[/]")
     _print_experiment(row)
@@ -136,9 +135,9 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """List experiments, newest first."""
-    rows = service.list_experiments(engine(), tenant, status=status, limit=limit)
+    rows = experiments.list_experiments(engine(), tenant, status=status, limit=limit)
     if as_json:
-        _print_json([service.describe_experiment(row) for row in rows])
+        _print_json([describe_experiment(row) for row in rows])
         return
     table = Table(
         Column("key", no_wrap=True), "status", "candidate", "split", "started", "decision"
@@ -161,9 +160,9 @@ def show_command(
     key: KeyArgument, tenant: TenantOption = DEFAULT, as_json: JsonOption = False
 ) -> None:
     """Show one experiment: arms, criteria, times, decision."""
-    row = service.get_experiment(engine(), tenant, key)
+    row = experiments.get_experiment(engine(), tenant, key)
     if as_json:
-        _print_json(service.describe_experiment(row))
+        _print_json(describe_experiment(row))
         return
     console.print(f"[bold]{row.key}[/]  {row.status}")
     _print_experiment(row)
@@ -174,7 +173,7 @@ def _print_experiment(row: Experiment) -> None:
     for arm in row.arms:
         arms.add_row(arm["name"], arm["model_id"], arm["version"], f"{arm['weight']:.2%}")
     console.print(arms)
-    info = service.describe_experiment(row)
+    info = describe_experiment(row)
     details = Table(show_header=False, box=None)
     for label in ("duration_hours", "start_time", "estimated_end_time", "end_time", "decision"):
         details.add_row(label, str(info[label] if info[label] is not None else "-"))
@@ -187,7 +186,7 @@ def _print_experiment(row: Experiment) -> None:
 @app.command("start")
 def start_command(key: KeyArgument, tenant: TenantOption = DEFAULT) -> None:
     """Start a draft experiment."""
-    row = service.start_experiment(engine(), tenant, key)
+    row = experiments.start_experiment(engine(), tenant, key)
     console.print(f"experiment [bold]{row.key}[/] is [bold]{row.status}[/]")
 
 
@@ -196,9 +195,9 @@ def stop_command(
     key: KeyArgument, tenant: TenantOption = DEFAULT, as_json: JsonOption = False
 ) -> None:
     """Stop an experiment (events still arriving are kept; it can be decided later)."""
-    row = service.stop_experiment(engine(), tenant, key)
+    row = experiments.stop_experiment(engine(), tenant, key)
     if as_json:
-        _print_json(service.describe_experiment(row))
+        _print_json(describe_experiment(row))
         return
     console.print(f"experiment [bold]{row.key}[/] is [bold]{row.status}[/]")
 
@@ -216,13 +215,8 @@ def analyze_command(
     """Per-arm metrics, the comparison with the baseline, SRM and the recommendation."""
     if method not in ("sequential", "fixed"):
         raise InvalidInputError(f"--method must be sequential or fixed, got {method!r}")
-    store = engine()
-    report = service.analyze_experiment(store, tenant, key, method=_method(method))
-    recorded = None
-    if record and report.recommendation != "continue":
-        recorded = service.record_decision(
-            store, tenant, key, recommendation=report.recommendation, reasons=report.reasons
-        )
+    analysis = experiments.analyze(engine(), tenant, key, method=_method(method), record=record)
+    report, recorded = analysis.report, analysis.recorded
     if as_json:
         _print_json({**report.to_json(), "recorded": recorded is not None})
         return
@@ -358,7 +352,7 @@ def simulate_traffic(
         latency_change=latency_change,
         error_rate=error_rate,
     )
-    report = service.simulate_traffic(engine(), tenant, key, spec=spec)
+    report = simulate(engine(), tenant, key, spec=spec)
     if as_json:
         _print_json(report.to_json())
         return

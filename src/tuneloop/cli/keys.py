@@ -10,10 +10,10 @@ import jwt
 import typer
 from rich.table import Table
 
+from tuneloop.app.keys import Role, create_key, list_keys, revoke_key
 from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, err_console, settings
 from tuneloop.config import ApiSettings
 from tuneloop.errors import ConfigurationError, InvalidInputError
-from tuneloop.store.auth_models import Role, create_api_key, list_api_keys, revoke_api_key
 
 app = typer.Typer(help="API keys: create, list, revoke; mint JWTs.", no_args_is_help=True)
 
@@ -29,7 +29,7 @@ def create_command(
     name: Annotated[str | None, typer.Option(help="A label for people.")] = None,
 ) -> None:
     """Create a key; it is printed once, only its hash is stored."""
-    issued = create_api_key(engine(), tenant, role=role, name=name)
+    issued = create_key(engine(), tenant, role=role, name=name)
     console.print(
         f"created key [bold]{issued.record.id}[/] ({role.value}, tenant {tenant}). "
         "Store it now, it is not shown again:",
@@ -42,7 +42,7 @@ def create_command(
 def list_command(tenant: TenantOption = DEFAULT) -> None:
     """List a tenant's keys (ids and roles, never the keys)."""
     table = Table("id", "role", "name", "created", "revoked")
-    for row in list_api_keys(engine(), tenant):
+    for row in list_keys(engine(), tenant):
         revoked = row.revoked_at.strftime("%Y-%m-%d %H:%M") if row.revoked_at else ""
         table.add_row(
             row.id, row.role, row.name or "", row.created_at.strftime("%Y-%m-%d %H:%M"), revoked
@@ -56,7 +56,7 @@ def revoke_command(
     tenant: TenantOption = DEFAULT,
 ) -> None:
     """Revoke a key; requests with it are refused from now on."""
-    record = revoke_api_key(engine(), tenant, key_id)
+    record = revoke_key(engine(), tenant, key_id)
     console.print(f"revoked key [bold]{record.id}[/] of tenant {tenant}", highlight=False)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
 from tuneloop import __version__
+from tuneloop.app.errors import in_words
 from tuneloop.cli import backup as backup_cli
 from tuneloop.cli import collect as collect_cli
 from tuneloop.cli import config_cmd as config_cli
@@ -37,7 +38,6 @@ from tuneloop.errors import (
     TrainingError,
     TuneloopError,
 )
-from tuneloop.store.explain import in_words
 
 
 class TuneloopGroup(TyperGroup):

@@ -7,10 +7,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
+from tuneloop.app.models import ModelVersion, list_model_versions, promote_first
 from tuneloop.cli.common import DEFAULT, TenantOption, console, container, engine
-from tuneloop.pipeline.promotion import promote_first_champion
-from tuneloop.store.models_registry import list_model_versions
-from tuneloop.store.pipeline_models import ModelVersion
 
 app = typer.Typer(
     help="Model versions: list, and promote the first champion.", no_args_is_help=True
@@ -72,10 +70,7 @@ def promote_command(
     tenant: TenantOption = DEFAULT,
 ) -> None:
     """Make VERSION the tenant's first champion (later ones come from a rollout)."""
-    found = container()
-    row = promote_first_champion(
-        found.engine, found.settings, tenant, version=version, tracker=found.tracker
-    )
+    row = promote_first(container(), tenant, version=version)
     console.print(
         f"[green]{row.model_id} v{row.version} is now champion[/] (MLflow alias 'champion')"
     )

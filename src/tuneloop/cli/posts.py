@@ -10,12 +10,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from tuneloop.app.posts import Post, count_posts, list_posts, write_posts
 from tuneloop.cli.common import DEFAULT, TenantOption, console, engine, progress_bar
 from tuneloop.errors import InvalidInputError
 from tuneloop.posts.importer import ImportReport, read_posts
 from tuneloop.posts.schema import PostIn
-from tuneloop.store.models import Post
-from tuneloop.store.posts import count_posts, list_posts, upsert_posts
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
 
 app = typer.Typer(help="Posts: import your own, with per-line error reports.", no_args_is_help=True)
@@ -37,7 +36,7 @@ def import_posts(
     generation_id (optional: which model version wrote the post).
     """
     report = ImportReport()
-    written = upsert_posts(engine(), tenant, read_posts(file, report, fmt))
+    written = write_posts(engine(), tenant, read_posts(file, report, fmt))
     console.print(
         f"read {report.read} rows: [green]{report.accepted} accepted[/] "
         f"({written} written), [red]{report.rejected} rejected[/]"
@@ -101,6 +100,6 @@ def seed(
     with progress_bar("seeding posts", posts) as bar:
         task = bar.task_ids[0]
         while batch := list(islice(generated, 5000)):
-            upsert_posts(store, tenant, batch)
+            write_posts(store, tenant, batch)
             bar.advance(task, len(batch))
     console.print(f"tenant [bold]{tenant}[/] now has {count_posts(store, tenant)} posts")

@@ -26,7 +26,6 @@ from tuneloop.pipeline.outputs import (
     RolloutOutput,
     TrainOutput,
 )
-from tuneloop.store import runs as repo
 
 app = typer.Typer(help="Pipeline runs: list, show, abort.", no_args_is_help=True)
 
@@ -220,7 +219,7 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """List runs, newest first (full ids, whatever the terminal's width)."""
-    rows, total = repo.list_runs(engine(), tenant, limit=limit)
+    rows, total = app_runs.list_runs(engine(), tenant, limit=limit)
     if as_json:
         items = [
             {
@@ -268,7 +267,7 @@ def list_command(
 def show_command(run_id: str, tenant: TenantOption = DEFAULT) -> None:
     """Show a run: its steps, outputs, memory, errors and loss curve."""
     store = engine()
-    row = repo.get_run(store, tenant, run_id)
+    row = app_runs.get_run(store, tenant, run_id)
     console.print(
         f"[bold]{row.id}[/]  {row.status}  trigger={row.trigger}  "
         f"created {row.created_at:%Y-%m-%d %H:%M:%S}"
@@ -277,7 +276,7 @@ def show_command(run_id: str, tenant: TenantOption = DEFAULT) -> None:
         console.print(f"[red]error:[/] {row.error}")
     table = Table("step", "status", "attempts", "summary")
     losses: list[float] = []
-    for step in repo.steps_of(store, tenant, run_id):
+    for step in app_runs.steps_of(store, tenant, run_id):
         output = step.output or {}
         losses = output.get("losses", losses) if step.name == "train" else losses
         table.add_row(

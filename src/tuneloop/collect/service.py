@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from tuneloop.collect.query import (
     CollectQuery,
@@ -20,13 +19,13 @@ from tuneloop.collect.query import (
     count_qualifying,
     stream_posts,
 )
-from tuneloop.collect.watermark import advance_watermark, read_watermark
 from tuneloop.config import Settings
 from tuneloop.dataset.builder import BuildOptions, BuildResult, DatasetBuilder
 from tuneloop.dataset.examples import Prompts
 from tuneloop.dataset.shares import cap_quotas
-from tuneloop.store.datasets import save_dataset
+from tuneloop.store.datasets import record_dataset
 from tuneloop.store.models import DatasetVersion
+from tuneloop.store.watermarks import read_watermark
 
 Progress = Callable[[int], None]  # called with the number of posts read so far
 
@@ -93,16 +92,14 @@ def collect_dataset(
             shutil.rmtree(staging)
         else:
             staging.rename(final)
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            version = save_dataset(session, _version_row(result, query, final))
-            advance_watermark(
-                session,
-                query.tenant_id,
-                persona_id=query.persona_id,
-                last_ts=last_ts,
-                records=result.source_records,
-                dataset_id=version.id,
-            )
+        version = record_dataset(
+            engine,
+            query.tenant_id,
+            _version_row(result, query, final),
+            persona_id=query.persona_id,
+            last_ts=last_ts,
+            records=result.source_records,
+        )
         return CollectOutcome(result=result, version=version, qualifying=qualifying)
     finally:
         if staging.exists():

@@ -1,4 +1,4 @@
-"""The web dashboard at ``/ui``: server-rendered pages over the same services and auth.
+"""The web dashboard at ``/ui``: server-rendered pages over the same app layer and auth.
 
 ``install_dashboard(app, errors)`` adds its routes and its own static files (our script and
 stylesheet, nothing third-party) to the API app; ``create_app`` calls it.

@@ -15,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from tuneloop.api.resources import hooks_of, resources_of
-from tuneloop.api.services.run_workers import RunWorkers
+from tuneloop.app.background import RunWorkers
+from tuneloop.app.keys import Role, key_is_active
 from tuneloop.dashboard.rendering import LoginRequired
 from tuneloop.dashboard.session import (
     SESSION_COOKIE,
@@ -25,7 +26,6 @@ from tuneloop.dashboard.session import (
     tokens_match,
 )
 from tuneloop.dashboard.views import Scope
-from tuneloop.store.auth_models import Role, api_key_is_active
 
 MAX_FORM_BYTES = 16 * 1024
 
@@ -52,7 +52,7 @@ async def current_session(request: Request) -> Session:
     if p.method == "api_key":
         engine = resources_of(request.app).engine
         active = await run_in_threadpool(
-            api_key_is_active, engine, p.tenant_id, p.subject, p.role.value
+            key_is_active, engine, p.tenant_id, p.subject, p.role.value
         )
         if not active:
             raise LoginRequired()

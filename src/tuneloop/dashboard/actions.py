@@ -31,7 +31,7 @@ from tuneloop.dashboard.session import (
     new_session,
     tokens_match,
 )
-from tuneloop.store.auth_models import Role
+from tuneloop.domain.keys import Role
 
 router = APIRouter(prefix="/ui", route_class=HtmlErrorRoute, include_in_schema=False)
 ObjectId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]

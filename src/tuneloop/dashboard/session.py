@@ -23,7 +23,7 @@ import jwt
 
 from tuneloop.api.principals import Principal
 from tuneloop.config import Settings
-from tuneloop.store.auth_models import Role
+from tuneloop.domain.keys import Role
 
 SESSION_COOKIE = "tuneloop_session"
 LOGIN_CSRF_COOKIE = "tuneloop_login_csrf"

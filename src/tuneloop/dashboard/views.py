@@ -1,7 +1,7 @@
-"""What each dashboard page shows, read through the services: the one place pages reach them.
+"""What each dashboard page shows, read through the application layer (``tuneloop.app``).
 
 Every function takes a ``Scope`` (the started app's resources and the caller's tenant) and
-returns plain values for a template; actions call the same service functions as the REST API.
+returns plain values for a template; actions call the same app functions as the REST API.
 Templates and page handlers only lay these values out. Ids are always resolved within the
 scope's tenant, so another tenant's id is a NotFoundError (a 404 page).
 """
@@ -10,29 +10,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tuneloop.api.resources import Resources, ServiceHooks
-from tuneloop.api.services import deployment as deployments
-from tuneloop.api.services.datasets import dataset_page
+from tuneloop.app import deployments
 from tuneloop.app import runs as app_runs
 from tuneloop.app.background import RunWorkers
+from tuneloop.app.datasets import dataset_page, get_dataset
+from tuneloop.app.experiments import list_experiments
+from tuneloop.app.models import champion, list_model_versions, promote_first
 from tuneloop.dashboard.charts import Interval, interval_chart, line_chart, step_chart
 from tuneloop.dashboard.history import looks as earlier_looks
 from tuneloop.domain.runs import ACTIVE, RunStatus
 from tuneloop.experiments import service as experiments
 from tuneloop.experiments.service import ModelRef
 from tuneloop.observability.health import health_report
-from tuneloop.pipeline.promotion import promote_first_champion
 from tuneloop.rollout.safety import EvaluationResult
-from tuneloop.store import runs as run_store
-from tuneloop.store.datasets import get_dataset
-from tuneloop.store.deployments import active_deployment
-from tuneloop.store.experiments import list_experiments
-from tuneloop.store.models_registry import champion_of, list_model_versions
-from tuneloop.store.types import utcnow
 
 LOOKS = 12  # points on an experiment's interval-over-time chart
 PREVIEW_EXAMPLES = 3
@@ -52,12 +47,12 @@ def overview(scope: Scope) -> dict[str, Any]:
     """The loop at a glance: versions, the active run, experiment and rollout, alerts."""
     engine, tenant = scope.resources.engine, scope.tenant_id
     versions = list_model_versions(engine, tenant, limit=50)
-    runs, _ = run_store.list_runs(engine, tenant, limit=20)
+    runs, _ = app_runs.list_runs(engine, tenant, limit=20)
     active = next((r for r in runs if r.status in ACTIVE), None)
     running = list_experiments(engine, tenant, status="running", limit=1)
-    deployment = active_deployment(engine, tenant)
+    deployment = deployments.active_deployment(engine, tenant)
     return {
-        "champion": champion_of(engine, tenant),
+        "champion": champion(engine, tenant),
         "challenger": next((v for v in versions if v.status == "challenger"), None),
         "active_run": run(scope, active.id) if active is not None else None,
         "experiment": experiment(scope, running[0].key, looks=2) if running else None,
@@ -95,7 +90,7 @@ def _alerts(scope: Scope, runs: Any) -> list[dict[str, Any]]:
 
 
 def runs(scope: Scope, *, status: str | None, offset: int, limit: int = 50) -> dict[str, Any]:
-    rows, total = run_store.list_runs(
+    rows, total = app_runs.list_runs(
         scope.resources.engine, scope.tenant_id, limit=limit, offset=offset, status=status
     )
     return {"items": rows, "total": total, "statuses": [s.value for s in RunStatus]}
@@ -107,7 +102,7 @@ def run(scope: Scope, run_id: str) -> dict[str, Any]:
     status = app_runs.status(
         scope.resources.container, tenant=tenant, pipeline_id=run_id, runner=scope.workers
     )
-    outputs = {s.name: s.output or {} for s in run_store.steps_of(engine, tenant, run_id)}
+    outputs = {s.name: s.output or {} for s in app_runs.steps_of(engine, tenant, run_id)}
     steps = [
         {"view": step, "details": _scalars(outputs.get(step.name, {}))} for step in status.steps
     ]
@@ -158,7 +153,7 @@ def experiment(scope: Scope, key: str, *, looks: int = LOOKS) -> dict[str, Any]:
     now = _engagement(report)
     history: list[Interval] = []
     if row.started_at is not None:
-        start, end = row.started_at, row.ended_at or utcnow()
+        start, end = row.started_at, row.ended_at or datetime.now(UTC)
 
         def look(until: datetime) -> Interval | None:
             then = experiments.analyze_experiment(engine, tenant, key, until=until)
@@ -230,7 +225,11 @@ def deployment(scope: Scope, deployment_id: str) -> dict[str, Any]:
             at = (datetime.fromisoformat(event["at"]) - start) / timedelta(hours=1)
             steps.append((at, float(event["to_traffic"] or 0.0)))
         # the last share holds until now (or until the deployment finished)
-        end = datetime.fromisoformat(view["finished_at"]) if view["finished_at"] else utcnow()
+        end = (
+            datetime.fromisoformat(view["finished_at"])
+            if view["finished_at"]
+            else datetime.now(UTC)
+        )
         steps.append((max((end - start) / timedelta(hours=1), steps[-1][0]), steps[-1][1]))
     return {
         "deployment": view,
@@ -278,14 +277,11 @@ def _preview(path: Path) -> list[list[dict[str, Any]]]:
 def models(scope: Scope) -> dict[str, Any]:
     engine, tenant = scope.resources.engine, scope.tenant_id
     versions = list_model_versions(engine, tenant, limit=200)
-    return {"items": versions, "has_champion": champion_of(engine, tenant) is not None}
+    return {"items": versions, "has_champion": champion(engine, tenant) is not None}
 
 
 def promote(scope: Scope, version: str) -> None:
-    found = scope.resources.container
-    promote_first_champion(
-        found.engine, found.settings, scope.tenant_id, version=version, tracker=found.tracker
-    )
+    promote_first(scope.resources.container, scope.tenant_id, version=version)
 
 
 def health(scope: Scope) -> dict[str, Any]:

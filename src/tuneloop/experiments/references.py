@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from tuneloop.errors import InvalidInputError, NotFoundError
-from tuneloop.store.models_registry import champion_of
-from tuneloop.store.pipeline_models import ModelVersion
+from tuneloop.store.models_registry import champion_of, versions_of
 
 PROVIDER_VERSION = "1"  # the version label of a model tuneloop did not train
 
@@ -41,19 +39,11 @@ def parse_reference(text: str) -> tuple[str, str | None]:
     return model_id.strip(), version.strip() or None
 
 
-def _versions(engine: Engine, tenant_id: str, model_id: str) -> list[str]:
-    query = select(ModelVersion.version).where(
-        ModelVersion.tenant_id == tenant_id, ModelVersion.model_id == model_id
-    )
-    with Session(engine) as session:
-        return sorted(session.scalars(query), key=lambda v: (len(v), v))
-
-
 def resolve_model(
     engine: Engine, tenant_id: str, model_id: str, version: str | None, servable: Servable
 ) -> tuple[str, str]:
     """``(model_id, version)`` that can serve, or ``NotFoundError`` saying what exists."""
-    versions = _versions(engine, tenant_id, model_id)
+    versions = versions_of(engine, tenant_id, model_id)
     if version is None:
         champion = champion_of(engine, tenant_id)
         if champion is not None and champion.model_id == model_id:

@@ -8,7 +8,7 @@ statistics engine on each metric and asks the decision policy for a recommendati
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,8 +22,7 @@ from tuneloop.domain.experiments import (
     SuccessCriteria,
     check_transition,
 )
-from tuneloop.errors import ConflictError, InvalidInputError, InvalidStateError
-from tuneloop.events.ingest import IngestReport, ingest_events
+from tuneloop.errors import ConflictError, InvalidInputError
 from tuneloop.experiments.assignment import segments
 from tuneloop.experiments.ownership import check_no_rollout, check_not_a_duplicate
 from tuneloop.experiments.report import ExperimentReport, Method, build_report
@@ -37,7 +36,6 @@ from tuneloop.store.experiments import (
     update_experiment,
 )
 from tuneloop.store.types import utcnow
-from tuneloop.synthetic.traffic import TrafficSpec, generate_traffic
 
 __all__ = [
     "ExperimentReport",
@@ -48,7 +46,6 @@ __all__ = [
     "get_experiment",
     "list_experiments",
     "record_decision",
-    "simulate_traffic",
     "start_experiment",
     "stop_experiment",
     "two_arms",
@@ -242,43 +239,6 @@ def describe_experiment(experiment: Experiment) -> dict[str, Any]:
             "status": f"/evaluation/status/{experiment.key}",
         },
     }
-
-
-def simulate_traffic(
-    engine: Engine, tenant_id: str, key: str, *, spec: TrafficSpec, batch_events: int = 20_000
-) -> IngestReport:
-    """Generate traffic for a running experiment and ingest it through the normal path.
-
-    ``spec.experiment_key`` and ``spec.arms`` are taken from the stored experiment.
-    """
-    experiment = get_experiment(engine, tenant_id, key)
-    if experiment.status != ExperimentStatus.RUNNING:
-        raise InvalidStateError(f"experiment {key!r} is {experiment.status}, not running")
-    arms = arm_specs(experiment)
-    spec = replace(
-        spec,
-        experiment_key=key,
-        arms=[(arm.name, arm.weight) for arm in arms],
-        models={arm.name: arm.model_id for arm in arms},
-    )
-    total = IngestReport(received=0)
-    pending: list[dict[str, Any]] = []
-    for chunk in generate_traffic(spec):
-        pending.extend(chunk)
-        if len(pending) >= batch_events:
-            _add(total, ingest_events(engine, tenant_id, pending))
-            pending = []
-    if pending:
-        _add(total, ingest_events(engine, tenant_id, pending))
-    return total
-
-
-def _add(total: IngestReport, part: IngestReport) -> None:
-    offset = total.received
-    total.received += part.received
-    total.accepted += part.accepted
-    total.duplicates += part.duplicates
-    total.problems.extend(replace(p, index=p.index + offset) for p in part.problems)
 
 
 def analyze_experiment(

@@ -6,14 +6,12 @@ from __future__ import annotations
 import logging
 import shutil
 
-from sqlalchemy.orm import Session
-
 from tuneloop.errors import ExternalServiceError, NotFoundError
 from tuneloop.experiments.service import get_experiment, stop_experiment
 from tuneloop.pipeline.context import RunContext
 from tuneloop.pipeline.loop import experiment_key
 from tuneloop.store.deployments import deployment_for_experiment
-from tuneloop.store.pipeline_models import TrainingJob
+from tuneloop.store.training_jobs import get_training_job, mark_training_job
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +30,9 @@ def clean_run(ctx: RunContext) -> list[str]:
         shutil.rmtree(folder, ignore_errors=True)
     if staging:
         cleaned.append("training_data_cache")
-    with Session(ctx.engine) as session, session.begin():
-        job = session.get(TrainingJob, (ctx.tenant_id, ctx.run_id))
-        # The trainer may have marked it cancelled already when it saw the stop signal.
-        if job is not None and job.status != "succeeded":
-            job.status = "cancelled"
-            cleaned.append("training_job_cancelled")
+    # The trainer may have marked it cancelled already when it saw the stop signal.
+    if mark_training_job(ctx.engine, ctx.tenant_id, ctx.run_id, "cancelled", unless="succeeded"):
+        cleaned.append("training_job_cancelled")
     return cleaned + _undo_live(ctx)
 
 
@@ -68,9 +63,8 @@ def _undo_live(ctx: RunContext) -> list[str]:
 def _cancel_hosted_job(ctx: RunContext) -> bool:
     """Cancel the run's hosted fine-tuning job if one may be running (found by its stored id,
     else by the metadata naming this run, so a job whose id was never recorded is found)."""
-    with Session(ctx.engine) as session:
-        job = session.get(TrainingJob, (ctx.tenant_id, ctx.run_id))
-        hosted = job is not None and job.backend == "openai" and job.status != "succeeded"
+    job = get_training_job(ctx.engine, ctx.tenant_id, ctx.run_id)
+    hosted = job is not None and job.backend == "openai" and job.status != "succeeded"
     if not hosted:
         return False
     from tuneloop.train.backends import cancel_external_job

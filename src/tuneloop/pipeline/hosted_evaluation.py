@@ -16,11 +16,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from tuneloop.pipeline.context import RunContext
 from tuneloop.store.models_registry import champion_of
-from tuneloop.store.pipeline_models import TrainingJob as JobRow
+from tuneloop.store.training_jobs import get_training_job
 from tuneloop.train.port import TrainingJob
 from tuneloop.train.workdir import JOB
 
@@ -72,8 +70,7 @@ def _champion_loss(ctx: RunContext) -> tuple[float, str] | None:
     champion = champion_of(ctx.engine, ctx.tenant_id)
     if champion is None or champion.run_id is None:
         return None
-    with Session(ctx.engine) as session:
-        row = session.get(JobRow, (ctx.tenant_id, champion.run_id))
+    row = get_training_job(ctx.engine, ctx.tenant_id, champion.run_id)
     loss = (row.result or {}).get("validation_loss") if row is not None else None
     if row is None or row.backend != "openai" or not isinstance(loss, int | float):
         return None

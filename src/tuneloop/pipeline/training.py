@@ -12,16 +12,17 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from tuneloop.config import TrainingSettings
 from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunContext
 from tuneloop.pipeline.hosted_evaluation import hosted_evaluation, is_hosted
 from tuneloop.pipeline.warm_start import plan_warm_start
 from tuneloop.store.models_registry import champion_of
-from tuneloop.store.pipeline_models import TrainingJob
 from tuneloop.store.runs import get_run
-from tuneloop.store.types import utcnow
+from tuneloop.store.training_jobs import (
+    finish_training_job,
+    mark_training_job,
+    open_training_job,
+)
 from tuneloop.train.tiny import tiny_base_dir
 
 
@@ -59,44 +60,33 @@ def open_job_row(
     ctx: RunContext, *, output_dir: Path, base_model: str, hyperparameters: dict[str, Any]
 ) -> str:
     """Get or create the run's job row, counting the attempt; returns the job id."""
-    with Session(ctx.engine) as session, session.begin():
-        job = session.get(TrainingJob, (ctx.tenant_id, ctx.run_id))
-        if job is None:
-            job = TrainingJob(
-                tenant_id=ctx.tenant_id,
-                run_id=ctx.run_id,
-                id=f"{ctx.run_id}-train",
-                backend=ctx.settings.training.backend,
-                base_model=base_model,
-                status="created",
-                output_dir=str(output_dir),
-                attempts=0,
-                hyperparameters=hyperparameters,
-            )
-            session.add(job)
-        job.attempts += 1
-        job.status = "running"
-        return job.id
+    return open_training_job(
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        backend=ctx.settings.training.backend,
+        output_dir=output_dir,
+        base_model=base_model,
+        hyperparameters=hyperparameters,
+    )
 
 
 def _finish_job(
     ctx: RunContext, *, status: str, result: dict[str, Any] | None, external_id: str | None = None
 ) -> None:
-    with Session(ctx.engine) as session, session.begin():
-        job = session.get(TrainingJob, (ctx.tenant_id, ctx.run_id))
-        if job is not None:
-            job.status = status
-            job.result = result
-            job.finished_at = utcnow()
-            job.external_id = external_id or job.external_id
+    finish_training_job(
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        status=status,
+        result=result,
+        external_id=external_id,
+    )
 
 
 def _interrupt_job(ctx: RunContext) -> None:
     """The job stopped with the server, not for good: the next attempt resumes it."""
-    with Session(ctx.engine) as session, session.begin():
-        job = session.get(TrainingJob, (ctx.tenant_id, ctx.run_id))
-        if job is not None:
-            job.status = "interrupted"
+    mark_training_job(ctx.engine, ctx.tenant_id, ctx.run_id, "interrupted")
 
 
 def run_training(ctx: RunContext, *, dataset_dir: Path, on_step: Any) -> dict[str, Any]:

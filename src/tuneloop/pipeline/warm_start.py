@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from tuneloop.pipeline.context import RunContext
 from tuneloop.store.models_registry import champion_of
-from tuneloop.store.pipeline_models import ModelVersion, TrainingJob
+from tuneloop.store.pipeline_models import ModelVersion
+from tuneloop.store.training_jobs import get_training_job
 from tuneloop.train.tiny import TINY, tiny_base_dir
 
 
@@ -71,8 +70,7 @@ def _depth_of(ctx: RunContext, champion: ModelVersion) -> int:
     """How many warm starts in a row led to the champion (0: it started from the base)."""
     if champion.run_id is None:
         return 0
-    with Session(ctx.engine) as session:
-        job = session.get(TrainingJob, (ctx.tenant_id, champion.run_id))
+    job = get_training_job(ctx.engine, ctx.tenant_id, champion.run_id)
     warm = ((job.result or {}) if job is not None else {}).get("warm_start") or {}
     return int(warm.get("depth", 0))
 

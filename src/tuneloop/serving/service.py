@@ -11,12 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from tuneloop.config import Settings
 from tuneloop.domain.clock import Clock, SystemClock
-from tuneloop.domain.experiments import ExperimentStatus
 from tuneloop.rollout.checks import model_label
 from tuneloop.rollout.routing import HoldoutPolicy, routing_table
 from tuneloop.serving.loaded import LocalModel
@@ -27,9 +25,8 @@ from tuneloop.serving.routes import RouteCache
 from tuneloop.serving.targets import LocalTarget, target_for
 from tuneloop.serving.upstream import UpstreamClient
 from tuneloop.store.deployments import active_deployment_ids
-from tuneloop.store.experiment_models import Experiment
-from tuneloop.store.models_registry import list_model_versions
-from tuneloop.store.pipeline_models import ModelVersion
+from tuneloop.store.experiments import tenants_with_running_experiment
+from tuneloop.store.models_registry import list_model_versions, tenants_with_champion
 
 
 class Serving:
@@ -106,14 +103,7 @@ def dead_letter_file(settings: Settings) -> Path:
 
 def serving_tenants(engine: Engine) -> list[str]:
     """Tenants with something to serve: a champion, an active rollout or a running experiment."""
-    with Session(engine) as session:
-        champions = session.scalars(
-            select(ModelVersion.tenant_id).where(ModelVersion.status == "champion").distinct()
-        ).all()
-        running = session.scalars(
-            select(Experiment.tenant_id)
-            .where(Experiment.status == ExperimentStatus.RUNNING.value)
-            .distinct()
-        ).all()
+    champions = tenants_with_champion(engine)
+    running = tenants_with_running_experiment(engine)
     rollouts = [tenant for tenant, _ in active_deployment_ids(engine)]
     return sorted({*champions, *running, *rollouts})

@@ -1,4 +1,4 @@
-"""API keys: the ``api_keys`` table, the roles, and the repository that issues and checks keys.
+"""API keys: the ``api_keys`` table and the repository that issues and checks keys.
 
 A key reads ``tl_<id>_<secret>``: ``id`` (12 hex characters) is visible and names the row,
 ``secret`` carries 256 random bits. Only the sha256 of the whole key is stored, so a leaked
@@ -7,36 +7,33 @@ table grants nothing; a fast hash is enough because the secret is random, not a 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import Engine, Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from tuneloop.domain.keys import KEY_PREFIX, Role, hash_key, key_id_of
 from tuneloop.errors import InvalidStateError, NotFoundError
 from tuneloop.store.base import Base
 from tuneloop.store.types import utcnow
 
-KEY_PREFIX = "tl_"
-
-
-class Role(StrEnum):
-    """What a caller may do; each role includes the ones below it."""
-
-    VIEWER = "viewer"  # reads
-    OPERATOR = "operator"  # also starts runs, creates tests, deploys, rolls back, writes data
-    ADMIN = "admin"  # also manages keys
-
-    def includes(self, other: Role) -> bool:
-        return _RANK[self] >= _RANK[other]
-
-
-_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+__all__ = [
+    "KEY_PREFIX",
+    "ApiKey",
+    "IssuedKey",
+    "Role",
+    "api_key_is_active",
+    "create_api_key",
+    "hash_key",
+    "key_id_of",
+    "list_api_keys",
+    "revoke_api_key",
+    "verify_api_key",
+]
 
 
 class ApiKey(Base):
@@ -60,18 +57,6 @@ class IssuedKey:
 
     record: ApiKey
     plaintext: str
-
-
-def hash_key(plaintext: str) -> str:
-    return hashlib.sha256(plaintext.encode()).hexdigest()
-
-
-def key_id_of(plaintext: str) -> str | None:
-    """The visible id inside a presented key, or None when it is not shaped like one."""
-    parts = plaintext.split("_", 2)
-    if len(parts) != 3 or f"{parts[0]}_" != KEY_PREFIX or len(parts[1]) != 12 or not parts[2]:
-        return None
-    return parts[1]
 
 
 def create_api_key(

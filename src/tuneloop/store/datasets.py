@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tuneloop.errors import InvalidInputError, NotFoundError
 from tuneloop.store.models import DatasetVersion
+from tuneloop.store.watermarks import advance_watermark
 
 
 def save_dataset(session: Session, version: DatasetVersion) -> DatasetVersion:
@@ -59,3 +61,26 @@ def count_datasets(engine: Engine, tenant_id: str) -> int:
     )
     with engine.connect() as connection:
         return int(connection.execute(query).scalar_one())
+
+
+def record_dataset(
+    engine: Engine,
+    tenant_id: str,
+    version: DatasetVersion,
+    *,
+    persona_id: str | None,
+    last_ts: datetime | None,
+    records: int,
+) -> DatasetVersion:
+    """Record a built version and move the collection watermark, in one transaction."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        saved = save_dataset(session, version)
+        advance_watermark(
+            session,
+            tenant_id,
+            persona_id=persona_id,
+            last_ts=last_ts,
+            records=records,
+            dataset_id=saved.id,
+        )
+    return saved

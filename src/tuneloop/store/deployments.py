@@ -74,6 +74,13 @@ def list_deployments(
         return session.scalars(query.limit(limit).offset(offset)).all()
 
 
+def count_deployments(engine: Engine, tenant_id: str) -> int:
+    """How many deployments the tenant has (the total of a page)."""
+    query = select(func.count()).select_from(Deployment).where(Deployment.tenant_id == tenant_id)
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
 def rolled_back_deployment(
     engine: Engine, tenant_id: str, model_id: str, version: str
 ) -> Deployment | None:

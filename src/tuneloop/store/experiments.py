@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tuneloop.domain.experiments import ExperimentStatus
 from tuneloop.errors import ConflictError, NotFoundError
 from tuneloop.store.experiment_models import Experiment
 
@@ -52,6 +53,13 @@ def list_experiments(
         return session.scalars(query.limit(limit).offset(offset)).all()
 
 
+def count_experiments(engine: Engine, tenant_id: str) -> int:
+    """How many experiments the tenant has (the total of a page)."""
+    query = select(func.count()).select_from(Experiment).where(Experiment.tenant_id == tenant_id)
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
 def update_experiment(
     engine: Engine, tenant_id: str, key: str, change: Callable[[Experiment], None]
 ) -> Experiment:
@@ -91,3 +99,14 @@ def experiments_by_key(
     query = select(Experiment).where(Experiment.tenant_id == tenant_id, Experiment.key.in_(wanted))
     with Session(engine, expire_on_commit=False) as session:
         return {row.key: row for row in session.scalars(query)}
+
+
+def tenants_with_running_experiment(engine: Engine) -> list[str]:
+    """Every tenant with a running experiment (serving warms their routes)."""
+    query = (
+        select(Experiment.tenant_id)
+        .where(Experiment.status == ExperimentStatus.RUNNING.value)
+        .distinct()
+    )
+    with Session(engine) as session:
+        return list(session.scalars(query).all())

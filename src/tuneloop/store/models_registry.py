@@ -126,3 +126,19 @@ def set_version_status(
             )
             .values(status=status)
         )
+
+
+def tenants_with_champion(engine: Engine) -> list[str]:
+    """Every tenant that has a champion (serving warms their routes)."""
+    query = select(ModelVersion.tenant_id).where(ModelVersion.status == "champion").distinct()
+    with Session(engine) as session:
+        return list(session.scalars(query).all())
+
+
+def versions_of(engine: Engine, tenant_id: str, model_id: str) -> list[str]:
+    """The registered versions of ``model_id`` in the tenant, in numeric order (2 before 10)."""
+    query = select(ModelVersion.version).where(
+        ModelVersion.tenant_id == tenant_id, ModelVersion.model_id == model_id
+    )
+    with Session(engine) as session:
+        return sorted(session.scalars(query), key=lambda v: (len(v), v))

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from registry_helpers import register_version
+from tuneloop.app.simulation import simulate_traffic
 from tuneloop.config import Settings
 from tuneloop.experiments import service
 from tuneloop.experiments.service import ModelRef, two_arms
@@ -57,7 +58,7 @@ def decided(
     arms = two_arms(ModelRef(MODEL, first), ModelRef(MODEL, second), 0.5)
     row = service.create_experiment(db, TENANT_A, arms=arms, duration_hours=24)
     spec = TrafficSpec(row.key, (), units=3000, lift=0.4, cost_change=-0.3, seed=11)
-    service.simulate_traffic(db, TENANT_A, row.key, spec=spec)
+    simulate_traffic(db, TENANT_A, row.key, spec=spec)
     return row.key, second
 
 

@@ -23,13 +23,13 @@ from test_api_proxy import MODEL, QUESTION, Tuneloop, tuneloop, upstream  # noqa
 
 from registry_helpers import register_version
 from tuneloop.api.app import create_app
+from tuneloop.app.simulation import simulate_traffic
 from tuneloop.config import ServingSettings, Settings, UpstreamSettings
 from tuneloop.domain.experiments import SuccessCriteria
 from tuneloop.experiments.service import (
     ModelRef,
     analyze_experiment,
     create_experiment,
-    simulate_traffic,
     two_arms,
 )
 from tuneloop.pipeline.promotion import promote_first_champion

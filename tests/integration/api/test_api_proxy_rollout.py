@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from registry_helpers import register_version
 from tuneloop.api.app import create_app
+from tuneloop.app.simulation import simulate_traffic
 from tuneloop.config import ServingSettings, Settings, UpstreamSettings
 from tuneloop.errors import TuneloopError
 from tuneloop.experiments import service
@@ -71,7 +72,7 @@ def test_a_failing_new_model_is_rolled_back_by_one_tick(
         arms = two_arms(ModelRef(MODEL, first), ModelRef(MODEL, second), 0.5)
         test = service.create_experiment(engine, TENANT_A, arms=arms, duration_hours=24)
         spec = TrafficSpec(test.key, (), units=3000, lift=0.4, cost_change=-0.3, seed=11)
-        service.simulate_traffic(engine, TENANT_A, test.key, spec=spec)
+        simulate_traffic(engine, TENANT_A, test.key, spec=spec)
         manager = DeploymentManager(engine, tracker=tracker, settings=settings.rollout)
         deployment = manager.deploy(
             TENANT_A,

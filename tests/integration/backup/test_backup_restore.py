@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.orm import Session
 
 from registry_helpers import register_version
+from tuneloop.app.simulation import simulate_traffic
 from tuneloop.backup import backup, restore
 from tuneloop.backup.archive import read_archive
 from tuneloop.config import Settings
@@ -60,7 +61,7 @@ def populate(engine: Engine, settings: Settings, tmp_path: Path) -> None:
         engine, TENANT, arms=two_arms(baseline, candidate, 0.5), duration_hours=24
     )
     spec = TrafficSpec(row.key, (), units=3000, lift=0.4, cost_change=-0.3, seed=11)
-    service.simulate_traffic(engine, TENANT, row.key, spec=spec)
+    simulate_traffic(engine, TENANT, row.key, spec=spec)
     manager = DeploymentManager(engine, tracker=tracker, settings=settings.rollout)
     manager.deploy(TENANT, model=candidate, evaluation=EvaluationResult(row.key))
     create_run(engine, TENANT, trigger="manual", config={"force_run": True}, now=NOW)

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from registry_helpers import register_version
 from tuneloop.api.app import create_app
+from tuneloop.app.simulation import simulate_traffic
 from tuneloop.config import Settings
 from tuneloop.experiments import service
 from tuneloop.experiments.service import ModelRef, two_arms
@@ -81,7 +82,7 @@ def test_deploy_the_winner_from_the_experiment_page(
     arms = two_arms(ModelRef(MODEL, first), ModelRef(MODEL, second), 0.5)
     row = service.create_experiment(engine, "acme", arms=arms, duration_hours=24)
     spec = TrafficSpec(row.key, (), units=3000, lift=0.4, cost_change=-0.3, seed=11)
-    service.simulate_traffic(engine, "acme", row.key, spec=spec)
+    simulate_traffic(engine, "acme", row.key, spec=spec)
 
     csrf = _login(client, Role.OPERATOR)
     page = client.get(f"/ui/experiments/{row.key}").text

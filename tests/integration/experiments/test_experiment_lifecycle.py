@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, create_engine, inspect
 
+from tuneloop.app.simulation import simulate_traffic
 from tuneloop.domain.experiments import ArmSpec, SuccessCriteria
 from tuneloop.errors import ConflictError, InvalidInputError, InvalidStateError, NotFoundError
 from tuneloop.events.ingest import ingest_events
@@ -147,7 +148,7 @@ def test_model_refs_parse_versions_and_colons() -> None:
 def test_analysis_finds_the_lift_and_promotes_a_clear_winner(engine: Engine) -> None:
     row = service.create_experiment(engine, "acme", arms=ARMS, duration_hours=24)
     spec = TrafficSpec(row.key, (), units=3000, lift=0.4, cost_change=-0.3, seed=11)
-    report = service.simulate_traffic(engine, "acme", row.key, spec=spec)
+    report = simulate_traffic(engine, "acme", row.key, spec=spec)
     assert report.rejected == 0
     analysis = service.analyze_experiment(engine, "acme", row.key)
     engagement = analysis.analyses["engagement"].comparisons[0]
@@ -182,7 +183,7 @@ def test_simulating_a_stopped_experiment_is_refused(engine: Engine) -> None:
     row = service.create_experiment(engine, "acme", arms=ARMS)
     service.stop_experiment(engine, "acme", row.key)
     with pytest.raises(InvalidStateError, match="not running"):
-        service.simulate_traffic(engine, "acme", row.key, spec=TrafficSpec(row.key, ()))
+        simulate_traffic(engine, "acme", row.key, spec=TrafficSpec(row.key, ()))
 
 
 def test_three_arms_are_each_compared_and_judged(engine: Engine) -> None:
@@ -193,7 +194,7 @@ def test_three_arms_are_each_compared_and_judged(engine: Engine) -> None:
     ]
     row = service.create_experiment(engine, "acme", arms=arms, duration_hours=1)
     spec = TrafficSpec(row.key, (), units=1500, lift=0.0, seed=2)
-    service.simulate_traffic(engine, "acme", row.key, spec=spec)
+    simulate_traffic(engine, "acme", row.key, spec=spec)
     analysis = service.analyze_experiment(
         engine, "acme", row.key, now=utcnow() + timedelta(hours=2)
     )

@@ -13,6 +13,7 @@ from rollout_world import MODEL, TENANT, World
 from sqlalchemy import Engine
 
 from registry_helpers import register_version
+from tuneloop.app.simulation import simulate_traffic
 from tuneloop.config import Settings
 from tuneloop.experiments import service
 from tuneloop.experiments.service import ModelRef, two_arms
@@ -67,6 +68,6 @@ def world(engine: Engine, settings: Settings, tracker: Tracker, tmp_path: Path) 
         engine, TENANT, arms=two_arms(baseline, candidate, 0.5), duration_hours=24
     )
     spec = TrafficSpec(row.key, (), units=3000, lift=0.4, cost_change=-0.3, seed=11)
-    service.simulate_traffic(engine, TENANT, row.key, spec=spec)
+    simulate_traffic(engine, TENANT, row.key, spec=spec)
     manager = DeploymentManager(engine, tracker=tracker, settings=settings.rollout)
     return World(engine, settings, tracker, manager, row.key, candidate, baseline)

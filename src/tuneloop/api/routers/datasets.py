@@ -10,8 +10,7 @@ from tuneloop.api.auth import Viewer
 from tuneloop.api.resources import ResourcesDep
 from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, PageLimit, PageOffset
 from tuneloop.api.schemas.datasets import DatasetDetail, DatasetPageOut
-from tuneloop.api.services.datasets import dataset_page
-from tuneloop.store.datasets import get_dataset
+from tuneloop.app.datasets import dataset_page, get_dataset
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], responses=AUTHENTICATED_RESPONSES)
 

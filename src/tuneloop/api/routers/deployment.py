@@ -23,8 +23,8 @@ from tuneloop.api.schemas.deployment import (
     DeploymentPageOut,
     RollbackIn,
 )
-from tuneloop.api.services.deployment import deploy, deployment_page, deployment_view, rollback
-from tuneloop.api.services.events import stream_lag
+from tuneloop.app.deployments import deploy, deployment_page, deployment_view, rollback
+from tuneloop.app.events import stream_lag
 from tuneloop.rollout.describe import describe_deployment
 
 router = APIRouter(tags=["deployment"], responses=AUTHENTICATED_RESPONSES)

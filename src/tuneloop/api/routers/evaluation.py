@@ -15,10 +15,14 @@ from tuneloop.api.schemas.common import (
     PageOffset,
 )
 from tuneloop.api.schemas.evaluation import AbTestOut, AbTestPageOut, CreateAbTestIn, MetricsOut
-from tuneloop.api.services.evaluation import ab_test_page, create_ab_test
-from tuneloop.api.services.events import stream_lag
-from tuneloop.api.services.reports import experiment_metrics
-from tuneloop.experiments.service import describe_experiment, get_experiment
+from tuneloop.app.events import stream_lag
+from tuneloop.app.experiments import (
+    ab_test_page,
+    create_ab_test,
+    describe_experiment,
+    experiment_metrics,
+    get_experiment,
+)
 from tuneloop.wiring import servable_for
 
 router = APIRouter(prefix="/evaluation", tags=["evaluation"], responses=AUTHENTICATED_RESPONSES)

@@ -8,7 +8,7 @@ from tuneloop.api.auth import Operator
 from tuneloop.api.resources import ResourcesDep
 from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, BODY_RESPONSES
 from tuneloop.api.schemas.events import EventsBatchIn, EventsBatchOut
-from tuneloop.api.services.events import accept_batch
+from tuneloop.app.events import accept_batch
 
 router = APIRouter(prefix="/v1/events", tags=["events"], responses=AUTHENTICATED_RESPONSES)
 

@@ -1,6 +1,6 @@
 """``/fine-tuning``: start a pipeline run in the background, follow it, abort it, list runs.
 
-The runs execute in worker threads owned by the app (``services.run_workers``; this
+The runs execute in worker threads owned by the app (``api.run_workers``; this
 router's lifespan keeps their registry and stops them at shutdown).
 """
 
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path
 
 from tuneloop.api.auth import Operator, Viewer
 from tuneloop.api.resources import ResourcesDep
+from tuneloop.api.run_workers import WorkersDep, run_workers_lifespan
 from tuneloop.api.schemas.common import (
     AUTHENTICATED_RESPONSES,
     BODY_RESPONSES,
@@ -27,7 +28,6 @@ from tuneloop.api.schemas.fine_tuning import (
     StartOut,
     StatusOut,
 )
-from tuneloop.api.services.run_workers import WorkersDep, run_workers_lifespan
 from tuneloop.app import runs
 
 router = APIRouter(

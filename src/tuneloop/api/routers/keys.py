@@ -11,7 +11,7 @@ from tuneloop.api.resources import ResourcesDep
 from tuneloop.api.revocation import publish_revocation
 from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, BODY_RESPONSES
 from tuneloop.api.schemas.keys import KeyCreate, KeyCreated, KeyList, KeyRevoked
-from tuneloop.store.auth_models import create_api_key, list_api_keys, revoke_api_key
+from tuneloop.app import keys
 
 router = APIRouter(prefix="/keys", tags=["keys"], responses=AUTHENTICATED_RESPONSES)
 KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$", description="The key's visible id.")]
@@ -20,13 +20,13 @@ KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$", description="The key's vi
 @router.post("", status_code=201, responses=BODY_RESPONSES, summary="Create an API key")
 def create_key(body: KeyCreate, principal: Admin, resources: ResourcesDep) -> KeyCreated:
     """The key is in this answer only; it is stored as a hash and cannot be shown again."""
-    issued = create_api_key(resources.engine, principal.tenant_id, role=body.role, name=body.name)
+    issued = keys.create_key(resources.engine, principal.tenant_id, role=body.role, name=body.name)
     return KeyCreated.of(issued)
 
 
 @router.get("", summary="List the tenant's API keys (never the keys themselves)")
 def list_keys(principal: Admin, resources: ResourcesDep) -> KeyList:
-    return KeyList.of(list(list_api_keys(resources.engine, principal.tenant_id)))
+    return KeyList.of(list(keys.list_keys(resources.engine, principal.tenant_id)))
 
 
 @router.delete("/{key_id}", summary="Revoke an API key")
@@ -35,7 +35,7 @@ def revoke_key(key_id: KeyId, principal: Admin, resources: ResourcesDep) -> KeyR
     `other_workers_may_accept_for_seconds` (0 with Redis: the revocation is shared). A key
     cannot revoke itself, and a tenant keeps at least one admin key (409)."""
     actor = principal.subject if principal.method == "api_key" else None
-    record = revoke_api_key(resources.engine, principal.tenant_id, key_id, actor_key_id=actor)
+    record = keys.revoke_key(resources.engine, principal.tenant_id, key_id, actor_key_id=actor)
     resources.keys.clear()  # this process stops accepting it now
     cache_seconds = resources.settings.api.key_cache_seconds
     shared = publish_revocation(resources.redis, key_id, cache_seconds=cache_seconds)

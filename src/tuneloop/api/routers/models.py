@@ -10,8 +10,8 @@ from tuneloop.api.auth import Viewer
 from tuneloop.api.resources import ResourcesDep
 from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, PageLimit, PageOffset
 from tuneloop.api.schemas.fine_tuning import ModelPageOut, ModelVersionDetailOut
+from tuneloop.app.models import get_model_version
 from tuneloop.app.runs import model_page
-from tuneloop.store.models_registry import get_model_version
 
 router = APIRouter(prefix="/models", tags=["models"], responses=AUTHENTICATED_RESPONSES)
 

@@ -19,8 +19,7 @@ from tuneloop.api.schemas.posts import (
     PostsBatchIn,
     PostsBatchOut,
 )
-from tuneloop.api.services.posts import ingest_posts
-from tuneloop.store.posts import count_posts, list_posts
+from tuneloop.app.posts import count_posts, ingest_posts, list_posts
 
 router = APIRouter(prefix="/posts", tags=["posts"], responses=AUTHENTICATED_RESPONSES)
 

@@ -14,12 +14,12 @@ from tuneloop.api.auth import ServingOperator, Viewer, admit
 from tuneloop.api.bodies import json_body, read_body
 from tuneloop.api.schemas.common import AUTHENTICATED_RESPONSES, BODY_RESPONSES, ErrorResponse
 from tuneloop.api.schemas.serving import ModelListOut, RouteIn, RouteOut
+from tuneloop.domain.keys import Role
 from tuneloop.resilience.breaker import CircuitOpenError
 from tuneloop.serving.chat import ChatCompletionRequest
 from tuneloop.serving.proxy import Decision
 from tuneloop.serving.service import Serving
 from tuneloop.serving.upstream import UpstreamUnavailableError
-from tuneloop.store.auth_models import Role
 
 router = APIRouter(prefix="/v1", tags=["serving"], responses=AUTHENTICATED_RESPONSES)
 

@@ -7,9 +7,8 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuneloop.api.services.datasets import DatasetPage
+from tuneloop.app.datasets import DatasetPage, DatasetVersion
 from tuneloop.dataset.shares import source_shares
-from tuneloop.store.models import DatasetVersion
 
 _EXAMPLE: dict[str, Any] = {
     "id": "3f2a9c41d0b7e6a5c4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1",

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tuneloop.app.keys import ApiKey, IssuedKey, Role
 from tuneloop.domain.text import StorableText
-from tuneloop.store.auth_models import ApiKey, IssuedKey, Role
 
 _EXAMPLE: dict[str, Any] = {
     "id": "8c1f0a2b3d4e",

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from tuneloop.api.services.posts import IngestReport
+from tuneloop.app.posts import IngestReport
 
 _EXAMPLE_POST: dict[str, Any] = {
     "id": "post-1842",

@@ -1,4 +1,4 @@
-"""The collection watermark: the newest post a collection saw, per tenant and scope."""
+"""Collection watermarks repository: the newest post a collection saw, per tenant and scope."""
 
 from __future__ import annotations
 

@@ -1,8 +1,11 @@
-"""Ingesting a batch of posts: validate each item alone, keep the good ones, report the rest."""
+"""Post use cases: ingest a batch (each item validated alone), write posts, count them.
+
+``/posts``, ``tuneloop posts import``, ``tuneloop seed`` and the demo call these.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +14,10 @@ from sqlalchemy import Engine
 
 from tuneloop.errors import InvalidInputError, Problem
 from tuneloop.posts.schema import PostIn
-from tuneloop.store.posts import upsert_posts
+from tuneloop.store import posts as repo
+from tuneloop.store.models import Post
+
+__all__ = ["Post", "count_posts", "ingest_posts", "list_posts", "write_posts"]
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,22 @@ def ingest_posts(
         except ValidationError as exc:
             rejected.append(RejectedItem(index, _id_of(item), _errors(exc, index)))
     if valid:
-        upsert_posts(engine, tenant_id, valid)
+        repo.upsert_posts(engine, tenant_id, valid)
     return IngestReport(accepted=[post.id for post in valid], rejected=rejected)
+
+
+def write_posts(engine: Engine, tenant_id: str, posts: Iterable[PostIn]) -> int:
+    """Insert or update already valid posts by (tenant, id); how many rows were written."""
+    return repo.upsert_posts(engine, tenant_id, posts)
+
+
+def count_posts(engine: Engine, tenant_id: str) -> int:
+    return repo.count_posts(engine, tenant_id)
+
+
+def list_posts(engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0) -> list[Post]:
+    """The tenant's newest posts first, each with the model version that wrote it."""
+    return repo.list_posts(engine, tenant_id, limit=limit, offset=offset)
 
 
 def _errors(exc: ValidationError, index: int) -> list[ItemError]:

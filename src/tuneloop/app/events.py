@@ -1,4 +1,5 @@
-"""What ``POST /v1/events`` calls: the batch limit, then validation and the append to the stream."""
+"""Event use cases: accept a batch (the limit, validation, the append to the stream) and
+read the consumer's lag for the read-your-writes notes of ``/evaluation`` and ``/deployment``."""
 
 from __future__ import annotations
 

@@ -1,1 +1,0 @@
-"""Thin services behind the routers that need more than one repository call."""
