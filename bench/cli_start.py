@@ -99,7 +99,7 @@ def serve_timings(rounds: int) -> tuple[list[float], list[float]]:
         env = space.server_env()
         env |= write_bare_spec(space.folder / "bare.json", [])
         log = space.folder / "server.log"
-        ours = CLI + ["serve", "--host", HOST, "--port", "{port}", "--workers", "1", "--no-worker"]
+        ours = [*CLI, "serve", "--host", HOST, "--port", "{port}", "--workers", "1", "--no-worker"]
         tuneloop = [time_to_ready(ours, env, log) for _ in range(rounds)]
         bare = [time_to_ready(bare_command(1), env, log) for _ in range(rounds)]
     return tuneloop, bare
@@ -117,8 +117,8 @@ def main() -> None:
     print(f"cold start, {args.rounds} rounds: best and median wall seconds, best CPU seconds")
     print(f"{'python -c pass':<28}{base_best:>8.3f}{base_median:>8.3f}{base_cpu:>8.3f}")
     for label, argv in (
-        ("tuneloop --help", CLI + ["--help"]),
-        ("tuneloop runs --help", CLI + ["runs", "--help"]),
+        ("tuneloop --help", [*CLI, "--help"]),
+        ("tuneloop runs --help", [*CLI, "runs", "--help"]),
     ):
         best, median, cpu = timings(argv, env, args.rounds)
         print(
