@@ -224,11 +224,14 @@ def main() -> None:
             lines = sum(1 for _ in f)
         assert lines == ref_rows == full["rows"] == old["rows"], "row counts differ"
         assert same_bytes(folder / "full.jsonl", folder / "rows.jsonl"), "outputs differ"
+        # The reference once more after ours, its faster time kept: on a shared machine a
+        # single slow reference would flatter the ratio.
+        ref_seconds = min(ref_seconds, copy_reference(url, folder / "copy.tsv")[1])
     ours_rate = full["rows"] / full["seconds"]
     ref_rate = ref_rows / ref_seconds
     growth = full["peak_rss_mb"] - small["peak_rss_mb"]
     print(f"rows                       {ref_rows:,}")
-    print(f"COPY ... TO STDOUT         {ref_rate:>12,.0f} rows/s  ({ref_seconds:.2f}s)")
+    print(f"COPY ... TO STDOUT (best 2){ref_rate:>12,.0f} rows/s  ({ref_seconds:.2f}s)")
     old_rate = old["rows"] / old["seconds"]
     print(f"tuneloop collector → JSONL {ours_rate:>12,.0f} rows/s  ({full['seconds']:.2f}s)")
     print(f"  row path (orjson), before{old_rate:>12,.0f} rows/s  ({old['seconds']:.2f}s)")

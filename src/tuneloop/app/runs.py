@@ -8,7 +8,7 @@ function takes the ``Container`` (``tuneloop.wiring``) and the caller's tenant.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +32,8 @@ from tuneloop.pipeline.service import (
 from tuneloop.pipeline.steps import STEP_FUNCTIONS
 from tuneloop.rollout.manager import TickOutcome
 from tuneloop.store import runs as repo
-from tuneloop.store.models_registry import count_model_versions, list_model_versions
-from tuneloop.store.pipeline_models import ModelVersion, PipelineRun
+from tuneloop.store.models_registry import model_versions_page
+from tuneloop.store.pipeline_models import PipelineRun
 from tuneloop.store.schedules import set_cron
 from tuneloop.store.types import utcnow
 from tuneloop.wiring import Container
@@ -220,7 +220,5 @@ def run_page(container: Container, *, tenant: str, limit: int, offset: int) -> P
 
 
 def model_page(container: Container, *, tenant: str, limit: int, offset: int) -> Page:
-    rows: Sequence[ModelVersion] = list_model_versions(
-        container.engine, tenant, limit=limit, offset=offset
-    )
-    return Page(rows, count_model_versions(container.engine, tenant), limit, offset)
+    rows, total = model_versions_page(container.engine, tenant, limit=limit, offset=offset)
+    return Page(rows, total, limit, offset)
