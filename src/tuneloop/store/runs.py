@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from tuneloop.domain.runs import ACTIVE, STEPS, RunStatus, StepStatus, can_move
 from tuneloop.errors import ConflictError, InvalidStateError, NotFoundError
@@ -239,7 +240,8 @@ class RunSnapshot:
 
 # Built once: building a statement and its cache key per call was a third of a status
 # read's time (bench/api.py); executions only bind the tenant and the run.
-_TENANT, _RUN = bindparam("tenant_id"), bindparam("run_id")
+_TENANT: BindParameter[str] = bindparam("tenant_id")
+_RUN: BindParameter[str] = bindparam("run_id")
 _SNAPSHOT_RUN = select(PipelineRun).where(PipelineRun.tenant_id == _TENANT, PipelineRun.id == _RUN)
 _SNAPSHOT_STEPS = (
     select(PipelineStep)
