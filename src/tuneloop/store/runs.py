@@ -242,28 +242,34 @@ class RunSnapshot:
 # read's time (bench/api.py); executions only bind the tenant and the run.
 _TENANT: BindParameter[str] = bindparam("tenant_id")
 _RUN: BindParameter[str] = bindparam("run_id")
-_SNAPSHOT_RUN = select(PipelineRun).where(PipelineRun.tenant_id == _TENANT, PipelineRun.id == _RUN)
+# The run with its job and (any) model version in one query, its steps in another.
+_SNAPSHOT_HEAD = (
+    select(PipelineRun, TrainingJob, ModelVersion)
+    .outerjoin(
+        TrainingJob,
+        (TrainingJob.tenant_id == PipelineRun.tenant_id) & (TrainingJob.run_id == PipelineRun.id),
+    )
+    .outerjoin(
+        ModelVersion,
+        (ModelVersion.tenant_id == PipelineRun.tenant_id) & (ModelVersion.run_id == PipelineRun.id),
+    )
+    .where(PipelineRun.tenant_id == _TENANT, PipelineRun.id == _RUN)
+    .limit(1)
+)
 _SNAPSHOT_STEPS = (
     select(PipelineStep)
     .where(PipelineStep.tenant_id == _TENANT, PipelineStep.run_id == _RUN)
     .order_by(PipelineStep.position)
 )
-_SNAPSHOT_JOB = select(TrainingJob).where(
-    TrainingJob.tenant_id == _TENANT, TrainingJob.run_id == _RUN
-)
-_SNAPSHOT_MODEL = select(ModelVersion).where(
-    ModelVersion.tenant_id == _TENANT, ModelVersion.run_id == _RUN
-)
 
 
 def run_snapshot(engine: Engine, tenant_id: str, run_id: str) -> RunSnapshot:
-    """The run, its steps, job and model version: one transaction, four prepared queries."""
+    """The run, its steps, job and model version: one transaction, two prepared queries."""
     keys = {"tenant_id": tenant_id, "run_id": run_id}
     with Session(engine, expire_on_commit=False) as session, session.begin():
-        run = session.scalars(_SNAPSHOT_RUN, keys).one_or_none()
-        if run is None:
+        head = session.execute(_SNAPSHOT_HEAD, keys).first()
+        if head is None:
             raise NotFoundError(f"pipeline run {run_id!r} not found")
+        run, job, model = head
         steps = session.scalars(_SNAPSHOT_STEPS, keys).all()
-        job = session.scalars(_SNAPSHOT_JOB, keys).one_or_none()
-        model = session.scalars(_SNAPSHOT_MODEL, keys).first()
     return RunSnapshot(run, list(steps), job, model)
