@@ -9,10 +9,11 @@ three differences between PostgreSQL's JSON and orjson's:
 
 * numbers: PostgreSQL prints a double as ``1``, ``1e-05`` or ``1e+15``, orjson as ``1.0``,
   ``0.00001`` and ``1000000000000000.0`` (decimal for exponents -5 to 15, otherwise
-  ``1e-7``/``1e+16``); NaN and infinities are ``null`` in orjson. ``ENGAGEMENT_JSON``
-  rewrites the number text accordingly (the common case costs two ``strpos``);
-* timestamps: orjson always writes six fractional digits when there are microseconds, and no
-  offset for a naive value; ``to_char`` with the session's offset does the same;
+  ``1e-7``/``1e+16``); NaN and infinities are ``null`` in orjson. A non-integral double in
+  [1e-4, 1e15) prints the same in both; ``ENGAGEMENT_JSON`` rewrites the others;
+* timestamps: orjson always writes six fractional digits when there are microseconds (and
+  no offset for a naive value), JSON's timestamp trims trailing zeros: the lines keep
+  JSON's text when its length shows six digits or none, else ``to_char`` writes it;
 * COPY's text format escapes backslashes; CSV with a quote and delimiter that JSON never
   contains unescaped (``\\x01``, ``\\x02``) passes every line through untouched.
 """
