@@ -205,10 +205,11 @@ def measure(args: argparse.Namespace, ws: Workspace, run_id: str, workers: int) 
         bare_env = env | write_bare_spec(ws.folder / "bare.json", routes)
         with bare_server(workers, env=bare_env, log=ws.folder / f"bare-{workers}.log") as bare:
             ports = {"tuneloop": ours, "bare FastAPI": bare}
-            sources: list[tuple[str, RequestSource, int]] = [
-                (f"{EVENTS} ({batches.size}/request)", batches, batches.size),
-                (STATUS, cycle([status_request]), 0),
-            ]
+            sources: list[tuple[str, RequestSource, int]] = []
+            if "events" in args.endpoints:
+                sources.append((f"{EVENTS} ({batches.size}/request)", batches, batches.size))
+            if "status" in args.endpoints:
+                sources.append((STATUS, cycle([status_request]), 0))
             for endpoint, source, items in sources:
                 best = best_of(
                     ports,
@@ -261,6 +262,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_load_options(parser, rounds=2, rounds_help="Alternating rounds; best of each.")
     parser.add_argument("--batch", type=int, default=100, help="Events per request.")
+    parser.add_argument(
+        "--endpoints",
+        nargs="+",
+        choices=["events", "status"],
+        default=["events", "status"],
+        help="Which endpoints to load (default: both).",
+    )
     parser.add_argument(
         "--smoke", action="store_true", help="1 worker, 4 connections, 0.5 s windows, 1 round."
     )

@@ -31,6 +31,11 @@ def run(script: str, *args: str) -> str:
     return result.stdout
 
 
+def test_cli_start_benchmark_runs() -> None:
+    out = run("cli_start.py", "--rounds", "1", "--no-serve")
+    assert "ratio vs python -c pass" in out and "heavy modules" in out
+
+
 def test_assign_benchmark_runs() -> None:
     assert "ratio" in run("assign.py", "--units", "20000", "--rounds", "1")
 

@@ -34,8 +34,8 @@ from tuneloop.pipeline.service import (
 from tuneloop.pipeline.steps import STEP_FUNCTIONS
 from tuneloop.rollout.manager import TickOutcome
 from tuneloop.store import runs as repo
-from tuneloop.store.models_registry import count_model_versions, list_model_versions
-from tuneloop.store.pipeline_models import ModelVersion, PipelineRun, PipelineStep
+from tuneloop.store.models_registry import model_versions_page
+from tuneloop.store.pipeline_models import PipelineRun, PipelineStep
 from tuneloop.store.schedules import set_cron
 from tuneloop.store.types import utcnow
 from tuneloop.wiring import Container
@@ -244,7 +244,5 @@ def steps_of(engine: Engine, tenant: str, run_id: str) -> list[PipelineStep]:
 
 
 def model_page(container: Container, *, tenant: str, limit: int, offset: int) -> Page:
-    rows: Sequence[ModelVersion] = list_model_versions(
-        container.engine, tenant, limit=limit, offset=offset
-    )
-    return Page(rows, count_model_versions(container.engine, tenant), limit, offset)
+    rows, total = model_versions_page(container.engine, tenant, limit=limit, offset=offset)
+    return Page(rows, total, limit, offset)

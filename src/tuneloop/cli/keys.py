@@ -6,7 +6,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-import jwt
 import typer
 from rich.table import Table
 
@@ -116,6 +115,8 @@ def mint_jwt(
         claims["aud"] = api.jwt_audience
     if api.jwt_issuer is not None:
         claims["iss"] = api.jwt_issuer
+    import jwt  # here, not at import: PyJWT loads cryptography, ~50 ms of every CLI start
+
     return jwt.encode(claims, api.jwt_secret.get_secret_value(), algorithm="HS256")
 
 

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import psycopg.errors
-from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Engine, Float, case, cast, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -112,6 +110,8 @@ def _values_insert(connection: Connection, rows: list[Sequence[Any]]) -> Written
 
 
 def _copy_insert(connection: Connection, rows: Iterable[Sequence[Any]]) -> Written:
+    import psycopg.errors  # PostgreSQL only, and not at import: the CLI starts faster
+
     seen: list[Sequence[Any]] = []  # kept to replay through the staging table on a conflict
     stream = _remember(rows, seen)
     try:
@@ -146,6 +146,8 @@ def _remember(rows: Iterable[Sequence[Any]], seen: list[Sequence[Any]]) -> Itera
 
 
 def _copy(connection: Connection, table: str, rows: Iterable[Sequence[Any]]) -> int:
+    from psycopg.copy import QueuedLibpqWriter
+
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     statement = f"COPY {table} ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
     # A worker thread sends the data, so validating the next rows never waits on the socket.

@@ -41,6 +41,22 @@ def list_model_versions(
         return session.scalars(statement).all()
 
 
+def model_versions_page(
+    engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
+) -> tuple[Sequence[ModelVersion], int]:
+    """A page of the tenant's versions, newest first, and their total: one transaction."""
+    statement = (
+        select(ModelVersion)
+        .where(ModelVersion.tenant_id == tenant_id)
+        .order_by(ModelVersion.created_at.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    count = select(func.count()).where(ModelVersion.tenant_id == tenant_id)
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(statement).all(), int(session.scalar(count) or 0)
+
+
 def count_model_versions(engine: Engine, tenant_id: str) -> int:
     statement = (
         select(func.count()).select_from(ModelVersion).where(ModelVersion.tenant_id == tenant_id)

@@ -25,9 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats as scipy_stats
-
 from tuneloop.experiments.stats.errors import StatsError
+from tuneloop.experiments.stats.lazy import scipy_stats
 
 DEFAULT_PRIOR_VARIANCE = 0.09  # GrowthBook's default: a relative effect's sd of 0.3
 

@@ -22,9 +22,9 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as scipy_stats
 
 from tuneloop.experiments.stats.errors import StatsError
+from tuneloop.experiments.stats.lazy import scipy_stats
 from tuneloop.experiments.stats.moments import ArmStats, FloatArray
 
 Alternative = Literal["two-sided", "greater", "less"]

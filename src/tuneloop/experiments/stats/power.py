@@ -20,11 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy import optimize
-from scipy import stats as scipy_stats
-
 from tuneloop.experiments.stats.errors import StatsError
 from tuneloop.experiments.stats.frequentist import Alternative, Difference
+from tuneloop.experiments.stats.lazy import optimize, scipy_stats
 from tuneloop.experiments.stats.moments import ArmStats
 from tuneloop.experiments.stats.sequential import (
     DEFAULT_TUNING,

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats as scipy_stats
-
 from tuneloop.experiments.stats.errors import StatsError
+from tuneloop.experiments.stats.lazy import scipy_stats
 
 DEFAULT_SRM_THRESHOLD = 0.001
 """GrowthBook's default: a p-value below it flags a mismatch."""
