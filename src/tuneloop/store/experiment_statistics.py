@@ -26,7 +26,7 @@ from tuneloop.store.experiment_models import OutcomeEvent
 from tuneloop.store.rollup_models import UnitRollup
 from tuneloop.store.rollup_windows import (
     edge_hours,
-    event_columns,
+    edge_rows,
     rollup_columns,
     whole_hours,
     window_rows,
@@ -57,8 +57,9 @@ def arm_statistics(
     before its first exposure in this experiment (and not before ``pre_period_since``).
     ``until`` counts only events that happened by then (the evidence at an earlier look).
     """
-    values = _per_unit_values(tenant_id, experiment_key, until)
-    pre_period = _pre_period(tenant_id, experiment_key, pre_period_since)
+    dialect = engine.dialect.name
+    values = _per_unit_values(tenant_id, experiment_key, until, dialect)
+    pre_period = _pre_period(tenant_id, experiment_key, pre_period_since, dialect)
     # joined per unit (hundreds of rows), not per event
     per_unit = (
         select(
@@ -109,22 +110,15 @@ def _ratio_pre_period_columns(u: Any) -> list[Any]:
     ]
 
 
-def _experiment_units(tenant_id: str, experiment_key: str) -> Any:
-    r = UnitRollup.__table__.c
-    query = select(r.unit_id).where(r.tenant_id == tenant_id, r.experiment_key == experiment_key)
-    return query.distinct()
-
-
-def _per_unit_values(tenant_id: str, experiment_key: str, until: datetime | None) -> Any:
+def _per_unit_values(
+    tenant_id: str, experiment_key: str, until: datetime | None, dialect: str
+) -> Any:
     r, e = UnitRollup.__table__.c, OutcomeEvent.__table__.c
     rows = window_rows(
         ("arm", "unit_id"),
         rollups=[r.tenant_id == tenant_id, r.experiment_key == experiment_key],
-        events=[
-            e.tenant_id == tenant_id,
-            e.unit_id.in_(_experiment_units(tenant_id, experiment_key)),
-            e.experiment_key == experiment_key,
-        ],
+        events=[e.experiment_key == experiment_key],
+        dialect=dialect,
         end=until,
     ).c
     engaged, engagement = func.sum(rows.engaged), func.sum(rows.engagement_sum)
@@ -155,34 +149,38 @@ def _ratio(total: Any, count: Any) -> Any:
     return cast(total, Float) / func.nullif(cast(count, Float), 0.0)
 
 
-def _pre_period(tenant_id: str, experiment_key: str, since: datetime | None) -> Any:
+def _pre_period(tenant_id: str, experiment_key: str, since: datetime | None, dialect: str) -> Any:
     """Each exposed unit's engagement over its outcome events (of any experiment or none)
     before its first exposure in the experiment: whole hours from the rollups, the hour of
     the first exposure (and of ``since``) from the unit's events."""
     r, e = UnitRollup.__table__.c, OutcomeEvent.__table__.c
     first = (
         select(
+            r.tenant_id,
             r.unit_id,
             func.min(r.first_exposure_at).label("first_ts"),
             func.min(r.bucket).label("first_bucket"),
         )
         .where(r.tenant_id == tenant_id, r.experiment_key == experiment_key, r.exposures > 0)
-        .group_by(r.unit_id)
+        .group_by(r.tenant_id, r.unit_id)
         .cte("first_exposure")
     )
     f = first.c
     whole = (
         select(*rollup_columns(("unit_id",)))
-        .join(first, r.unit_id == f.unit_id)
-        .where(r.tenant_id == tenant_id, r.outcomes > 0)
-        .where(*whole_hours(r.bucket, start=since, end=f.first_bucket))
+        .join(first, (r.tenant_id == f.tenant_id) & (r.unit_id == f.unit_id))
+        .where(r.outcomes > 0, *whole_hours(r.bucket, start=since, end=f.first_bucket))
     )
-    edge = edge_hours(e.ts, start=since, end=f.first_ts, end_floor=f.first_bucket, inclusive=False)
-    raw = (
-        select(*event_columns(("unit_id",)))
-        .join(first, e.unit_id == f.unit_id)
-        .where(e.tenant_id == tenant_id, e.kind == "outcome", *edge)
-        .group_by(e.unit_id)
+    raw = edge_rows(
+        ("unit_id",),
+        first,
+        lambda unit: [
+            e.kind == "outcome",
+            *edge_hours(
+                e.ts, start=since, end=unit.first_ts, end_floor=unit.first_bucket, inclusive=False
+            ),
+        ],
+        dialect=dialect,
     )
     rows = union_all(whole, raw).subquery("pre_rows").c
     engaged, engagement = func.sum(rows.engaged), func.sum(rows.engagement_sum)

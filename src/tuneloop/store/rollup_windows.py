@@ -9,11 +9,11 @@ and reduced to rollup-shaped rows. The union of both is what the raw events woul
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, case, cast, func, literal, select, union_all
+from sqlalchemy import Float, case, cast, func, literal, select, true, union_all
 
 from tuneloop.store.experiment_models import OutcomeEvent
 from tuneloop.store.rollup_models import NONE, SUMMED, UnitRollup
@@ -89,23 +89,66 @@ def edge_hours(
     return [*where, edges[0] if len(edges) == 1 else edges[0] | edges[1]]
 
 
+def edge_rows(
+    names: Sequence[str], units: Any, where: Callable[[Any], list[Any]], *, dialect: str
+) -> Any:
+    """Rollup-shaped rows, grouped by ``names``, of the events ``where(units.c)`` selects for
+    each unit of ``units`` (a selectable with ``unit_id``), read unit by unit through
+    ``ix_outcome_events_unit_ts``. On PostgreSQL a LATERAL join makes that the plan even
+    when the statistics are stale right after a bulk insert (a plain join was planned as
+    a scan of every event of the tenant); SQLite probes the index for ``IN`` by itself."""
+    e = OutcomeEvent.__table__.c
+    if dialect == "postgresql":
+        per_unit = (
+            select(*event_columns(names))
+            .where(e.tenant_id == units.c.tenant_id, e.unit_id == units.c.unit_id)
+            .where(*where(units.c))
+            .group_by(*(e[name] for name in names))
+            .lateral("edge")
+        )
+        return select(*per_unit.c).select_from(units.join(per_unit, true()))
+    return (
+        select(*event_columns(names))
+        .join(units, (e.tenant_id == units.c.tenant_id) & (e.unit_id == units.c.unit_id))
+        .where(*where(units.c))
+        .group_by(*(e[name] for name in names))
+    )
+
+
 def window_rows(
     names: Sequence[str],
     *,
     rollups: Sequence[Any],
     events: Sequence[Any],
+    dialect: str,
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> Any:
     """Rollup-shaped rows (``names`` + sums) of the events in ``[start, end]`` that match:
-    ``rollups`` filters ``unit_rollups``, ``events`` the same events in ``outcome_events``."""
-    r, e = UnitRollup.__table__.c, OutcomeEvent.__table__.c
+    ``rollups`` filters ``unit_rollups``, ``events`` the same events in ``outcome_events``.
+    The units read at the edges are those with a rollup row in an edge hour."""
+    r = UnitRollup.__table__.c
     whole = select(*rollup_columns(names)).where(
         *rollups, *whole_hours(r.bucket, start=start, end=end)
     )
-    if start is None and end is None:
+    hours = [hour_of(at) for at in (start, end) if at is not None]
+    if start is not None and hour_of(start) == start:
+        hours.remove(start)  # an hour that starts the window is whole
+    if not hours:
         return whole.subquery("window_rows")
     floor = hour_of(end) if end is not None else None
-    edge = edge_hours(e.ts, start=start, end=end, end_floor=floor, inclusive=True)
-    raw = select(*event_columns(names)).where(*events, *edge)
-    return union_all(whole, raw.group_by(*(e[name] for name in names))).subquery("window_rows")
+    units = (
+        select(r.tenant_id, r.unit_id).where(*rollups, r.bucket.in_(hours)).distinct().subquery()
+    )
+    edge = edge_rows(
+        names,
+        units,
+        lambda _: [
+            *events,
+            *edge_hours(
+                OutcomeEvent.__table__.c.ts, start=start, end=end, end_floor=floor, inclusive=True
+            ),
+        ],
+        dialect=dialect,
+    )
+    return union_all(whole, edge).subquery("window_rows")
