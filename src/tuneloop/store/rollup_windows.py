@@ -89,30 +89,37 @@ def edge_hours(
     return [*where, edges[0] if len(edges) == 1 else edges[0] | edges[1]]
 
 
+def per_unit_events(
+    columns: Sequence[Any],
+    units: Any,
+    where: Callable[[Any], list[Any]],
+    *,
+    dialect: str,
+    group_by: Sequence[Any] = (),
+) -> Any:
+    """``columns`` of the events ``where(units.c)`` selects for each unit of ``units`` (a
+    selectable with ``tenant_id`` and ``unit_id``), read unit by unit through
+    ``ix_outcome_events_unit_ts``. On PostgreSQL a LATERAL join makes that the plan even
+    when the statistics are stale right after a bulk insert (a plain join was planned as
+    a scan of every event of the tenant); SQLite probes the index for the join by itself."""
+    e = OutcomeEvent.__table__.c
+    same_unit = (e.tenant_id == units.c.tenant_id) & (e.unit_id == units.c.unit_id)
+    query = select(*columns).where(*where(units.c))
+    if dialect == "postgresql":
+        # OFFSET 0 keeps the subquery per unit (a plain one would be pulled up into a join)
+        per_unit = query.where(same_unit).group_by(*group_by).offset(0).lateral("per_unit")
+        return select(*per_unit.c).select_from(units.join(per_unit, true()))
+    return query.join(units, same_unit).group_by(*group_by)
+
+
 def edge_rows(
     names: Sequence[str], units: Any, where: Callable[[Any], list[Any]], *, dialect: str
 ) -> Any:
-    """Rollup-shaped rows, grouped by ``names``, of the events ``where(units.c)`` selects for
-    each unit of ``units`` (a selectable with ``unit_id``), read unit by unit through
-    ``ix_outcome_events_unit_ts``. On PostgreSQL a LATERAL join makes that the plan even
-    when the statistics are stale right after a bulk insert (a plain join was planned as
-    a scan of every event of the tenant); SQLite probes the index for ``IN`` by itself."""
+    """Rollup-shaped rows, grouped by ``names``, of the events ``where(units.c)`` selects
+    for each unit of ``units`` (``per_unit_events``)."""
     e = OutcomeEvent.__table__.c
-    if dialect == "postgresql":
-        per_unit = (
-            select(*event_columns(names))
-            .where(e.tenant_id == units.c.tenant_id, e.unit_id == units.c.unit_id)
-            .where(*where(units.c))
-            .group_by(*(e[name] for name in names))
-            .lateral("edge")
-        )
-        return select(*per_unit.c).select_from(units.join(per_unit, true()))
-    return (
-        select(*event_columns(names))
-        .join(units, (e.tenant_id == units.c.tenant_id) & (e.unit_id == units.c.unit_id))
-        .where(*where(units.c))
-        .group_by(*(e[name] for name in names))
-    )
+    keys = [e[name] for name in names]
+    return per_unit_events(event_columns(names), units, where, dialect=dialect, group_by=keys)
 
 
 def window_rows(

@@ -4,6 +4,7 @@ the migration's backfill builds the rollups the inserts maintain."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import asdict, astuple
 from datetime import UTC, datetime, timedelta
@@ -223,7 +224,11 @@ def test_rollout_reads_equal_the_raw_events_in_a_window(engine: Engine) -> None:
         assert moments[label].sum == pytest.approx(sum(values), rel=1e-9)
         assert moments[label].sum_squares == pytest.approx(sum(v * v for v in values), rel=1e-9)
         health = generation_health(engine, "acme", label, start=start, end=end)
-        assert health.generations == sum(e["kind"] == "generation" for e in mine)
+        generations = [e for e in mine if e["kind"] == "generation"]
+        latencies = sorted(e["latency_ms"] for e in generations)
+        assert health.generations == len(generations)
+        assert health.errors == sum(e["error"] for e in generations)
+        assert health.p95_latency_ms == latencies[math.ceil(0.95 * len(latencies)) - 1]
 
 
 def rollups(engine: Engine) -> list[tuple[Any, ...]]:
