@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, case
+from sqlalchemy import Connection, case, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tuneloop.store.rollup_models import KEY, NONE, SUMMED, UnitRollup
@@ -76,10 +76,57 @@ def add_to_rollups(connection: Connection, rows: Iterable[Sequence[Any]]) -> int
     """Add the sums of ``rows`` to their rollups (in the caller's transaction); rollup rows
     are upserted in key order, so concurrent consumers lock them in one order (no deadlock)."""
     folded = fold(rows)
+    if not folded:
+        return 0
+    if connection.dialect.name == "postgresql":
+        return _copy_upsert(connection, folded)
     params = [dict(zip(KEY, key, strict=True)) | folded[key] for key in sorted(folded)]
     for start in range(0, len(params), PAGE):
         connection.execute(_upsert(connection), params[start : start + PAGE])
     return len(params)
+
+
+def _copy_upsert(connection: Connection, folded: dict[Key, dict[str, Any]]) -> int:
+    """PostgreSQL: binary COPY into a temporary table, then one ``INSERT … SELECT … ON
+    CONFLICT DO UPDATE`` (a row-per-statement executemany doubled the ingest time)."""
+    connection.execute(
+        text(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} ON COMMIT DELETE ROWS AS "
+            f"SELECT {_ALL} FROM unit_rollups WITH NO DATA"
+        )
+    )
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {_STAGING} ({_ALL}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(list(_COPY_TYPES))
+        for key, sums in folded.items():
+            copy.write_row((*key, *(sums[name] for name in _VALUES)))
+    connection.execute(text(_UPSERT_SQL))
+    connection.execute(text(f"DELETE FROM {_STAGING}"))  # a next batch in this transaction
+    return len(folded)
+
+
+_STAGING = "_tuneloop_incoming_rollups"
+_VALUES = (*SUMMED, "first_exposure_at")
+_ALL = ", ".join((*KEY, *_VALUES))
+_COPY_TYPES = (
+    *["text"] * 5,
+    "timestamptz",  # bucket
+    *["int4"] * 3,  # exposures, outcomes, engaged
+    "float8",  # engagement_sum
+    *["int4"] * 3,  # generations, errors, latency_n
+    "float8",  # latency_sum
+    "int8",  # tokens_sum
+    "int4",  # cost_n
+    "float8",  # cost_sum
+    "timestamptz",  # first_exposure_at
+)
+_UPSERT_SQL = (
+    f"INSERT INTO unit_rollups ({_ALL}) SELECT {_ALL} FROM {_STAGING} "
+    f"ORDER BY {', '.join(KEY)} "
+    f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
+    + ", ".join(f"{name} = unit_rollups.{name} + EXCLUDED.{name}" for name in SUMMED)
+    + ", first_exposure_at = LEAST(unit_rollups.first_exposure_at, EXCLUDED.first_exposure_at)"
+)
 
 
 def _upsert(connection: Connection) -> Any:
