@@ -46,6 +46,7 @@ def test_assign_benchmark_runs() -> None:
         ("collect.py", ("--posts", "3000", "--small", "300")),
         ("ingest.py", ("--events", "3000", "--batch", "1000", "--rounds", "1")),
         ("consume.py", ("--events", "3000", "--batch", "1000", "--rounds", "1")),
+        ("analyze.py", ("--sizes", "1000", "5000", "--units", "100", "--rounds", "1")),
     ],
 )
 def test_postgres_benchmarks_run(script: str, args: tuple[str, ...]) -> None:

@@ -1,6 +1,7 @@
 """An experiment's report: SQL sufficient statistics -> statistics engine -> decision policy.
 
-Metrics (all means over units, see ``store.events.arm_statistics``) and how they are read:
+Metrics (all means over units, see ``store.experiment_statistics.arm_statistics``) and how
+they are read:
 
 - ``engagement``: the primary metric, relative difference;
 - ``cost_per_token``: relative difference (the policy reads the cost-efficiency gain);
@@ -48,8 +49,8 @@ from tuneloop.experiments.stats.analysis import (
 )
 from tuneloop.experiments.stats.corrections import adjust
 from tuneloop.experiments.stats.srm import srm_check
-from tuneloop.store.events import arm_statistics
 from tuneloop.store.experiment_models import Experiment
+from tuneloop.store.experiment_statistics import arm_statistics
 
 Method = Literal["sequential", "fixed"]
 DIFFERENCES = {

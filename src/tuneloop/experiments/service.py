@@ -1,7 +1,7 @@
 """Experiment service: create, list, start, stop, decide, simulate and analyze A/B tests.
 
 Every function takes the tenant and scopes every query by it. Analysis pulls per-arm
-sufficient statistics computed in SQL (``store.events.arm_statistics``), runs the
+sufficient statistics computed in SQL (``store.experiment_statistics.arm_statistics``), runs the
 statistics engine on each metric and asks the decision policy for a recommendation.
 """
 

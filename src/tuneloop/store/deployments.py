@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Float, case, cast, func, select, update
+from sqlalchemy import Engine, Float, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,8 @@ from tuneloop.domain.experiments import Moments
 from tuneloop.errors import ConflictError, NotFoundError
 from tuneloop.store.deployment_models import Deployment, DeploymentEvent
 from tuneloop.store.experiment_models import OutcomeEvent
+from tuneloop.store.rollup_models import NONE, UnitRollup
+from tuneloop.store.rollup_windows import window_rows
 
 KEY_PREFIX = "deploy"
 ACTIVE_STATUSES = ("rolling_out", "promoting", "rolling_back")  # as ACTIVE_SQL
@@ -198,35 +200,57 @@ def _rollout_events(tenant_id: str, start: datetime, end: datetime) -> list[Any]
     return [e.tenant_id == tenant_id, e.experiment_key.is_(None), e.ts >= start, e.ts <= end]
 
 
+def _rollout_rows(
+    tenant_id: str, labels: Sequence[str], *, start: datetime, end: datetime, dialect: str
+) -> Any:
+    """Rollup-shaped rows per (model, unit) of the models' events in ``[start, end]``."""
+    r, e = UnitRollup.__table__.c, OutcomeEvent.__table__.c
+    return window_rows(
+        ("model_id", "unit_id"),
+        rollups=[r.tenant_id == tenant_id, r.experiment_key == NONE, r.model_id.in_(list(labels))],
+        events=[
+            e.experiment_key.is_(None),
+            e.model_id.in_(list(labels)),
+        ],
+        dialect=dialect,
+        start=start,
+        end=end,
+    ).c
+
+
 def engagement_moments(
     engine: Engine, tenant_id: str, labels: Sequence[str], *, start: datetime, end: datetime
 ) -> dict[str, Moments]:
-    """Per model label: n / sum / sum of squares of each unit's mean engagement."""
-    e = OutcomeEvent.__table__.c
+    """Per model label: n / sum / sum of squares of each unit's mean engagement (read from
+    the hourly rollups: the cost follows units x hours, not events)."""
+    rows = _rollout_rows(tenant_id, labels, start=start, end=end, dialect=engine.dialect.name)
+    engaged = func.sum(rows.engaged)
+    value = cast(func.sum(rows.engagement_sum), Float) / cast(engaged, Float)
     per_unit = (
-        select(e.model_id, e.unit_id, cast(func.avg(e.engagement), Float).label("value"))
-        .where(*_rollout_events(tenant_id, start, end), e.kind == "outcome")
-        .where(e.model_id.in_(list(labels)), e.engagement.is_not(None))
-        .group_by(e.model_id, e.unit_id)
+        select(rows.model_id, value.label("value"))
+        .group_by(rows.model_id, rows.unit_id)
+        .having(engaged > 0)
         .subquery("per_unit")
     )
     u = per_unit.c
     query = select(u.model_id, func.count(), func.sum(u.value), func.sum(u.value * u.value))
     with engine.connect() as connection:
-        rows = connection.execute(query.group_by(u.model_id)).all()
-    found = {str(m): Moments(int(n), float(s or 0.0), float(q or 0.0)) for m, n, s, q in rows}
+        rows_found = connection.execute(query.group_by(u.model_id)).all()
+    found = {str(m): Moments(int(n), float(s or 0.0), float(q or 0.0)) for m, n, s, q in rows_found}
     return {label: found.get(label, Moments(0, 0.0, 0.0)) for label in labels}
 
 
 def generation_health(
     engine: Engine, tenant_id: str, label: str, *, start: datetime, end: datetime
 ) -> GenerationHealth:
-    """Counts in SQL; the p95 (nearest rank) by one ordered, offset read on both databases."""
+    """Counts from the rollups; the p95 (nearest rank) by one ordered, offset read of the
+    window's generations on both databases (a quantile has no sum to roll up)."""
     e = OutcomeEvent.__table__.c
     where = [*_rollout_events(tenant_id, start, end), e.kind == "generation", e.model_id == label]
-    counts = select(func.count(), func.sum(case((e.error, 1), else_=0)), func.count(e.latency_ms))
+    rows = _rollout_rows(tenant_id, [label], start=start, end=end, dialect=engine.dialect.name)
+    counts = select(func.sum(rows.generations), func.sum(rows.errors), func.sum(rows.latency_n))
     with engine.connect() as connection:
-        total, errors, timed = connection.execute(counts.where(*where)).one()
+        total, errors, timed = connection.execute(counts).one()
         p95 = None
         if timed:
             rank = math.ceil(0.95 * int(timed))
@@ -237,4 +261,4 @@ def generation_health(
                 .offset(rank - 1)
                 .limit(1)
             ).scalar_one()
-    return GenerationHealth(int(total), int(errors or 0), None if p95 is None else float(p95))
+    return GenerationHealth(int(total or 0), int(errors or 0), None if p95 is None else float(p95))

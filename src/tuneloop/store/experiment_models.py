@@ -92,6 +92,9 @@ class OutcomeEvent(Base):
             postgresql_where=text(GENERATION_SQL),
             sqlite_where=text(GENERATION_SQL),
         ),
+        # Analysis reads rollups of whole hours; the events of a partial hour at a window's
+        # edge (an earlier look, a unit's first exposure) are read per unit through this.
+        Index("ix_outcome_events_unit_ts", "tenant_id", "unit_id", "ts"),
     )
 
     tenant_id: Mapped[str] = mapped_column(opaque_id(64), primary_key=True)

@@ -7,6 +7,7 @@ from tuneloop.store import (
     experiment_models,  # noqa: F401  experiments, outcome events
     models,  # noqa: F401  posts, dataset versions, watermarks
     pipeline_models,  # noqa: F401  runs, steps, training jobs, model versions
+    rollup_models,  # noqa: F401  per-unit hourly rollups of outcome events
     worker_models,  # noqa: F401  worker lease, schedule fires, tenant schedules
 )
 from tuneloop.store.base import Base

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from tuneloop.domain.experiments import METRICS, ArmSpec
 from tuneloop.events.ingest import ingest_events
 from tuneloop.experiments.service import create_experiment
-from tuneloop.store.events import arm_statistics, count_events
+from tuneloop.store.events import count_events
 from tuneloop.store.experiment_models import OutcomeEvent
+from tuneloop.store.experiment_statistics import arm_statistics
 from tuneloop.synthetic.traffic import TrafficSpec, generate_traffic
 
 KEY = "ab-test-20261101-001"

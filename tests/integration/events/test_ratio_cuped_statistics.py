@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from tuneloop.domain.experiments import ArmSpec
 from tuneloop.events.ingest import ingest_events
 from tuneloop.experiments.service import create_experiment
-from tuneloop.store.events import arm_statistics
+from tuneloop.store.experiment_statistics import arm_statistics
 from tuneloop.synthetic.traffic import TrafficSpec, generate_traffic
 
 KEY = "ab-test-20261205-014"
