@@ -39,7 +39,7 @@ from tuneloop.collect.export import export_posts_jsonl, write_posts_jsonl
 from tuneloop.collect.query import CollectQuery, Source, collect_statement, stream_posts
 from tuneloop.config import DatabaseSettings, SourceSettings
 from tuneloop.store.db import make_engine, normalize_url
-from tuneloop.store.migrate import upgrade
+from tuneloop.store.migrate import is_up_to_date, upgrade
 from tuneloop.synthetic.posts import SyntheticSpec, generate_posts
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -59,6 +59,20 @@ def query(max_records: int | None) -> CollectQuery:
     )
 
 
+def _seeded(base_url: str, schema: str, posts: int) -> bool:
+    """Whether ``schema`` holds ``posts`` posts at the current migration (an older schema
+    lacks columns the collector reads, so it is seeded again)."""
+    engine = make_engine(schema_url(base_url, schema))
+    try:
+        if not is_up_to_date(engine):
+            return False
+        with engine.connect() as connection:
+            count = connection.execute(text("SELECT count(*) FROM posts")).scalar_one()
+        return bool(count == posts)
+    finally:
+        engine.dispose()
+
+
 def seed(base_url: str, posts: int, schema: str) -> None:
     admin = make_engine(base_url)
     with admin.begin() as connection:
@@ -69,11 +83,9 @@ def seed(base_url: str, posts: int, schema: str) -> None:
             ),
             {"s": schema},
         ).first()
-        if exists:
-            count = connection.execute(text(f'SELECT count(*) FROM "{schema}".posts')).scalar_one()
-            if count == posts:
-                print(f"reusing {posts:,} seeded posts in schema {schema}")
-                return
+        if exists and _seeded(base_url, schema, posts):
+            print(f"reusing {posts:,} seeded posts in schema {schema}")
+            return
         connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     # Bulk loading a million rows takes longer than the default 60 s statement timeout.

@@ -80,13 +80,17 @@ TS_JSON = {
 
 def lines_sql(query_sql: str, *, aware: bool) -> str:
     """``COPY`` of one JSON object per row of ``query_sql`` (columns id, persona_id, hook,
-    body, engagement_rate, ts); keys and order as ``CollectedPost``'s fields."""
+    body, engagement_rate, ts, source_model, source_version); keys and order as
+    ``CollectedPost``'s fields."""
     return (
         "COPY (SELECT row_to_json(j)::text FROM ("
         "SELECT c.id, c.persona_id, c.hook, c.body,"
-        f" {FAST_ENGAGEMENT} AS engagement_rate, {TS_JSON[aware]} AS ts"
+        f" {FAST_ENGAGEMENT} AS engagement_rate, {TS_JSON[aware]} AS ts,"
+        " c.source_model, c.source_version"
         " FROM (SELECT CAST(q.id AS TEXT) AS id, q.persona_id, q.hook, q.body,"
-        " CAST(q.engagement_rate AS DOUBLE PRECISION) AS v, q.ts, to_json(q.ts)::text AS t"
+        " CAST(q.engagement_rate AS DOUBLE PRECISION) AS v, q.ts, to_json(q.ts)::text AS t,"
+        " CAST(q.source_model AS TEXT) AS source_model,"
+        " CAST(q.source_version AS TEXT) AS source_version"
         f" FROM ({query_sql}) AS q OFFSET 0) AS c) AS j)"
         " TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
     )
