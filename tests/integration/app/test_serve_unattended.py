@@ -22,11 +22,11 @@ offline gate lets a tie pass (``evaluation.max_loss_increase`` 0.01).
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
-import random
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -194,6 +194,25 @@ def newer_posts(after: datetime) -> list[dict[str, Any]]:
     return [row | {"ts": after + span * (index + 1)} for index, row in enumerate(rows)]
 
 
+def served_by(url: str, key: str, units: int) -> set[str]:
+    """The models that answered a few proxied completions (the official ``openai`` client
+    against ``/v1``; the champion's ``ft:`` model is served by the fake API)."""
+    from openai import OpenAI
+
+    sdk = OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+    models = set()
+    for index in range(units):
+        raw = sdk.chat.completions.with_raw_response.create(
+            model="auto",
+            user=f"reader-{index}",
+            messages=[{"role": "user", "content": "Create engaging content"}],
+        )
+        assert raw.parse().choices[0].message.content
+        models.add(raw.headers["x-tuneloop-model"])
+    sdk.close()
+    return models
+
+
 def drive_second_cycle(client: Client, pipeline_id: str) -> dict[str, Any]:
     """Play the client until the run ends: traffic for its A/B test, then for each rollout
     step; returns the run's final status."""
@@ -246,6 +265,7 @@ def test_serve_left_alone_runs_two_cycles_bootstrap_then_ab_test_and_rollout(
         client.post_posts(newer_posts(first_posted))
         second = client.run_after({first})
         view = drive_second_cycle(client, second)
+        after = served_by(url, key, 3) if view["run_status"] == "promoted" else set()
     finally:
         client.http.close()
         process.send_signal(signal.SIGTERM)
@@ -266,3 +286,4 @@ def test_serve_left_alone_runs_two_cycles_bootstrap_then_ab_test_and_rollout(
     assert steps[0] == ("deployed", 0.5) and steps[-1] == ("completed", 1.0), steps
     mlflow = MlflowClient(tracking_uri=container.settings.mlflow_tracking_uri)
     assert str(mlflow.get_model_version_by_alias(MODEL, "champion").version) == "2"
+    assert after == {f"{MODEL}@2"}  # what clients are served now
