@@ -4,6 +4,7 @@ read the consumer's lag for the read-your-writes notes of ``/evaluation`` and ``
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -24,8 +25,10 @@ def accept_batch(
     max_batch: int,
     consumer: EventConsumer | None = None,
     flush_generations: Callable[[], object] | None = None,
+    now: datetime | None = None,
 ) -> IngestReport:
-    """``flush_generations`` writes the generations this process served but has not stored
+    """``now`` (the server's clock) stamps the events sent without ``ts``.
+    ``flush_generations`` writes the generations this process served but has not stored
     yet (before anything is appended), so an outcome sent right after its call finds the
     generation it names, at the edge and in the consumer."""
     if len(events) > max_batch:
@@ -35,7 +38,7 @@ def accept_batch(
         )
     if flush_generations is not None and any(_names_a_generation(e) for e in events):
         flush_generations()
-    report = accept_events(engine, stream, tenant_id, events)
+    report = accept_events(engine, stream, tenant_id, events, now=now)
     if consumer is not None and report.accepted:
         consumer.wake()  # the in-process consumer reads now rather than at its next poll
     return report

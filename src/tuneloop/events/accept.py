@@ -11,11 +11,16 @@ A generation id not found is refused only when nothing waits in the stream (the 
 first, then the store again): a generation posted in an earlier request may still wait for
 the consumer, so while events wait such an outcome is appended and the consumer decides
 (written once its generation is, else dead-lettered as ``unknown_reference``).
+
+An event without ``ts`` is stamped here, at acceptance, with ``now`` (the server's clock,
+scaled under ``worker.clock_speed``), before it is appended: the consumer may write it much
+later, and experiment and rollout windows are read in the server's clock, not the client's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -30,13 +35,21 @@ from tuneloop.store.events import generations_by_id, stored_keys
 
 
 def accept_events(
-    engine: Engine, stream: EventStream, tenant_id: str, events: Sequence[Any]
+    engine: Engine,
+    stream: EventStream,
+    tenant_id: str,
+    events: Sequence[Any],
+    *,
+    now: datetime | None = None,
 ) -> IngestReport:
     """Validate ``events`` for ``tenant_id`` and append the accepted ones to ``stream``.
 
     ``accepted`` counts the events appended (durable in the stream, written soon),
-    ``duplicates`` those already stored or repeated in the batch.
+    ``duplicates`` those already stored or repeated in the batch. With ``now``, an event
+    without ``ts`` is appended stamped with it (without: the consumer stamps it when it writes).
     """
+    if now is not None:
+        events = [stamped(event, now) for event in events]
     report = IngestReport(received=len(events))
     problems: list[Rejection] = []
     valid = validate_fields(events, problems)
@@ -65,6 +78,13 @@ def accept_events(
     report.accepted = len(accepted)
     report.problems = sorted(problems, key=lambda problem: problem.index)
     return report
+
+
+def stamped(event: Any, now: datetime) -> Any:
+    """``event`` with ``ts`` set to ``now`` when it has none (anything but a dict: as it is)."""
+    if isinstance(event, dict) and event.get("ts") is None:
+        return event | {"ts": now.isoformat()}
+    return event
 
 
 def _missing_generations(

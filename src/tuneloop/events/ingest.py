@@ -167,6 +167,6 @@ def _row(tenant_id: str, event: EventIn, received_at: datetime) -> tuple[Any, ..
         event.cost,
         event.latency_ms,
         event.error,
-        event.ts,
+        event.ts or received_at,  # not stamped at the edge (written directly): now
         received_at,
     )

@@ -33,6 +33,9 @@ class EventIn(StorableText):
 
     ``idempotency_key`` is unique per tenant: sending an event again is a no-op.
 
+    ``ts`` is when it happened; left out, the server stamps the event with its own clock when
+    it accepts it (the clock experiment and rollout windows are read in, scaled or not).
+
     An exposure or outcome that names a ``generation_id`` may leave out ``unit_id``,
     ``model_id``, ``experiment_key`` and ``arm``: it inherits them from that generation
     (``events.inherit``); an unknown generation id is refused.
@@ -55,7 +58,7 @@ class EventIn(StorableText):
     cost: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     latency_ms: float | None = Field(default=None, ge=0.0, le=86_400_000.0, allow_inf_nan=False)
     error: bool = False
-    ts: AwareDatetime
+    ts: AwareDatetime | None = None  # None: stamped at acceptance (``events.accept``)
 
     @field_validator("unit_id")
     @classmethod

@@ -149,3 +149,39 @@ def test_without_a_consumer_events_wait_and_the_lag_is_shown_until_one_runs(
         assert fresh["metrics"] != metrics["metrics"]  # the write invalidated the cached one
         assert client.get("/health").json()["event_stream"]["pending"] == 0
         assert "tuneloop_events_pending 0.0" in client.get("/metrics").text
+
+
+def test_an_event_without_ts_is_stamped_with_the_servers_clock_and_a_given_ts_is_kept(
+    client: TestClient, keys: Keys
+) -> None:
+    """The server's clock, not the client's: on a scaled clock (``worker.clock_speed``) the
+    experiment and rollout windows are in that clock, so a client leaves ``ts`` out."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from tuneloop.domain.clock import ManualClock
+    from tuneloop.store.experiment_models import OutcomeEvent
+
+    resources = client.app.state.resources  # type: ignore[attr-defined]
+    server_now = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    resources.container.clock = ManualClock(server_now)
+    stamped = _event("no-ts", None)
+    del stamped["ts"]
+    batch = [stamped, _event("null-ts", None, ts=None), _event("given-ts", None)]
+    response = client.post("/v1/events", json={"events": batch}, headers=auth(keys.operator))
+    assert response.json()["accepted"] == 3, response.text
+    caught_up(client.app)
+    with Session(resources.engine) as session:
+        rows = session.execute(
+            select(OutcomeEvent.idempotency_key, OutcomeEvent.ts).where(
+                OutcomeEvent.tenant_id == TENANT_A
+            )
+        ).all()
+    found = {key: ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts for key, ts in rows}
+    assert found == {
+        "no-ts": server_now,
+        "null-ts": server_now,
+        "given-ts": datetime(2025, 1, 2, 9, 30, tzinfo=UTC),
+    }

@@ -65,7 +65,6 @@ def test_a_good_event_of_each_kind_validates() -> None:
         ({"engagement": "lots"}, "engagement", "valid number"),
         ({"engagement": None}, "engagement", "required for an outcome event"),
         ({"kind": "click"}, "kind", "'exposure', 'outcome' or 'generation'"),
-        ({"ts": ...}, "ts", "Field required"),
         ({"ts": "2026-11-01T12:00:00"}, "ts", "timezone"),
         ({"ts": "yesterday"}, "ts", "valid datetime"),
         ({"unit_id": ""}, "unit_id", "at least 1 character"),
@@ -103,3 +102,15 @@ def test_a_batch_keeps_the_good_and_reports_every_bad_one_by_position() -> None:
         (102, "event"),
     ]
     assert str(problems[-1]).startswith("event 102: event: ")
+
+
+def test_ts_may_be_left_out_for_the_server_to_stamp() -> None:
+    from tuneloop.events.accept import stamped
+
+    assert EventIn.model_validate(event(ts=...)).ts is None
+    now = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert EventIn.model_validate(stamped(event(ts=...), now)).ts == now
+    assert EventIn.model_validate(stamped(event(ts=None), now)).ts == now
+    kept = EventIn.model_validate(stamped(event(), now)).ts
+    assert kept == datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+    assert stamped("not an event", now) == "not an event"

@@ -28,7 +28,8 @@ def post_events(
     repeated in the batch counts as a duplicate, and refused ones come back in `errors`
     with their index, field and reason. The answer is 202 even when some were refused;
     more events than `api.max_batch_size` is a 422. An outcome may name only its
-    `generation_id`: it inherits unit, model, experiment and arm from that generation."""
+    `generation_id`: it inherits unit, model, experiment and arm from that generation.
+    An event without `ts` is stamped with the server's clock as it is accepted."""
     serving = getattr(request.app.state, "serving", None)
     report = accept_batch(
         resources.engine,
@@ -38,5 +39,6 @@ def post_events(
         max_batch=resources.settings.api.max_batch_size,
         consumer=resources.consumer,
         flush_generations=None if serving is None else lambda: serving.recorder.flush(5.0),
+        now=resources.container.clock.now(),
     )
     return EventsBatchOut.model_validate(report.to_json() | {"queued": report.accepted})

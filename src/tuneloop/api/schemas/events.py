@@ -23,7 +23,9 @@ EventItem = Annotated[
     WithJsonSchema(
         {
             "description": "An event. Required: `idempotency_key`, `kind` (exposure, "
-            "generation, outcome), `unit_id`, `ts` (ISO 8601 with offset). An exposure or "
+            "generation, outcome), `unit_id`. `ts` (ISO 8601 with offset) is when it "
+            "happened; left out, the server stamps the event with its own clock when it "
+            "accepts it (the clock experiment and rollout windows are read in). An exposure or "
             "outcome with a `generation_id` may leave out `unit_id`, `model_id`, "
             "`experiment_key` and `arm`: it inherits them from that generation (an unknown "
             "generation id is refused). Optional: "

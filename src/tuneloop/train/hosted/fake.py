@@ -7,7 +7,9 @@ upload, retrieve: ``uploaded`` then ``processed``); ``/fine_tuning/jobs`` (creat
 ``checkpoints`` (newest first, cursor-paginated); and ``/chat/completions`` for the ``ft:``
 models it produced. A job's life is a function of the given clock: ``validating_files``,
 ``queued``, then ``running`` one step per ``step_s``, then ``succeeded`` (checkpoints at the
-last three epochs, like OpenAI) — so a test moves a job by moving its clock.
+last three epochs, like OpenAI) — so a test moves a job by moving its clock. Its reported
+validation loss is its training loss plus a gap that shrinks with the number of training
+examples: a job on more data reports a lower one, and an offline gate can pass.
 
 Faults (the traps that bite real integrations): :meth:`FakeFineTuning.inject` queues
 one-off faults for a route; ``fault_rate`` draws them at random (seeded). Kinds: ``429``
@@ -19,6 +21,7 @@ with an ``error`` object, ``failed_empty``: with ``{}``), ``hang`` (the job stop
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections.abc import Iterator
@@ -64,6 +67,7 @@ class FakeFineTuning:
     jobs: dict[str, FakeJob] = field(default_factory=dict)
     log: list[tuple[str, str, int]] = field(default_factory=list)  # method, path, status
     queued_faults: dict[str, list[str]] = field(default_factory=dict)
+    examples: dict[str, int] = field(default_factory=dict)  # lines per uploaded file
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -130,13 +134,18 @@ class FakeFineTuning:
             data: dict[str, Any] = {"step": s, "total_steps": total, "train_loss": _loss(s)}
             data["train_mean_token_accuracy"] = round(1 - _loss(s) / 4, 4)
             if s % self.steps_per_epoch == 0:
-                data["valid_loss"] = _loss(s) + 0.1
+                data["valid_loss"] = _loss(s) + self.validation_gap(job_id) + 0.05
             out.append(_event(job_id, s, made + s, "metrics", f"Step {s}/{total}", data))
         if view["status"] in ("succeeded", "failed", "cancelled"):
             out.append(
                 _event(job_id, total + 1, made + total + 1, "info", f"Job {view['status']}", None)
             )
         return out
+
+    def validation_gap(self, job_id: str) -> float:
+        """How much the held-out loss exceeds the training loss: less for a job trained on
+        more examples (so a run on more data reports a lower validation loss, as it would)."""
+        return round(0.4 / math.sqrt(int(self.jobs[job_id].body["_examples"])), 5)
 
     def checkpoints(self, job_id: str) -> list[dict[str, Any]]:
         view = self.view(job_id)
@@ -146,9 +155,10 @@ class FakeFineTuning:
         out = []
         for epoch in range(max(1, epochs - 2), epochs + 1):
             s = epoch * self.steps_per_epoch
-            metrics = {"step": s, "train_loss": _loss(s), "valid_loss": _loss(s) + 0.1}
+            gap = self.validation_gap(job_id)
+            metrics = {"step": s, "train_loss": _loss(s), "valid_loss": _loss(s) + gap + 0.05}
             if epoch == epochs:
-                metrics["full_valid_loss"] = _loss(s) + 0.05
+                metrics["full_valid_loss"] = _loss(s) + gap
             out.append(
                 {
                     "id": f"ftckpt-{job_id[-6:]}-{s}",

@@ -61,6 +61,7 @@ def build_app(fake: FakeFineTuning) -> FastAPI:
             name, content = fields["file"]
             bad = [n for n, line in enumerate(content.splitlines(), 1) if not _chat_line(line)]
             file_id = f"file-{uuid.uuid4().hex[:24]}"
+            fake.examples[file_id] = len(content.splitlines())
             fake.files[file_id] = {
                 "id": file_id,
                 "object": "file",
@@ -301,5 +302,6 @@ def _new_job(fake: FakeFineTuning, job_id: str, body: dict[str, Any], hyper: dic
         "_suffix": body.get("suffix"),
         "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
         "_epochs": hyper["n_epochs"],
+        "_examples": fake.examples.get(body["training_file"], 1),
     }
     return FakeJob(body=record, created=fake.now())
