@@ -82,7 +82,7 @@ def _demo(config: Settings, posts: int, tenant: str) -> None:
     ids.append(second)
     _drive(container, clock, tenant, second, degraded=None)
     console.rule("3. one more candidate: it degrades once rolled out")
-    _add_posts(container, tenant, 400, prefix=f"fresh-{time.time_ns()}", weeks=1)
+    _add_posts(container, tenant, 1600, prefix=f"fresh-{time.time_ns()}", weeks=1)
     third = _run(container, tenant, trigger="data")
     ids.append(third)
     _drive(container, clock, tenant, third, degraded=DEGRADED)
