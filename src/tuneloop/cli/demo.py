@@ -20,6 +20,7 @@ from rich.table import Table
 
 from tuneloop.app import runs as app_runs
 from tuneloop.app.deployments import list_deployments
+from tuneloop.app.models import champion
 from tuneloop.app.posts import count_posts, write_posts
 from tuneloop.app.simulation import Tick, drive_run, lift_for
 from tuneloop.cli.common import console, settings
@@ -117,8 +118,15 @@ def _add_posts(container: Container, tenant: str, n: int, *, prefix: str, weeks:
     spec = SyntheticSpec(posts=n, seed=time.time_ns() % 10_000, weeks=weeks, id_prefix=prefix)
     # Posts arrive at the demo's (simulated) time: the data trigger and collection read them
     # at that clock, so fresh posts are fresh to them.
+    # Fresh posts were written by the tenant's champion: each keeps the version that wrote it,
+    # so `tuneloop datasets list` shows the share per source version (the seed has none).
+    writer = champion(container.engine, tenant)
+    source: dict[str, Any] = {}
+    if writer is not None:
+        source = {"source_model": writer.model_id, "source_version": writer.version}
     rows = (
-        PostIn.model_construct(**row) for row in generate_posts(spec, now=container.clock.now())
+        PostIn.model_construct(**(row | source))
+        for row in generate_posts(spec, now=container.clock.now())
     )
     write_posts(container.engine, tenant, list(rows))
     console.print(f"{n} posts arrived; tenant {tenant} has {count_posts(container.engine, tenant)}")
