@@ -73,17 +73,17 @@ def _demo(config: Settings, posts: int, tenant: str) -> None:
     console.rule("[bold]tuneloop demo: the whole loop")
     console.print(f"workspace [bold]{config.workspace.resolve()}[/]")
     if count_posts(container.engine, tenant) < posts:
-        _add_posts(container, tenant, posts, prefix="post", weeks=4)
+        _add_posts(container, tenant, posts, prefix="post", weeks=4, seed=1)
     ids: list[str] = []
     console.rule("1. first run: the first champion")
     ids.append(_run(container, tenant, trigger="manual"))
     console.rule("2. fresh posts arrive: a challenger, an A/B test, a gradual rollout")
-    _add_posts(container, tenant, 400, prefix=f"fresh-{time.time_ns()}", weeks=1)
+    _add_posts(container, tenant, 400, prefix=f"fresh-{time.time_ns()}", weeks=1, seed=2)
     second = _run(container, tenant, trigger="data")
     ids.append(second)
     _drive(container, clock, tenant, second, degraded=None)
     console.rule("3. one more candidate: it degrades once rolled out")
-    _add_posts(container, tenant, 1600, prefix=f"fresh-{time.time_ns()}", weeks=1)
+    _add_posts(container, tenant, 1600, prefix=f"fresh-{time.time_ns()}", weeks=1, seed=3)
     third = _run(container, tenant, trigger="data")
     ids.append(third)
     _drive(container, clock, tenant, third, degraded=DEGRADED)
@@ -114,8 +114,11 @@ def _demo_settings(config: Settings, workspace: Path | None) -> Settings:
     return config.model_copy(update={"pipeline": pipeline, "training": training})
 
 
-def _add_posts(container: Container, tenant: str, n: int, *, prefix: str, weeks: int) -> None:
-    spec = SyntheticSpec(posts=n, seed=time.time_ns() % 10_000, weeks=weeks, id_prefix=prefix)
+def _add_posts(
+    container: Container, tenant: str, n: int, *, prefix: str, weeks: int, seed: int
+) -> None:
+    # A fixed seed per batch: the same story every time (fresh ids, the same texts).
+    spec = SyntheticSpec(posts=n, seed=seed, weeks=weeks, id_prefix=prefix)
     # Posts arrive at the demo's (simulated) time: the data trigger and collection read them
     # at that clock, so fresh posts are fresh to them.
     # Fresh posts were written by the tenant's champion: each keeps the version that wrote it,
