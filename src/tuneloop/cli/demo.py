@@ -78,12 +78,12 @@ def _demo(config: Settings, posts: int, tenant: str) -> None:
     console.rule("1. first run: the first champion")
     ids.append(_run(container, tenant, trigger="manual"))
     console.rule("2. fresh posts arrive: a challenger, an A/B test, a gradual rollout")
-    _add_posts(container, tenant, 400, prefix=f"fresh-{time.time_ns()}", weeks=1, seed=2)
+    _add_posts(container, tenant, 400, prefix="fresh", weeks=1, seed=4)
     second = _run(container, tenant, trigger="data")
     ids.append(second)
     _drive(container, clock, tenant, second, degraded=None)
     console.rule("3. one more candidate: it degrades once rolled out")
-    _add_posts(container, tenant, 1600, prefix=f"fresh-{time.time_ns()}", weeks=1, seed=3)
+    _add_posts(container, tenant, 1600, prefix="fresh", weeks=1, seed=3)
     third = _run(container, tenant, trigger="data")
     ids.append(third)
     _drive(container, clock, tenant, third, degraded=DEGRADED)
@@ -117,8 +117,10 @@ def _demo_settings(config: Settings, workspace: Path | None) -> Settings:
 def _add_posts(
     container: Container, tenant: str, n: int, *, prefix: str, weeks: int, seed: int
 ) -> None:
-    # A fixed seed per batch: the same story every time (fresh ids, the same texts).
-    spec = SyntheticSpec(posts=n, seed=seed, weeks=weeks, id_prefix=prefix)
+    # A fixed seed per batch and ids numbered after the posts already there: the same story
+    # every time from an empty workspace (and fresh ids when the demo runs again in it).
+    ids = f"{prefix}{count_posts(container.engine, tenant)}"
+    spec = SyntheticSpec(posts=n, seed=seed, weeks=weeks, id_prefix=ids)
     # Posts arrive at the demo's (simulated) time: the data trigger and collection read them
     # at that clock, so fresh posts are fresh to them.
     # Fresh posts were written by the tenant's champion: each keeps the version that wrote it,
