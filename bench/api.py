@@ -20,7 +20,14 @@ events/s, p50/p99 latency, errors, the generator's CPU, and ratio = ours / bare 
 
     python bench/api.py                                     # SQLite, 1 and 2 workers
     python bench/api.py --database-url postgresql://postgres@127.0.0.1:5432/test
+    python bench/api.py --database-url postgresql://postgres@127.0.0.1:5432/test \
+        --redis-url redis://127.0.0.1:6379/0                # the stream on Redis Streams
     python bench/api.py --smoke                             # half-second windows, 1 worker
+
+With --database-url, ``POST /v1/events`` is also compared with the limit the issue sets
+for it: binary ``COPY FROM`` of the same events into the keyed, indexed events table
+(``bench/consume.py``'s reference), measured in the same run; the goal is accepted
+events/s >= 0.5x of it, with p99 < 50 ms.
 """
 
 from __future__ import annotations
@@ -186,6 +193,11 @@ def measure(args: argparse.Namespace, ws: Workspace, run_id: str, workers: int) 
     status_path = f"/fine-tuning/status/{run_id}"
     status_request = request_bytes("GET", status_path, headers={"Authorization": f"Bearer {key}"})
     env = ws.server_env()
+    if args.redis_url:  # a stream of this run's own: nothing left from an earlier one
+        env |= {
+            "TUNELOOP_REDIS__URL": args.redis_url,
+            "TUNELOOP_EVENTS__STREAM_KEY": f"tuneloop:bench:{uuid.uuid4().hex[:8]}",
+        }
     rows: list[Row] = []
     with tuneloop_server(workers, env=env, log=ws.folder / f"tuneloop-{workers}.log") as ours:
         stored = answer(ours, "POST", "/v1/events", body=batches.body(), key=key)
@@ -270,6 +282,15 @@ def main() -> None:
         help="Which endpoints to load (default: both).",
     )
     parser.add_argument(
+        "--redis-url", help="Redis for the event stream (default: the app database's stream)."
+    )
+    parser.add_argument(
+        "--copy-events",
+        type=int,
+        default=100_000,
+        help="Events for the COPY FROM reference (with --database-url).",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="1 worker, 4 connections, 0.5 s windows, 1 round."
     )
     args = parser.parse_args()
@@ -289,6 +310,35 @@ def main() -> None:
     print_table(rows)
     for ours, bare in zip(rows[::2], rows[1::2], strict=True):
         print(ratio_line(ours, bare))
+    if args.database_url and "events" in args.endpoints:
+        copy_rate = copy_reference(args.database_url, args.copy_events)
+        print(
+            f"binary COPY FROM into outcome_events (key + index), {args.copy_events:,} events: "
+            f"{copy_rate:,.0f} events/s"
+        )
+        for row in rows[::2]:
+            if row.endpoint.startswith(EVENTS):
+                accepted = row.result.rate * row.items_per_request
+                p99 = row.result.percentile_ms(0.99)
+                met = accepted >= 0.5 * copy_rate and p99 < 50
+                print(
+                    f"ratio accepted events/s / COPY FROM, {row.workers} worker(s): "
+                    f"{accepted / copy_rate:.2f}x, p99 {p99:.1f} ms "
+                    f"(goal >= 0.5x and p99 < 50 ms: {'met' if met else 'not met'})"
+                )
+
+
+def copy_reference(database_url: str, count: int) -> float:
+    """Events/s of binary COPY FROM into a fresh schema's outcome_events, best of 2."""
+    from consume import copy_indexed
+    from ingest import drop, fresh, make_events, reference_rows
+
+    engine, schema = fresh(database_url)
+    try:
+        rows = reference_rows(make_events(count), typed=True)
+        return count / min(copy_indexed(engine, rows, 5000) for _ in range(2))
+    finally:
+        drop(database_url, engine, schema)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from tuneloop.api.principals import KeyCache
 from tuneloop.api.ratelimit import RateLimiter, limiter_for
+from tuneloop.app.events import StartedArms
 from tuneloop.config import Settings
 from tuneloop.domain.event_stream import EventStream
 from tuneloop.errors import ConfigurationError
@@ -57,6 +58,8 @@ class Resources:
     migrated: bool = False
     # /v1/route and /v1/chat/completions: generation traffic, api.serving_rate_limit_per_minute
     serving_limiter: RateLimiter | None = None
+    # /v1/events: the arms of started experiments, so the edge need not read them per request
+    started_arms: StartedArms = field(default_factory=StartedArms)
 
 
 def redis_client_for(settings: Settings) -> Any | None:

@@ -19,15 +19,24 @@ later, and experiment and rollout windows are read in the server's clock, not th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy import Engine
 
 from tuneloop.domain.event_stream import EventStream
 from tuneloop.domain.experiments import EventKind
-from tuneloop.events.ingest import IngestReport, _experiment_arms, _experiment_problem
+from tuneloop.events.ingest import (
+    Arms,
+    IngestReport,
+    _experiment_problem,
+    named_experiments,
+    read_arms,
+)
 from tuneloop.events.ingest import validate_events as validate_fields
 from tuneloop.events.inherit import Links, inherit, linked_generations
 from tuneloop.events.schema import EventIn, Rejection
@@ -41,12 +50,14 @@ def accept_events(
     events: Sequence[Any],
     *,
     now: datetime | None = None,
+    arms: StartedArms | None = None,
 ) -> IngestReport:
     """Validate ``events`` for ``tenant_id`` and append the accepted ones to ``stream``.
 
     ``accepted`` counts the events appended (durable in the stream, written soon),
     ``duplicates`` those already stored or repeated in the batch. With ``now``, an event
     without ``ts`` is appended stamped with it (without: the consumer stamps it when it writes).
+    ``arms`` remembers started experiments between calls (the HTTP edge keeps one).
     """
     if now is not None:
         events = [stamped(event, now) for event in events]
@@ -55,7 +66,10 @@ def accept_events(
     valid = validate_fields(events, problems)
     links = linked_generations(engine, tenant_id, events)
     deferred = _missing_generations(engine, stream, tenant_id, valid, links)
-    arms = _experiment_arms(engine, tenant_id, events, links)
+    keys = named_experiments(events, links)
+    experiments = (
+        arms.lookup(engine, tenant_id, keys) if arms else read_arms(engine, tenant_id, keys)
+    )
     known = stored_keys(engine, tenant_id, (event.idempotency_key for _, event in valid))
     seen: set[str] = set()
     accepted: list[Any] = []
@@ -66,7 +80,7 @@ def accept_events(
         elif isinstance(completed, tuple):
             reason = completed
         else:
-            reason = _experiment_problem(completed, arms)
+            reason = _experiment_problem(completed, experiments)
         if reason is not None:
             problems.append(Rejection(index, *reason))
         elif event.idempotency_key in known or event.idempotency_key in seen:
@@ -115,3 +129,43 @@ def _missing_generations(
         if waiting
         else set()
     )
+
+
+class StartedArms:
+    """The arms of started experiments, remembered per tenant for ``ttl`` seconds.
+
+    The edge checks every event's experiment and arm; reading them per request was a third
+    of its database work. An experiment's arms do not change once it has started, so a
+    started experiment is remembered (a draft or an unknown key is read again next time:
+    it may start or be created at any moment). The consumer checks again when it writes,
+    so an experiment removed meanwhile still cannot take events.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl: float = 30.0,
+        size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._started: TTLCache[tuple[str, str], frozenset[str]] = TTLCache(size, ttl, timer=clock)
+        self._lock = threading.Lock()  # cachetools caches are not thread-safe
+        self.reads = 0  # database reads made (tests)
+
+    def lookup(self, engine: Engine, tenant_id: str, keys: set[str]) -> Arms:
+        found: Arms = {}
+        with self._lock:
+            for key in keys:
+                arms = self._started.get((tenant_id, key))
+                if arms is not None:
+                    found[key] = arms
+        missing = keys - found.keys()
+        if missing:
+            self.reads += 1
+            read = read_arms(engine, tenant_id, missing)
+            with self._lock:
+                for key, arms in read.items():
+                    if arms is not None:
+                        self._started[(tenant_id, key)] = arms
+            found |= read
+        return found

@@ -86,12 +86,21 @@ def ingest_events(
 
 def _experiment_arms(engine: Engine, tenant_id: str, events: Sequence[Any], links: Links) -> Arms:
     """The arms of every experiment the batch names, read once (before validation)."""
+    return read_arms(engine, tenant_id, named_experiments(events, links))
+
+
+def named_experiments(events: Sequence[Any], links: Links) -> set[str]:
+    """The experiment keys the batch names, directly or through the generations it names."""
     keys = {
         key
         for event in events
         if isinstance(event, dict) and isinstance(key := event.get("experiment_key"), str)
     }
-    keys |= {link.experiment_key for link in links.values() if link.experiment_key is not None}
+    return keys | {link.experiment_key for link in links.values() if link.experiment_key}
+
+
+def read_arms(engine: Engine, tenant_id: str, keys: set[str]) -> Arms:
+    """The tenant's experiments among ``keys``: their arms, or None for a draft."""
     found = experiments_by_key(engine, tenant_id, keys)
     return {
         key: None

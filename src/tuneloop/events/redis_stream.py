@@ -40,6 +40,16 @@ from tuneloop.domain.event_stream import (
 )
 from tuneloop.errors import ExternalServiceError
 
+# ARGV[1] is the tenant, each further argument one event's JSON: the entries a client's
+# own XADDs would make (fields ``tenant`` and ``event``), in order, their ids returned.
+_APPEND = """
+local ids = {}
+for i = 2, #ARGV do
+    ids[i - 1] = redis.call('XADD', KEYS[1], '*', 'tenant', ARGV[1], 'event', ARGV[i])
+end
+return ids
+"""
+
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -60,6 +70,7 @@ class RedisEventStream:
         self.group = group
         self.claim_idle_ms = int(claim_idle_seconds * 1000)
         self._group_ready = False  # created on first use: the app starts while Redis is down
+        self._append_script: Any = None  # registered on first append (EVALSHA, else EVAL)
 
     def _ready(self) -> None:
         if not self._group_ready:
@@ -77,17 +88,22 @@ class RedisEventStream:
                 raise
 
     def append(self, tenant_id: str, events: Sequence[Any]) -> list[str]:
+        """One entry per event, appended by one script call: one command and one reply per
+        batch instead of one per event (a third of the edge's time went to packing XADDs and
+        parsing their replies), and atomic: no other client's entry lands inside a batch."""
         if not events:
             return []
-        pipe = self.client.pipeline(transaction=False)
-        for event in events:
-            pipe.xadd(self.name, {"tenant": tenant_id, "event": encode_event(event)})
+        if self._append_script is None:
+            self._append_script = self.client.register_script(_APPEND)
         try:
-            return [_text(found) for found in pipe.execute()]
+            ids = self._append_script(
+                keys=[self.name], args=[tenant_id, *(encode_event(event) for event in events)]
+            )
         except RedisError as exc:
             raise ExternalServiceError(
                 "redis", f"the event stream refused the append ({type(exc).__name__})"
             ) from exc
+        return [_text(found) for found in ids]
 
     def read(self, consumer: str, count: int, *, block_seconds: float = 0.0) -> list[Entry]:
         try:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, String, any_, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tuneloop.store.experiment_models import OutcomeEvent
@@ -194,12 +194,28 @@ def count_events(engine: Engine, tenant_id: str, experiment_key: str | None = No
 
 
 def stored_keys(engine: Engine, tenant_id: str, keys: Iterable[str]) -> set[str]:
-    """The idempotency keys among ``keys`` already stored for the tenant (one indexed read)."""
+    """The idempotency keys among ``keys`` already stored for the tenant (one indexed read).
+
+    On PostgreSQL the keys go as one array (``= ANY(:keys)``): one statement whatever the
+    count, prepared once per connection; an ``IN`` list of 100 parameters cost twice as
+    much per ``POST /v1/events`` (a new statement text per batch size, 100 binds)."""
     wanted = list(set(keys))
     if not wanted:
         return set()
-    query = select(OutcomeEvent.idempotency_key).where(
-        OutcomeEvent.tenant_id == tenant_id, OutcomeEvent.idempotency_key.in_(wanted)
-    )
     with engine.connect() as connection:
-        return set(connection.execute(query).scalars().all())
+        if connection.dialect.name == "postgresql":
+            found = connection.execute(_STORED_ANY, {"tenant": tenant_id, "keys": wanted})
+        else:
+            found = connection.execute(
+                select(OutcomeEvent.idempotency_key).where(
+                    OutcomeEvent.tenant_id == tenant_id,
+                    OutcomeEvent.idempotency_key.in_(wanted),
+                )
+            )
+        return set(found.scalars().all())
+
+
+_STORED_ANY = select(OutcomeEvent.idempotency_key).where(
+    OutcomeEvent.tenant_id == bindparam("tenant"),
+    OutcomeEvent.idempotency_key == any_(bindparam("keys", type_=postgresql.ARRAY(String))),
+)
