@@ -44,6 +44,7 @@ COMMANDS = (
     LazyCommand(
         "serve",
         "tuneloop.cli.serve:serve",
+        # The docstring's line break, kept: rich markup mode shows a paragraph's breaks.
         "Serve the REST API and the dashboard (/ui): migrations run at start; /docs has the\n"
         "OpenAPI documentation.",
     ),
