@@ -30,7 +30,18 @@ from pathlib import Path
 from http_load import HOST, free_port, probe
 from http_servers import bare_command, workspace, write_bare_spec
 
-HEAVY = ("scipy", "numpy", "torch", "transformers", "mlflow", "fastapi", "alembic", "psycopg")
+HEAVY = (
+    "scipy",
+    "numpy",
+    "sqlalchemy",
+    "pydantic_settings",
+    "torch",
+    "transformers",
+    "mlflow",
+    "fastapi",
+    "alembic",
+    "psycopg",
+)
 CLI = [sys.executable, "-m", "tuneloop.cli.main"]
 
 

@@ -24,8 +24,6 @@ from pydantic_settings import (
 
 from tuneloop.resilience.breaker import BreakerConfig
 
-DEFAULT_TENANT = "default"
-
 
 class DatabaseSettings(BaseModel):
     # URLs may carry passwords: kept out of repr; ``Settings.redacted()`` shows them masked.

@@ -41,8 +41,9 @@ from tuneloop.api.routers import (
     posts,
     serving,
 )
-from tuneloop.config import DEFAULT_TENANT, Settings, get_settings
+from tuneloop.config import Settings, get_settings
 from tuneloop.dashboard import install_dashboard
+from tuneloop.domain.tenants import DEFAULT_TENANT
 from tuneloop.errors import (
     ConfigurationError,
     ConflictError,

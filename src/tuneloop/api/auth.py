@@ -37,7 +37,8 @@ from tuneloop.api.ratelimit import RedisRateLimiter
 from tuneloop.api.resources import Resources, resources_of
 from tuneloop.api.revocation import revoked_elsewhere
 from tuneloop.app.keys import KEY_PREFIX, Role, hash_key, verify_key
-from tuneloop.config import DEFAULT_TENANT, ApiSettings
+from tuneloop.config import ApiSettings
+from tuneloop.domain.tenants import DEFAULT_TENANT
 
 API_KEY_HEADER = "X-API-Key"
 # The credentials as OpenAPI documents them (the names FastAPI's HTTPBearer and

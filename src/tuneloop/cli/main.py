@@ -1,33 +1,16 @@
-"""The root command: registers the groups and maps errors to exit codes in one place."""
+"""The root command: names every command (imported when it runs) and maps errors to exit codes."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
-from typer.core import TyperGroup
 
 from tuneloop import __version__
-from tuneloop.app.errors import in_words
-from tuneloop.cli import backup as backup_cli
-from tuneloop.cli import collect as collect_cli
-from tuneloop.cli import config_cmd as config_cli
-from tuneloop.cli import db as db_cli
-from tuneloop.cli import demo as demo_cli
-from tuneloop.cli import deploy as deploy_cli
-from tuneloop.cli import events as events_cli
-from tuneloop.cli import experiments as experiments_cli
-from tuneloop.cli import holdout as holdout_cli
-from tuneloop.cli import keys as keys_cli
-from tuneloop.cli import models as models_cli
-from tuneloop.cli import posts as posts_cli
-from tuneloop.cli import runs as runs_cli
-from tuneloop.cli import serve as serve_cli
-from tuneloop.cli import stats as stats_cli
-from tuneloop.cli import worker as worker_cli
 from tuneloop.cli.common import err_console
+from tuneloop.cli.lazy import LazyCommand, LazyGroup
 from tuneloop.errors import (
     ConfigurationError,
     ConflictError,
@@ -39,9 +22,118 @@ from tuneloop.errors import (
     TuneloopError,
 )
 
+# Every command, in the order `tuneloop --help` lists them (commands, then groups), with
+# the first paragraph of its help: modules are imported only when their command runs
+# (tests/unit/cli/test_cli_lazy.py checks names and helps against the loaded commands).
+COMMANDS = (
+    LazyCommand(
+        "seed",
+        "tuneloop.cli.posts:seed",
+        "Generate realistic synthetic posts (personas, hooks, long-tailed engagement).",
+    ),
+    LazyCommand(
+        "collect",
+        "tuneloop.cli.collect:collect",
+        "Collect the best posts and build a validated, versioned dataset.",
+    ),
+    LazyCommand(
+        "simulate-traffic",
+        "tuneloop.cli.experiments:simulate_traffic",
+        "Simulate exposures, generations and outcomes for a running experiment (demos, tests).",
+    ),
+    LazyCommand(
+        "serve",
+        "tuneloop.cli.serve:serve",
+        # The docstring's line break, kept: rich markup mode shows a paragraph's breaks.
+        "Serve the REST API and the dashboard (/ui): migrations run at start; /docs has the\n"
+        "OpenAPI documentation.",
+    ),
+    LazyCommand(
+        "demo",
+        "tuneloop.cli.demo:demo",
+        "The whole loop: train, A/B test, decide, roll out, promote; then a rollback.",
+    ),
+    LazyCommand(
+        "run",
+        "tuneloop.cli.runs:run",
+        "Run the loop, or continue the interrupted, waiting (or failed) run where it stands.",
+    ),
+    LazyCommand(
+        "deploy",
+        "tuneloop.cli.deploy:deploy",
+        "Deploy a model version after its safety checks (evaluation, baseline, reachable).",
+    ),
+    LazyCommand(
+        "rollback",
+        "tuneloop.cli.deploy:rollback",
+        "Send all traffic back to the previous model and restore its champion alias.",
+    ),
+    LazyCommand(
+        "backup",
+        "tuneloop.cli.backup:backup",
+        "Back up the app database, the MLflow store and the artifacts into one archive.",
+    ),
+    LazyCommand(
+        "restore",
+        "tuneloop.cli.backup:restore",
+        "Restore an archive over the current state (stop the API and the worker first).",
+    ),
+    LazyCommand(
+        "worker",
+        "tuneloop.cli.worker:worker",
+        "Keep the loop moving: start runs on schedule and triggers, advance runs, tick rollouts.",
+    ),
+    LazyCommand("db", "tuneloop.cli.db:app", "Database schema: upgrade and inspect migrations."),
+    LazyCommand(
+        "posts", "tuneloop.cli.posts:app", "Posts: import your own, with per-line error reports."
+    ),
+    LazyCommand(
+        "datasets", "tuneloop.cli.collect:datasets_app", "Dataset versions: list and inspect."
+    ),
+    LazyCommand(
+        "experiments",
+        "tuneloop.cli.experiments:app",
+        "A/B tests of a candidate model against the baseline.",
+    ),
+    LazyCommand(
+        "holdout",
+        "tuneloop.cli.holdout:app",
+        "The permanent holdout (experiments.holdout_share): the cumulative effect of every "
+        "promotion.",
+    ),
+    LazyCommand("keys", "tuneloop.cli.keys:app", "API keys: create, list, revoke; mint JWTs."),
+    LazyCommand(
+        "stats", "tuneloop.cli.stats:app", "Statistics: analyze an A/B test from per-arm sums."
+    ),
+    LazyCommand(
+        "config", "tuneloop.cli.config_cmd:app", "Configuration: show the effective settings."
+    ),
+    LazyCommand("runs", "tuneloop.cli.runs:app", "Pipeline runs: list, show, abort."),
+    LazyCommand(
+        "models", "tuneloop.cli.models:app", "Model versions: list, and promote the first champion."
+    ),
+    LazyCommand(
+        "deployments", "tuneloop.cli.deploy:deployments_app", "Deployments: list, show, promote."
+    ),
+    LazyCommand(
+        "rollout", "tuneloop.cli.deploy:rollout_app", "Rollout ticks (what the scheduler runs)."
+    ),
+    LazyCommand("consume", "tuneloop.cli.events:consume_app", "Run stream consumers."),
+    LazyCommand(
+        "dlq", "tuneloop.cli.events:dlq_app", "Dead-lettered events: inspect, replay, purge."
+    ),
+    LazyCommand(
+        "schedule",
+        "tuneloop.cli.worker:schedule_app",
+        "The schedule and the triggers of each tenant.",
+    ),
+)
 
-class TuneloopGroup(TyperGroup):
+
+class TuneloopGroup(LazyGroup):
     """The root group: turns a TuneloopError into a message and an exit code, never a traceback."""
+
+    lazy_commands = COMMANDS
 
     def invoke(self, ctx: Any) -> Any:  # typer vendors click; its Context type is private
         try:
@@ -52,10 +144,22 @@ class TuneloopGroup(TyperGroup):
             for problem in getattr(error, "problems", [])[:50]:
                 err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)
             ctx.exit(exit_code_for(error))
-        except SQLAlchemyError as error:  # never raw SQL on a terminal: words, detail logged
+        except Exception as error:
+            if not _is_database_error(error):
+                raise
+            # never raw SQL on a terminal: words, detail logged
+            from tuneloop.app.errors import in_words
+
             logging.getLogger("tuneloop.cli").debug("database error", exc_info=error)
             err_console.print(f"[bold red]error:[/] {in_words(error)}", highlight=False)
             ctx.exit(1)
+
+
+def _is_database_error(error: Exception) -> bool:
+    """A SQLAlchemy error, checked without importing SQLAlchemy (~0.15 s at every start):
+    only a command that imported it can have raised one."""
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    return sqlalchemy_exc is not None and isinstance(error, sqlalchemy_exc.SQLAlchemyError)
 
 
 app = typer.Typer(
@@ -67,32 +171,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-app.add_typer(db_cli.app, name="db")
-app.add_typer(posts_cli.app, name="posts")
-app.command("seed")(posts_cli.seed)
-app.command("collect")(collect_cli.collect)
-app.add_typer(collect_cli.datasets_app, name="datasets")
-app.add_typer(experiments_cli.app, name="experiments")
-app.add_typer(holdout_cli.app, name="holdout")
-app.command("simulate-traffic")(experiments_cli.simulate_traffic)
-app.add_typer(keys_cli.app, name="keys")
-app.command("serve")(serve_cli.serve)
-app.add_typer(stats_cli.app, name="stats")
-app.add_typer(config_cli.app, name="config")
-app.command("demo")(demo_cli.demo)
-app.command("run")(runs_cli.run)
-app.add_typer(runs_cli.app, name="runs")
-app.add_typer(models_cli.app, name="models")
-app.command("deploy")(deploy_cli.deploy)
-app.command("rollback")(deploy_cli.rollback)
-app.add_typer(deploy_cli.deployments_app, name="deployments")
-app.add_typer(deploy_cli.rollout_app, name="rollout")
-app.command("backup")(backup_cli.backup)
-app.command("restore")(backup_cli.restore)
-app.add_typer(events_cli.consume_app, name="consume")
-app.add_typer(events_cli.dlq_app, name="dlq")
-app.command("worker")(worker_cli.worker)
-app.add_typer(worker_cli.schedule_app, name="schedule")
 
 
 def _print_version(value: bool) -> None:

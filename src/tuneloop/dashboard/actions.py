@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException
 from tuneloop.api.auth import principal_from_credential
 from tuneloop.api.principals import Principal
 from tuneloop.api.resources import resources_of
-from tuneloop.config import DEFAULT_TENANT
 from tuneloop.dashboard import views
 from tuneloop.dashboard.access import SessionDep, authorize_form, read_form, scope_of, secret_of
 from tuneloop.dashboard.rendering import HtmlErrorRoute, render
@@ -32,6 +31,7 @@ from tuneloop.dashboard.session import (
     tokens_match,
 )
 from tuneloop.domain.keys import Role
+from tuneloop.domain.tenants import DEFAULT_TENANT
 
 router = APIRouter(prefix="/ui", route_class=HtmlErrorRoute, include_in_schema=False)
 ObjectId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]

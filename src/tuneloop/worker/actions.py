@@ -15,8 +15,8 @@ from typing import Protocol
 
 from tuneloop.app import runs as app_runs
 from tuneloop.app.background import RunWorkers
-from tuneloop.config import DEFAULT_TENANT
 from tuneloop.domain.runs import RunStatus, Trigger
+from tuneloop.domain.tenants import DEFAULT_TENANT
 from tuneloop.errors import ConflictError
 from tuneloop.pipeline.lease import STALE_AFTER
 from tuneloop.pipeline.service import resumable_run

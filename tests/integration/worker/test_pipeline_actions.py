@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from worker_helpers import quiet
 
-from tuneloop.config import DEFAULT_TENANT, Settings
+from tuneloop.config import Settings
 from tuneloop.domain.clock import ManualClock
 from tuneloop.domain.runs import ACTIVE, RunStatus
+from tuneloop.domain.tenants import DEFAULT_TENANT
 from tuneloop.store import runs as runs_repo
 from tuneloop.store.pipeline_models import PipelineRun
 from tuneloop.wiring import build_container
