@@ -123,9 +123,10 @@ class DatabaseEventStream:
         with self._writing(), self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 return self._copy_append(connection, rows)
-            statement = insert(StreamEntry).values(deliveries=0).returning(StreamEntry.id)
-            ids = connection.execute(statement, rows).scalars().all()
-        return [str(found) for found in ids]
+            # One executemany, no RETURNING (SQLAlchemy would page it through multi-row
+            # VALUES and sort the ids): the edge does not need them, as on PostgreSQL.
+            connection.execute(insert(StreamEntry).values(deliveries=0), rows)
+        return []
 
     @staticmethod
     def _copy_append(connection: Connection, rows: list[dict[str, Any]]) -> list[str]:
