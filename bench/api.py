@@ -193,6 +193,8 @@ def measure(args: argparse.Namespace, ws: Workspace, run_id: str, workers: int) 
     status_path = f"/fine-tuning/status/{run_id}"
     status_request = request_bytes("GET", status_path, headers={"Authorization": f"Bearer {key}"})
     env = ws.server_env()
+    if args.consumer == "after":  # the edge alone; the stream is drained after the load
+        env["TUNELOOP_EVENTS__CONSUME_IN_SERVE"] = "false"
     if args.redis_url:  # a stream of this run's own: nothing left from an earlier one
         env |= {
             "TUNELOOP_REDIS__URL": args.redis_url,
@@ -234,7 +236,9 @@ def measure(args: argparse.Namespace, ws: Workspace, run_id: str, workers: int) 
                 rows += [
                     Row(endpoint, workers, name, result, items) for name, result in best.items()
                 ]
-                if source is batches:
+                if source is batches and args.consumer == "after":
+                    drain(env, ws)
+                elif source is batches:
                     catch_up(ours)
     return rows
 
@@ -255,6 +259,30 @@ def catch_up(port: int, timeout: float = 600.0) -> None:
     print(
         f"  consumer caught up in {time.perf_counter() - start:.1f} s after the load "
         f"({first}); still waiting: {waiting}"
+    )
+
+
+def drain(env: dict[str, str], ws: Workspace) -> None:
+    """``tuneloop consume events --drain`` (its own process, after the load): how fast it
+    writes what the edge accepted while no consumer ran."""
+    import subprocess
+    import sys
+
+    from tuneloop.store.events import count_events
+
+    before = count_events(ws.engine, TENANT)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "tuneloop.cli.main", "consume", "events", "--drain"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    seconds = time.perf_counter() - start
+    written = count_events(ws.engine, TENANT) - before
+    print(
+        f"  tuneloop consume events --drain: {written:,} events in {seconds:.1f} s "
+        f"({written / seconds:,.0f} events/s, its start-up included)"
     )
 
 
@@ -283,6 +311,14 @@ def main() -> None:
     )
     parser.add_argument(
         "--redis-url", help="Redis for the event stream (default: the app database's stream)."
+    )
+    parser.add_argument(
+        "--consumer",
+        choices=["in-serve", "after"],
+        default="in-serve",
+        help="in-serve: each worker's consumer writes during the load (the default "
+        "deployment); after: none runs during the load (the edge alone, a burst), then "
+        "`tuneloop consume events --drain` writes what was accepted.",
     )
     parser.add_argument(
         "--copy-events",

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, String, any_, bindparam, func, select, text
+from sqlalchemy import Connection, Engine, String, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tuneloop.store.experiment_models import OutcomeEvent
@@ -196,9 +196,12 @@ def count_events(engine: Engine, tenant_id: str, experiment_key: str | None = No
 def stored_keys(engine: Engine, tenant_id: str, keys: Iterable[str]) -> set[str]:
     """The idempotency keys among ``keys`` already stored for the tenant (one indexed read).
 
-    On PostgreSQL the keys go as one array (``= ANY(:keys)``): one statement whatever the
-    count, prepared once per connection; an ``IN`` list of 100 parameters cost twice as
-    much per ``POST /v1/events`` (a new statement text per batch size, 100 binds)."""
+    On PostgreSQL the keys go as one array, each probed on the primary key (a ``LATERAL``
+    lookup per key): one statement whatever the count, prepared once per connection, half
+    the cost of an ``IN`` list of 100 parameters; and a plan that stays a unique-index probe
+    when the table's statistics are stale (after a burst the planner, estimating a few
+    rows per tenant, scanned the whole tenant for ``IN``/``= ANY``: 60 ms instead of 2 ms
+    at 200,000 events)."""
     wanted = list(set(keys))
     if not wanted:
         return set()
@@ -215,7 +218,8 @@ def stored_keys(engine: Engine, tenant_id: str, keys: Iterable[str]) -> set[str]
         return set(found.scalars().all())
 
 
-_STORED_ANY = select(OutcomeEvent.idempotency_key).where(
-    OutcomeEvent.tenant_id == bindparam("tenant"),
-    OutcomeEvent.idempotency_key == any_(bindparam("keys", type_=postgresql.ARRAY(String))),
-)
+_STORED_ANY = text(
+    "SELECT wanted.key FROM unnest(CAST(:keys AS text[])) AS wanted(key) "
+    "CROSS JOIN LATERAL (SELECT 1 FROM outcome_events AS e WHERE e.tenant_id = :tenant "
+    "AND e.idempotency_key = wanted.key LIMIT 1) AS stored"
+).bindparams(bindparam("keys", type_=postgresql.ARRAY(String)))
