@@ -207,6 +207,9 @@ def stored_keys(engine: Engine, tenant_id: str, keys: Iterable[str]) -> set[str]
         return set()
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
+            # One statement, no transaction around it: BEGIN and ROLLBACK would be two more
+            # round trips per request (a third of the edge's database time under load).
+            connection.execution_options(isolation_level="AUTOCOMMIT")
             found = connection.execute(_STORED_ANY, {"tenant": tenant_id, "keys": wanted})
         else:
             found = connection.execute(
