@@ -75,6 +75,9 @@ class RunContext:
     interrupt_reason: str = "interrupted"
     # How a step waiting out an outage pauses (tests pass a fake: no real sleeping).
     sleep: Callable[[float], None] = time.sleep
+    # The run's memory so far (initial, peak, final MB), stored with its final status so a
+    # reader never sees a finished run without them (set by ``pipeline.runner``).
+    memory: Callable[[], dict[str, float]] | None = None
 
     @property
     def workdir(self) -> Path:

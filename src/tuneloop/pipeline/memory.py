@@ -49,6 +49,11 @@ class MemorySampler:
             )
         return current
 
+    def so_far(self) -> MemoryUsage:
+        """The usage until now, the current reading as the final one (the run is ending)."""
+        current = self.sample()
+        return MemoryUsage(round(self.initial_mb, 1), round(self.peak_mb, 1), round(current, 1))
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             self.sample()

@@ -31,10 +31,10 @@ from tuneloop.observability.metrics import count_pipeline_run
 from tuneloop.pipeline.cleanup import clean_run
 from tuneloop.pipeline.context import AbortRequested, InterruptRequested, RunContext, StepOutcome
 from tuneloop.pipeline.lease import HEARTBEAT_SECONDS, new_owner, owner_is_alive
-from tuneloop.pipeline.memory import MemorySampler
+from tuneloop.pipeline.memory import MemorySampler, MemoryUsage
 from tuneloop.store import runs as repo
 from tuneloop.store.explain import in_words
-from tuneloop.store.pipeline_models import PipelineStep
+from tuneloop.store.pipeline_models import PipelineRun, PipelineStep
 from tuneloop.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ def execute(
     )
     beat.start()
     sampler = MemorySampler(alert_mb=ctx.settings.pipeline.memory_alert_mb)
+    ctx.memory = lambda: memory_fields(before, sampler.so_far())
     status = RunStatus.FAILED
     try:
         with sampler:
@@ -80,16 +81,8 @@ def execute(
         stop_heartbeat.set()
         beat.join()
         usage = sampler.usage
-        before = repo.get_run(ctx.engine, ctx.tenant_id, ctx.run_id)
-        # A continued run keeps its first initial reading and its highest peak across attempts.
         repo.update_run(
-            ctx.engine,
-            ctx.tenant_id,
-            ctx.run_id,
-            lease_owner=None,
-            memory_initial_mb=before.memory_initial_mb or usage.initial_mb,
-            memory_peak_mb=max(before.memory_peak_mb or 0.0, usage.peak_mb),
-            memory_final_mb=usage.final_mb,
+            ctx.engine, ctx.tenant_id, ctx.run_id, lease_owner=None, **memory_fields(before, usage)
         )
         ctx.report("memory", usage.as_dict())
     if status in FINISHED:  # not WAITING or an interrupted RUNNING: those go on later
@@ -259,9 +252,29 @@ def _skip_rest(ctx: RunContext, *, after: int) -> None:
             )
 
 
+def memory_fields(before: PipelineRun, usage: MemoryUsage) -> dict[str, float]:
+    """The run's memory columns: a continued run keeps its first initial reading and its
+    highest peak across attempts."""
+    return {
+        "memory_initial_mb": before.memory_initial_mb or usage.initial_mb,
+        "memory_peak_mb": max(before.memory_peak_mb or 0.0, usage.peak_mb),
+        "memory_final_mb": usage.final_mb,
+    }
+
+
+def _final_memory(ctx: RunContext) -> dict[str, float]:
+    return ctx.memory() if ctx.memory is not None else {}
+
+
 def _finish(ctx: RunContext, status: RunStatus) -> None:
     repo.move_run(
-        ctx.engine, ctx.tenant_id, ctx.run_id, status, finished_at=utcnow(), current_step=None
+        ctx.engine,
+        ctx.tenant_id,
+        ctx.run_id,
+        status,
+        finished_at=utcnow(),
+        current_step=None,
+        **_final_memory(ctx),
     )
     ctx.report("run_finished", {"status": status.value})
 
@@ -291,6 +304,7 @@ def _finish_failed(ctx: RunContext, step: str, error: Exception) -> RunStatus:
         if isinstance(error, OutageError)
         else f"{step}: {message}",
         finished_at=utcnow(),
+        **_final_memory(ctx),
     )
     ctx.report("run_finished", {"status": "failed", "error": message})
     return RunStatus.FAILED
