@@ -65,24 +65,33 @@ def _stored(engine: Engine) -> tuple[int, int]:
     return int(rows), int(keys)
 
 
-def _environment(stream_kind: str, stream_key: str) -> dict[str, str]:
-    env = dict(os.environ) | {
-        "TUNELOOP_EVENTS__BATCH_SIZE": "50",
-        "TUNELOOP_EVENTS__CLAIM_IDLE_SECONDS": "0.3",
-        "TUNELOOP_EVENTS__POLL_SECONDS": "0.05",
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "TUNELOOP_LOG_LEVEL": "WARNING",
-    }
-    if stream_kind == "redis":
-        env |= {
-            "TUNELOOP_EVENTS__STREAM": "redis",
-            "TUNELOOP_REDIS__URL": os.environ["TUNELOOP_TEST_REDIS_URL"],
-            "TUNELOOP_EVENTS__STREAM_KEY": stream_key,
-            "TUNELOOP_EVENTS__GROUP": "test-consumers",
+def _environment(stream: dict[str, str]) -> dict[str, str]:
+    """The consumer processes' environment: small batches, a short claim idle time, and
+    ``stream``'s settings (which stream, where)."""
+    return (
+        dict(os.environ)
+        | {
+            "TUNELOOP_EVENTS__BATCH_SIZE": "50",
+            "TUNELOOP_EVENTS__CLAIM_IDLE_SECONDS": "0.3",
+            "TUNELOOP_EVENTS__POLL_SECONDS": "0.05",
+            "PYTHONPATH": os.pathsep.join(sys.path),
+            "TUNELOOP_LOG_LEVEL": "WARNING",
         }
-    else:
-        env["TUNELOOP_EVENTS__STREAM"] = "database"
-    return env
+        | stream
+    )
+
+
+def _stream_environment(stream_kind: str, stream_key: str) -> dict[str, str]:
+    if stream_kind == "redis":
+        return _environment(
+            {
+                "TUNELOOP_EVENTS__STREAM": "redis",
+                "TUNELOOP_REDIS__URL": os.environ["TUNELOOP_TEST_REDIS_URL"],
+                "TUNELOOP_EVENTS__STREAM_KEY": stream_key,
+                "TUNELOOP_EVENTS__GROUP": "test-consumers",
+            }
+        )
+    return _environment({"TUNELOOP_EVENTS__STREAM": "database"})
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -92,20 +101,19 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.slow
-def test_kill_9_at_random_points_loses_nothing_and_counts_nothing_twice(
-    engine: Engine,
-    make_stream: Callable[..., EventStream],
-    stream_kind: str,
-    stream_key: str,
-) -> None:
-    create_experiment(engine, "acme", arms=ARMS, key=KEY)
-    stream = make_stream()
+def _seed() -> tuple[int, random.Random]:
     seed = int(os.environ.get("TUNELOOP_TEST_KILL_SEED", random.randrange(2**32)))
-    chance = random.Random(seed)
+    return seed, random.Random(seed)
+
+
+def _kill_rounds(
+    engine: Engine, stream: EventStream, env: dict[str, str], chance: random.Random, rounds: int
+) -> int:
+    """Runs the rounds (see the module docstring) with consumers forked from a zygote started
+    with ``env``; returns how many events were appended."""
     zygote = subprocess.Popen(
         [sys.executable, str(ZYGOTE)],
-        env=_environment(stream_kind, stream_key),
+        env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -113,7 +121,7 @@ def test_kill_9_at_random_points_loses_nothing_and_counts_nothing_twice(
     assert zygote.stdin is not None and zygote.stdout is not None
     appended = 0
     try:
-        for _ in range(int(os.environ.get("TUNELOOP_TEST_KILL_ROUNDS", ROUNDS))):
+        for _ in range(int(os.environ.get("TUNELOOP_TEST_KILL_ROUNDS", rounds))):
             stream.append("acme", _events(appended, PER_ROUND))
             appended += PER_ROUND
             before = _stored(engine)[0]
@@ -132,6 +140,21 @@ def test_kill_9_at_random_points_loses_nothing_and_counts_nothing_twice(
         zygote.stdin.close()
         zygote.wait(30)
         zygote.stdout.close()
+    return appended
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_points_loses_nothing_and_counts_nothing_twice(
+    engine: Engine,
+    make_stream: Callable[..., EventStream],
+    stream_kind: str,
+    stream_key: str,
+) -> None:
+    create_experiment(engine, "acme", arms=ARMS, key=KEY)
+    stream = make_stream()
+    seed, chance = _seed()
+    env = _stream_environment(stream_kind, stream_key)
+    appended = _kill_rounds(engine, stream, env, chance, ROUNDS)
     done = EventConsumer(make_stream(claim_idle_seconds=0), engine).drain(timeout=60)
     assert _stored(engine) == (appended, appended), f"seed {seed}, last drain {done}"
     assert stream.lag().pending == 0
