@@ -128,7 +128,12 @@ def ours(engine: Engine, events: list[dict[str, Any]], batch: int, method: Write
 
 def breakdown(engine: Engine, events: list[dict[str, Any]], rows: list[tuple[Any, ...]]) -> None:
     """Where our time goes: validation alone, and a bare COPY into the keyed, indexed table."""
-    validate = timed(lambda: [_EVENTS.validate_python(part) for part in batches(events, 1000)])
+
+    def validate_all() -> None:
+        for part in batches(events, 1000):  # each chunk let go, as ingestion does (kept,
+            _EVENTS.validate_python(part)  # 200,000 models made the garbage collector 5x it)
+
+    validate = timed(validate_all)
     with engine.begin() as connection:
         connection.execute(text("TRUNCATE outcome_events"))
     columns = ", ".join(COLUMNS)
