@@ -22,7 +22,7 @@ def save_dataset(session: Session, version: DatasetVersion) -> DatasetVersion:
     return version
 
 
-def _newest_first(tenant_id: str) -> Select[tuple[DatasetVersion]]:
+def _newest_first(tenant_id: str) -> Select[DatasetVersion]:
     return (
         select(DatasetVersion)
         .where(DatasetVersion.tenant_id == tenant_id)

@@ -64,7 +64,7 @@ def get_deployment(engine: Engine, tenant_id: str, deployment_id: str) -> Deploy
     return found
 
 
-def _newest_first(tenant_id: str, status: str | None = None) -> Select[tuple[Deployment]]:
+def _newest_first(tenant_id: str, status: str | None = None) -> Select[Deployment]:
     query = select(Deployment).where(Deployment.tenant_id == tenant_id)
     if status is not None:
         query = query.where(Deployment.status == status)
@@ -172,7 +172,7 @@ def compare_and_set(
     return get_deployment(engine, row.tenant_id, row.id)
 
 
-def _events_of(tenant_id: str, deployment_id: str) -> Select[tuple[DeploymentEvent]]:
+def _events_of(tenant_id: str, deployment_id: str) -> Select[DeploymentEvent]:
     return (
         select(DeploymentEvent)
         .where(

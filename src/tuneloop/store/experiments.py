@@ -36,7 +36,7 @@ def get_experiment(engine: Engine, tenant_id: str, key: str) -> Experiment:
     return found
 
 
-def _newest_first(tenant_id: str, status: str | None = None) -> Select[tuple[Experiment]]:
+def _newest_first(tenant_id: str, status: str | None = None) -> Select[Experiment]:
     query = select(Experiment).where(Experiment.tenant_id == tenant_id)
     if status is not None:
         query = query.where(Experiment.status == status)

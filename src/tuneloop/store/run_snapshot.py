@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Integer, bindparam, cast, literal, null, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import BindParameter
 
 from tuneloop.errors import NotFoundError
 from tuneloop.store.db import one_statement
@@ -90,7 +91,8 @@ _STEP = _columns(StepRow, PipelineStep)
 _JOB_AT = 1 + len(_RUN)  # after the sort key and the run
 _MODEL_AT = _JOB_AT + len(_JOB)
 _STEP_AT = _MODEL_AT + len(_MODEL)
-_TENANT, _RUN_ID = bindparam("tenant_id"), bindparam("run_id")
+_TENANT: BindParameter[str] = bindparam("tenant_id")
+_RUN_ID: BindParameter[str] = bindparam("run_id")
 
 
 def _nulls(columns: list[InstrumentedAttribute[Any]]) -> list[Any]:
