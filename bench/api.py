@@ -1,7 +1,8 @@
-"""HTTP service under load: /v1/events and /fine-tuning/status vs bare FastAPI, same run.
+"""HTTP service under load: /v1/events, /fine-tuning/status and the lists vs bare FastAPI.
 
-``POST /v1/events`` and ``GET /fine-tuning/status/{id}`` against a bare FastAPI app answering
-the same JSON, measured in the same run by the same load generator.
+``POST /v1/events``, ``GET /fine-tuning/status/{id}`` and (``--endpoints``) the list reads
+``/datasets``, ``/deployments`` and ``/evaluation/ab-tests`` against a bare FastAPI app
+answering the same JSON, measured in the same run by the same load generator.
 
 ``tuneloop serve`` runs as deployed (uvicorn, 1 and 2 workers, a real SQLite workspace or,
 with --database-url, a private PostgreSQL schema), authenticated with an operator API key,
@@ -12,7 +13,9 @@ auth or database: it parses the same body and returns our endpoint's own answer 
     running experiment); every request carries fresh idempotency keys, so each is accepted
     into the event stream (202) and written by the in-process consumers; after the load the
     benchmark prints how long the consumers took to catch up;
-  * ``GET /fine-tuning/status/{id}``: a finished run with its steps, outputs and model.
+  * ``GET /fine-tuning/status/{id}``: a finished run with its steps, outputs and model;
+  * ``GET /datasets``, ``/deployments``, ``/evaluation/ab-tests``: a page of LISTED items
+    each (the default page size holds them all) and its total.
 
 Each server gets --connections keep-alive connections (bench/http_load.py), --warmup seconds
 unrecorded, then --seconds timed; rounds alternate ours and bare, best of each. Prints req/s,
@@ -23,6 +26,7 @@ events/s, p50/p99 latency, errors, the generator's CPU, and ratio = ours / bare 
     python bench/api.py --database-url postgresql://postgres@127.0.0.1:5432/test \
         --redis-url redis://127.0.0.1:6379/0                # the stream on Redis Streams
     python bench/api.py --smoke                             # half-second windows, 1 worker
+    python bench/api.py --endpoints status datasets deployments ab-tests
 
 With --database-url, ``POST /v1/events`` is also compared with the limit the issue sets
 for it: binary ``COPY FROM`` of the same events into the keyed, indexed events table
@@ -38,6 +42,8 @@ import time
 import uuid
 from datetime import timedelta
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from http_load import (
     RequestSource,
@@ -64,8 +70,12 @@ from tuneloop.domain.experiments import ArmSpec
 from tuneloop.domain.runs import RunStatus, StepStatus
 from tuneloop.experiments.service import create_experiment
 from tuneloop.pipeline.service import start_run
+from tuneloop.rollout.policy import Guardrails, RolloutConfig
 from tuneloop.store import runs as repo
 from tuneloop.store.auth_models import Role, create_api_key
+from tuneloop.store.deployment_models import Deployment, DeploymentEvent
+from tuneloop.store.deployments import add_deployment
+from tuneloop.store.models import DatasetVersion
 from tuneloop.store.models_registry import record_model_version
 from tuneloop.store.types import utcnow
 from tuneloop.synthetic.traffic import TrafficSpec, generate_traffic
@@ -76,6 +86,8 @@ MODEL = "tuneloop-bench"
 ARMS = [ArmSpec("baseline", MODEL, "1", 0.5), ArmSpec("candidate", MODEL, "2", 0.5)]
 EVENTS = "POST /v1/events"
 STATUS = "GET /fine-tuning/status/{id}"
+LISTS = {"datasets": "/datasets", "deployments": "/deployments", "ab-tests": "/evaluation/ab-tests"}
+LISTED = 10  # items of each list
 PLACEHOLDER = "@@idempotency-key@@"
 
 
@@ -178,6 +190,55 @@ def step_outputs(run_id: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def listed(ws: Workspace) -> None:
+    """LISTED dataset versions, deployments (finished ones: a tenant has one active at most)
+    and A/B tests (drafts, next to the running one) for the list endpoints."""
+    now = utcnow()
+    with Session(ws.engine) as session, session.begin():
+        for i in range(LISTED):
+            version = f"{i:02d}" + "ab" * 31
+            session.add(
+                DatasetVersion(
+                    tenant_id=TENANT,
+                    id=version,
+                    persona_id=None,
+                    path=f"datasets/{version}",
+                    source_records=1616,
+                    hook_examples=812,
+                    body_examples=804,
+                    train_examples=1452,
+                    validation_examples=164,
+                    total_tokens=412_337,
+                    manifest={"sources": {"counts": {f"{MODEL}@2": 900, "unknown": 716}}},
+                    created_at=now - timedelta(days=i),
+                )
+            )
+    plan = {
+        "previous_model": {"model_id": MODEL, "version": "1"},
+        "rollback_time_seconds": 30,
+        "health_check_endpoints": ["/health"],
+        "triggers": Guardrails().trigger_names(),
+    }
+    for i in range(LISTED):
+        at = now - timedelta(days=i)
+        deployment = Deployment(
+            tenant_id=TENANT, id=f"deploy-bench-{i:03d}", model_id=MODEL, version="2",
+            previous_model_id=MODEL, previous_version="1", ab_test_id=KEY,
+            strategy="gradual_rollout", status="completed", traffic=1.0, step=4,
+            rollout_config=RolloutConfig().to_json(), guardrails=Guardrails().to_json(),
+            rollback_plan=plan, safety_checks=[], created_at=at, step_started_at=at,
+            finished_at=at,
+        )  # fmt: skip
+        deployed = DeploymentEvent(
+            tenant_id=TENANT, deployment_id=deployment.id, seq=1, kind="deployed",
+            from_traffic=0.0, to_traffic=0.1, reasons=[], details=None, actor="bench", at=at,
+        )  # fmt: skip
+        add_deployment(ws.engine, deployment, deployed)
+    for i in range(1, LISTED):  # and the running one; a draft each of a later candidate
+        arms = [ARMS[0], ArmSpec("candidate", MODEL, str(3 + i), 0.5)]
+        create_experiment(ws.engine, TENANT, arms=arms, key=f"{KEY}-{i:03d}", start=False)
+
+
 def answer(port: int, method: str, path: str, *, body: bytes = b"", key: str) -> Any:
     """Our endpoint's answer (a 200, or the 202 of /v1/events): the reference returns the
     same JSON."""
@@ -192,6 +253,7 @@ def measure(args: argparse.Namespace, ws: Workspace, run_id: str, workers: int) 
     batches = EventBatches(args.batch, key)
     status_path = f"/fine-tuning/status/{run_id}"
     status_request = request_bytes("GET", status_path, headers={"Authorization": f"Bearer {key}"})
+    lists = [path for name, path in LISTS.items() if name in args.endpoints]
     env = ws.server_env()
     if args.consumer == "after":  # the edge alone; the stream is drained after the load
         env["TUNELOOP_EVENTS__CONSUME_IN_SERVE"] = "false"
@@ -211,10 +273,15 @@ def measure(args: argparse.Namespace, ws: Workspace, run_id: str, workers: int) 
                 "GET", "/fine-tuning/status/{item}", answer(ours, "GET", status_path, key=key)
             ),
         ]
+        routes += [BareRoute("GET", path, answer(ours, "GET", path, key=key)) for path in lists]
         sizes = [len(json.dumps(route.answer, separators=(",", ":"))) for route in routes]
         print(
             f"  {workers} worker(s): events request body {len(batches.body()):,} B, answer "
             f"{sizes[0]:,} B; status answer {sizes[1]:,} B"
+            + "".join(
+                f"; {r.path} ({LISTED} items) {size:,} B"
+                for r, size in zip(routes[2:], sizes[2:], strict=True)
+            )
         )
         bare_env = env | write_bare_spec(ws.folder / "bare.json", routes)
         with bare_server(workers, env=bare_env, log=ws.folder / f"bare-{workers}.log") as bare:
@@ -224,6 +291,9 @@ def measure(args: argparse.Namespace, ws: Workspace, run_id: str, workers: int) 
                 sources.append((f"{EVENTS} ({batches.size}/request)", batches, batches.size))
             if "status" in args.endpoints:
                 sources.append((STATUS, cycle([status_request]), 0))
+            for path in lists:
+                listing = request_bytes("GET", path, headers={"Authorization": f"Bearer {key}"})
+                sources.append((f"GET {path}", cycle([listing]), 0))
             for endpoint, source, items in sources:
                 best = best_of(
                     ports,
@@ -305,9 +375,9 @@ def main() -> None:
     parser.add_argument(
         "--endpoints",
         nargs="+",
-        choices=["events", "status"],
+        choices=["events", "status", *LISTS],
         default=["events", "status"],
-        help="Which endpoints to load (default: both).",
+        help="Which endpoints to load (default: events and status).",
     )
     parser.add_argument(
         "--redis-url", help="Redis for the event stream (default: the app database's stream)."
@@ -341,6 +411,8 @@ def main() -> None:
     with workspace(args.database_url, "api") as ws:
         create_experiment(ws.engine, TENANT, arms=ARMS, key=KEY)
         run_id = finished_run(ws)
+        if any(name in args.endpoints for name in LISTS):
+            listed(ws)
         for workers in args.workers:
             rows += measure(args, ws, run_id, workers)
     print_table(rows)

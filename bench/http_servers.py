@@ -209,8 +209,9 @@ def write_bare_spec(path: Path, routes: Sequence[BareRoute]) -> dict[str, str]:
 
 def bare_app() -> FastAPI:
     """Uvicorn's factory for the reference: FastAPI with no middleware, no auth, no
-    dependencies; a POST parses its JSON body, a GET takes its path parameter, both return a
-    fixed JSON. Handlers are ``async def`` (no thread hop): the least FastAPI can do."""
+    dependencies; a POST parses its JSON body, a GET takes its path parameter (if it has one),
+    both return a fixed JSON. Handlers are ``async def`` (no thread hop): the least FastAPI
+    can do."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     spec = json.loads(Path(os.environ[BARE_SPEC_ENV]).read_text(encoding="utf-8"))
 
@@ -220,17 +221,23 @@ def bare_app() -> FastAPI:
 
         return endpoint
 
-    def get(answer: Any) -> Callable[..., Any]:
+    def get(answer: Any, path: str) -> Callable[..., Any]:
         async def endpoint(item: str) -> Any:
             return answer
 
-        return endpoint
+        async def listing() -> Any:
+            return answer
+
+        return endpoint if "{item}" in path else listing
 
     async def ready() -> dict[str, str]:
         return {"status": "ready"}
 
     app.add_api_route("/health/ready", ready, methods=["GET"])
     for route in spec:
-        make = post if route["method"] == "POST" else get
-        app.add_api_route(route["path"], make(route["answer"]), methods=[route["method"]])
+        if route["method"] == "POST":
+            endpoint = post(route["answer"])
+        else:
+            endpoint = get(route["answer"], route["path"])
+        app.add_api_route(route["path"], endpoint, methods=[route["method"]])
     return app

@@ -42,6 +42,13 @@ def test_api_benchmark_runs_on_sqlite() -> None:
         assert f"ratio ours / bare  {endpoint}" in out, out
 
 
+def test_api_benchmark_measures_the_lists() -> None:
+    out = run("api.py", "--endpoints", "datasets", "deployments", "ab-tests")
+    for path in ("/datasets", "/deployments", "/evaluation/ab-tests"):
+        assert f"ratio ours / bare  GET {path} " in out, out
+    assert "errors in" not in out, out  # both servers answered every request 200
+
+
 def test_api_benchmark_runs_on_postgres() -> None:
     out = run("api.py", "--database-url", postgres())
     assert "ratio ours / bare  POST /v1/events" in out, out

@@ -25,9 +25,10 @@ class DatasetPage:
 
 
 def dataset_page(engine: Engine, tenant_id: str, *, limit: int, offset: int) -> DatasetPage:
-    """One page of the tenant's versions, newest first, with the total it belongs to."""
-    items = repo.list_datasets(engine, tenant_id, limit=limit, offset=offset)
-    return DatasetPage(items, repo.count_datasets(engine, tenant_id), limit, offset)
+    """One page of the tenant's versions, newest first, with the total it belongs to (one
+    transaction)."""
+    items, total = repo.datasets_page(engine, tenant_id, limit=limit, offset=offset)
+    return DatasetPage(items, total, limit, offset)
 
 
 def list_datasets(engine: Engine, tenant_id: str, *, limit: int) -> Sequence[DatasetVersion]:

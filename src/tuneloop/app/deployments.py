@@ -89,16 +89,18 @@ def stall_after(container: Container) -> timedelta | None:
 def deployment_view(
     engine: Engine, tenant_id: str, deployment_id: str, *, stall_after: timedelta | None = None
 ) -> dict[str, Any]:
-    """The documented response fields with the state, the plan and the audit trail."""
-    row = repo.get_deployment(engine, tenant_id, deployment_id)
-    events = repo.list_events(engine, tenant_id, deployment_id)
+    """The documented response fields with the state, the plan and the audit trail (read
+    in one transaction)."""
+    row, events = repo.deployment_with_events(engine, tenant_id, deployment_id)
     described = describe_deployment(row, stall_after=stall_after)
     return described | {"events": [describe_event(e) for e in events]}
 
 
 def deployment_page(engine: Engine, tenant_id: str, *, limit: int, offset: int) -> DeploymentPage:
-    items = repo.list_deployments(engine, tenant_id, limit=limit, offset=offset)
-    return DeploymentPage(items, repo.count_deployments(engine, tenant_id), limit, offset)
+    """One page of the tenant's deployments, newest first, with their total (one
+    transaction)."""
+    items, total = repo.deployments_page(engine, tenant_id, limit=limit, offset=offset)
+    return DeploymentPage(items, total, limit, offset)
 
 
 def list_deployments(

@@ -20,7 +20,7 @@ from tuneloop.experiments.references import Servable, resolve_model
 from tuneloop.experiments.report import ExperimentReport, Method
 from tuneloop.experiments.service import ModelRef, describe_experiment, two_arms
 from tuneloop.store.experiment_models import Experiment
-from tuneloop.store.experiments import count_experiments
+from tuneloop.store.experiments import experiments_page
 
 __all__ = [
     "AbTestPage",
@@ -109,8 +109,10 @@ def create_ab_test(
 
 
 def ab_test_page(engine: Engine, tenant_id: str, *, limit: int, offset: int) -> AbTestPage:
-    items = service.list_experiments(engine, tenant_id, limit=limit, offset=offset)
-    return AbTestPage(items, count_experiments(engine, tenant_id), limit, offset)
+    """One page of the tenant's A/B tests, newest first, with their total (one
+    transaction)."""
+    items, total = experiments_page(engine, tenant_id, limit=limit, offset=offset)
+    return AbTestPage(items, total, limit, offset)
 
 
 def list_experiments(

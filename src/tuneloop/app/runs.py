@@ -36,6 +36,7 @@ from tuneloop.rollout.manager import TickOutcome
 from tuneloop.store import runs as repo
 from tuneloop.store.models_registry import model_versions_page
 from tuneloop.store.pipeline_models import PipelineRun, PipelineStep
+from tuneloop.store.run_snapshot import run_snapshot
 from tuneloop.store.schedules import set_cron
 from tuneloop.store.types import utcnow
 from tuneloop.wiring import Container
@@ -117,15 +118,18 @@ def start_or_continue(
                 run = repo.move_run(container.engine, tenant, run.id, RunStatus.RUNNING, error=None)
             worker = workers.launch(container, run)
             view = start_view(
-                repo.run_snapshot(container.engine, tenant, run.id), continued=existing is not None
+                run_snapshot(container.engine, tenant, run.id), continued=existing is not None
             )
             return Started(run, existing is not None, RunStatus(run.status), view, worker)
     ctx = context_for(container.engine, container.settings, run, report, services=container)
     with around(ctx) if around is not None else nullcontext():
         status = execute(ctx, STEP_FUNCTIONS)
-    snapshot = repo.run_snapshot(container.engine, tenant, run.id)
-    view = start_view(snapshot, continued=existing is not None)
-    return Started(snapshot.run, existing is not None, status, view)
+    view = start_view(
+        run_snapshot(container.engine, tenant, run.id), continued=existing is not None
+    )
+    return Started(
+        repo.get_run(container.engine, tenant, run.id), existing is not None, status, view
+    )
 
 
 def abort(
@@ -156,7 +160,7 @@ def status(
     container: Container, *, tenant: str, pipeline_id: str, runner: RunWorkers | None = None
 ) -> StatusView:
     """The run's documented status from one transaction; NotFoundError outside the tenant."""
-    snapshot = repo.run_snapshot(container.engine, tenant, pipeline_id)
+    snapshot = run_snapshot(container.engine, tenant, pipeline_id)
     live = (runner or _DEFAULT_RUNNER).get(tenant, pipeline_id)
     return status_view(snapshot, live=live, now=container.clock.now())
 

@@ -1,7 +1,8 @@
 """A run as its entry points show it: the documented start and status views, from one read.
 
 Built from a ``RunSnapshot`` (the run, its steps, training job and registered version, read
-in one transaction) plus, while this process executes the run, its live training progress.
+in one transaction as plain rows: ``store.run_snapshot``) plus, while this process executes
+the run, its live training progress.
 """
 
 from __future__ import annotations
@@ -40,8 +41,7 @@ from tuneloop.pipeline.outputs import (
     RolloutOutput,
     TrainOutput,
 )
-from tuneloop.store.pipeline_models import PipelineRun, PipelineStep
-from tuneloop.store.runs import RunSnapshot
+from tuneloop.store.run_snapshot import RunRow, RunSnapshot, StepRow
 
 EVIDENCE_STEPS = ("collect", "evaluate", "experiment", "decide", "rollout")
 MAX_CHART_POINTS = 500
@@ -118,7 +118,7 @@ def status_view(snapshot: RunSnapshot, *, live: Worker | None, now: datetime) ->
     )
 
 
-def _outputs(steps: Sequence[PipelineStep]) -> dict[str, dict[str, Any]]:
+def _outputs(steps: Sequence[StepRow]) -> dict[str, dict[str, Any]]:
     return {s.name: s.output for s in steps if s.output}
 
 
@@ -143,18 +143,18 @@ def _training_data(outputs: dict[str, dict[str, Any]]) -> TrainingDataView:
     return TrainingDataView(counts.get("hook"), counts.get("body"), collected.source_records)
 
 
-def _memory(run: PipelineRun) -> MemoryView:
+def _memory(run: RunRow) -> MemoryView:
     return MemoryView(run.memory_initial_mb, run.memory_peak_mb, run.memory_final_mb)
 
 
-def _elapsed(run: PipelineRun, now: datetime) -> float:
+def _elapsed(run: RunRow, now: datetime) -> float:
     if run.started_at is None:
         return 0.0
     return round(((run.finished_at or now) - run.started_at).total_seconds(), 3)
 
 
 def _training_minutes(
-    steps: Sequence[PipelineStep], outputs: dict[str, dict[str, Any]], now: datetime
+    steps: Sequence[StepRow], outputs: dict[str, dict[str, Any]], now: datetime
 ) -> float | None:
     train = next((s for s in steps if s.name == "train"), None)
     # Only a finished train step's output is a whole TrainOutput (a running one may hold
@@ -168,7 +168,7 @@ def _training_minutes(
     return round((now - train.started_at).total_seconds() / 60, 3)
 
 
-def _live_training(live: Worker | None, steps: Sequence[PipelineStep]) -> TrainingProgress | None:
+def _live_training(live: Worker | None, steps: Sequence[StepRow]) -> TrainingProgress | None:
     running = any(s.name == "train" and s.status == StepStatus.RUNNING for s in steps)
     if live is None or not running:
         return None
@@ -194,19 +194,19 @@ def _chart(values: list[float]) -> list[float]:
     return [*picked, values[-1]]
 
 
-def _interrupted(run: PipelineRun, executing_here: bool, now: datetime) -> bool:
+def _interrupted(run: RunRow, executing_here: bool, now: datetime) -> bool:
     """Active, but nobody executes it: a server stopped (or crashed) in the middle of it."""
     if run.status != RunStatus.RUNNING or executing_here:
         return False
     return run.lease_owner is None or not owner_is_alive(run.lease_owner, run.heartbeat_at, now)
 
 
-def _interrupted_message(steps: Sequence[PipelineStep]) -> str:
+def _interrupted_message(steps: Sequence[StepRow]) -> str:
     why = next((s.error for s in steps if s.error and s.error.startswith("interrupted")), None)
     return f"{why or 'interrupted'}; POST /fine-tuning/start (or `tuneloop run`) continues it"
 
 
-def _outcome_message(run: PipelineRun, outputs: dict[str, dict[str, Any]]) -> str | None:
+def _outcome_message(run: RunRow, outputs: dict[str, dict[str, Any]]) -> str | None:
     """Why a run ended or waits, in words, from its steps' typed outputs."""
     collected, evaluated = CollectOutput.maybe(outputs), EvaluateOutput.maybe(outputs)
     experiment, decided = ExperimentOutput.maybe(outputs), DecideOutput.maybe(outputs)
@@ -243,7 +243,7 @@ def _outcome_message(run: PipelineRun, outputs: dict[str, dict[str, Any]]) -> st
     return None
 
 
-def _step_view(step: PipelineStep) -> StepView:
+def _step_view(step: StepRow) -> StepView:
     return StepView(
         step.name,
         STAGE_OF_STEP.get(step.name),

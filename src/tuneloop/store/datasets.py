@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 
 from tuneloop.errors import InvalidInputError, NotFoundError
@@ -22,18 +22,29 @@ def save_dataset(session: Session, version: DatasetVersion) -> DatasetVersion:
     return version
 
 
-def list_datasets(
-    engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
-) -> Sequence[DatasetVersion]:
-    statement = (
+def _newest_first(tenant_id: str) -> Select[DatasetVersion]:
+    return (
         select(DatasetVersion)
         .where(DatasetVersion.tenant_id == tenant_id)
         .order_by(DatasetVersion.created_at.desc(), DatasetVersion.id)
-        .limit(limit)
-        .offset(offset)
     )
+
+
+def list_datasets(
+    engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
+) -> Sequence[DatasetVersion]:
     with Session(engine, expire_on_commit=False) as session:
-        return session.scalars(statement).all()
+        return session.scalars(_newest_first(tenant_id).limit(limit).offset(offset)).all()
+
+
+def datasets_page(
+    engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
+) -> tuple[Sequence[DatasetVersion], int]:
+    """A page of the tenant's versions, newest first, and their total: one transaction."""
+    count = select(func.count()).where(DatasetVersion.tenant_id == tenant_id)
+    with Session(engine, expire_on_commit=False) as session:
+        rows = session.scalars(_newest_first(tenant_id).limit(limit).offset(offset)).all()
+        return rows, int(session.scalar(count) or 0)
 
 
 def get_dataset(engine: Engine, tenant_id: str, version: str) -> DatasetVersion:
@@ -51,16 +62,6 @@ def get_dataset(engine: Engine, tenant_id: str, version: str) -> DatasetVersion:
     if len(matches) > 1:
         raise InvalidInputError(f"dataset version prefix {version!r} is ambiguous")
     return matches[0]
-
-
-def count_datasets(engine: Engine, tenant_id: str) -> int:
-    query = (
-        select(func.count())
-        .select_from(DatasetVersion)
-        .where(DatasetVersion.tenant_id == tenant_id)
-    )
-    with engine.connect() as connection:
-        return int(connection.execute(query).scalar_one())
 
 
 def record_dataset(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -113,6 +113,16 @@ def _sqlite_engine(url: str, database: str | None, settings: DatabaseSettings) -
         cursor.close()
 
     return engine
+
+
+def one_statement(connection: Connection) -> Connection:
+    """``connection`` for a read made of a single statement, which is a transaction of its
+    own: on PostgreSQL without the BEGIN and COMMIT round trips around it. SQLite's driver
+    already sends no BEGIN before a SELECT (and switching its mode costs more than it saves).
+    The pool resets the connection's mode when it is returned."""
+    if connection.dialect.name == "postgresql":
+        return connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Float, cast, func, select, update
+from sqlalchemy import Engine, Float, Select, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -64,23 +64,30 @@ def get_deployment(engine: Engine, tenant_id: str, deployment_id: str) -> Deploy
     return found
 
 
+def _newest_first(tenant_id: str, status: str | None = None) -> Select[Deployment]:
+    query = select(Deployment).where(Deployment.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(Deployment.status == status)
+    return query.order_by(Deployment.created_at.desc(), Deployment.id.desc())
+
+
 def list_deployments(
     engine: Engine, tenant_id: str, *, status: str | None = None, limit: int = 50, offset: int = 0
 ) -> Sequence[Deployment]:
     """Newest first."""
-    query = select(Deployment).where(Deployment.tenant_id == tenant_id)
-    if status is not None:
-        query = query.where(Deployment.status == status)
-    query = query.order_by(Deployment.created_at.desc(), Deployment.id.desc())
+    query = _newest_first(tenant_id, status).limit(limit).offset(offset)
     with Session(engine, expire_on_commit=False) as session:
-        return session.scalars(query.limit(limit).offset(offset)).all()
+        return session.scalars(query).all()
 
 
-def count_deployments(engine: Engine, tenant_id: str) -> int:
-    """How many deployments the tenant has (the total of a page)."""
-    query = select(func.count()).select_from(Deployment).where(Deployment.tenant_id == tenant_id)
-    with engine.connect() as connection:
-        return int(connection.execute(query).scalar_one())
+def deployments_page(
+    engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
+) -> tuple[Sequence[Deployment], int]:
+    """A page of the tenant's deployments, newest first, and their total: one transaction."""
+    count = select(func.count()).where(Deployment.tenant_id == tenant_id)
+    with Session(engine, expire_on_commit=False) as session:
+        rows = session.scalars(_newest_first(tenant_id).limit(limit).offset(offset)).all()
+        return rows, int(session.scalar(count) or 0)
 
 
 def rolled_back_deployment(
@@ -165,8 +172,8 @@ def compare_and_set(
     return get_deployment(engine, row.tenant_id, row.id)
 
 
-def list_events(engine: Engine, tenant_id: str, deployment_id: str) -> Sequence[DeploymentEvent]:
-    query = (
+def _events_of(tenant_id: str, deployment_id: str) -> Select[DeploymentEvent]:
+    return (
         select(DeploymentEvent)
         .where(
             DeploymentEvent.tenant_id == tenant_id,
@@ -174,8 +181,22 @@ def list_events(engine: Engine, tenant_id: str, deployment_id: str) -> Sequence[
         )
         .order_by(DeploymentEvent.seq)
     )
+
+
+def list_events(engine: Engine, tenant_id: str, deployment_id: str) -> Sequence[DeploymentEvent]:
     with Session(engine, expire_on_commit=False) as session:
-        return session.scalars(query).all()
+        return session.scalars(_events_of(tenant_id, deployment_id)).all()
+
+
+def deployment_with_events(
+    engine: Engine, tenant_id: str, deployment_id: str
+) -> tuple[Deployment, Sequence[DeploymentEvent]]:
+    """A deployment and its audit trail, oldest entry first: one transaction."""
+    with Session(engine, expire_on_commit=False) as session:
+        found = session.get(Deployment, (tenant_id, deployment_id))
+        if found is None:
+            raise NotFoundError(f"deployment {deployment_id!r} not found for tenant {tenant_id!r}")
+        return found, session.scalars(_events_of(tenant_id, deployment_id)).all()
 
 
 # --- what a rollout is judged on ---------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,13 @@ def get_experiment(engine: Engine, tenant_id: str, key: str) -> Experiment:
     return found
 
 
+def _newest_first(tenant_id: str, status: str | None = None) -> Select[Experiment]:
+    query = select(Experiment).where(Experiment.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(Experiment.status == status)
+    return query.order_by(Experiment.created_at.desc(), Experiment.key.desc())
+
+
 def list_experiments(
     engine: Engine,
     tenant_id: str,
@@ -45,19 +52,19 @@ def list_experiments(
     offset: int = 0,
 ) -> Sequence[Experiment]:
     """Newest first."""
-    query = select(Experiment).where(Experiment.tenant_id == tenant_id)
-    if status is not None:
-        query = query.where(Experiment.status == status)
-    query = query.order_by(Experiment.created_at.desc(), Experiment.key.desc())
+    query = _newest_first(tenant_id, status).limit(limit).offset(offset)
     with Session(engine, expire_on_commit=False) as session:
-        return session.scalars(query.limit(limit).offset(offset)).all()
+        return session.scalars(query).all()
 
 
-def count_experiments(engine: Engine, tenant_id: str) -> int:
-    """How many experiments the tenant has (the total of a page)."""
-    query = select(func.count()).select_from(Experiment).where(Experiment.tenant_id == tenant_id)
-    with engine.connect() as connection:
-        return int(connection.execute(query).scalar_one())
+def experiments_page(
+    engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
+) -> tuple[Sequence[Experiment], int]:
+    """A page of the tenant's experiments, newest first, and their total: one transaction."""
+    count = select(func.count()).where(Experiment.tenant_id == tenant_id)
+    with Session(engine, expire_on_commit=False) as session:
+        rows = session.scalars(_newest_first(tenant_id).limit(limit).offset(offset)).all()
+        return rows, int(session.scalar(count) or 0)
 
 
 def update_experiment(

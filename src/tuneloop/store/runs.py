@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import BindParameter
 
 from tuneloop.domain.runs import ACTIVE, STEPS, RunStatus, StepStatus, can_move
 from tuneloop.errors import ConflictError, InvalidStateError, NotFoundError
-from tuneloop.store.pipeline_models import ModelVersion, PipelineRun, PipelineStep, TrainingJob
+from tuneloop.store.pipeline_models import PipelineRun, PipelineStep, TrainingJob
 from tuneloop.store.types import utcnow
 
 
@@ -226,50 +224,3 @@ def request_abort(engine: Engine, tenant_id: str, run_id: str, *, reason: str) -
 
 def training_job_for(session: Session, tenant_id: str, run_id: str) -> TrainingJob | None:
     return session.get(TrainingJob, (tenant_id, run_id))
-
-
-@dataclass(frozen=True)
-class RunSnapshot:
-    """A run with its steps, training job and registered version, read in one transaction."""
-
-    run: PipelineRun
-    steps: list[PipelineStep]
-    job: TrainingJob | None
-    model: ModelVersion | None
-
-
-# Built once: building a statement and its cache key per call was a third of a status
-# read's time (bench/api.py); executions only bind the tenant and the run.
-_TENANT: BindParameter[str] = bindparam("tenant_id")
-_RUN: BindParameter[str] = bindparam("run_id")
-# The run with its job and (any) model version in one query, its steps in another.
-_SNAPSHOT_HEAD = (
-    select(PipelineRun, TrainingJob, ModelVersion)
-    .outerjoin(
-        TrainingJob,
-        (TrainingJob.tenant_id == PipelineRun.tenant_id) & (TrainingJob.run_id == PipelineRun.id),
-    )
-    .outerjoin(
-        ModelVersion,
-        (ModelVersion.tenant_id == PipelineRun.tenant_id) & (ModelVersion.run_id == PipelineRun.id),
-    )
-    .where(PipelineRun.tenant_id == _TENANT, PipelineRun.id == _RUN)
-    .limit(1)
-)
-_SNAPSHOT_STEPS = (
-    select(PipelineStep)
-    .where(PipelineStep.tenant_id == _TENANT, PipelineStep.run_id == _RUN)
-    .order_by(PipelineStep.position)
-)
-
-
-def run_snapshot(engine: Engine, tenant_id: str, run_id: str) -> RunSnapshot:
-    """The run, its steps, job and model version: one transaction, two prepared queries."""
-    keys = {"tenant_id": tenant_id, "run_id": run_id}
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        head = session.execute(_SNAPSHOT_HEAD, keys).first()
-        if head is None:
-            raise NotFoundError(f"pipeline run {run_id!r} not found")
-        run, job, model = head
-        steps = session.scalars(_SNAPSHOT_STEPS, keys).all()
-    return RunSnapshot(run, list(steps), job, model)

@@ -27,6 +27,7 @@ from tuneloop.api.schemas.fine_tuning import (
     StartIn,
     StartOut,
     StatusOut,
+    status_json,
 )
 from tuneloop.app import runs
 
@@ -108,9 +109,9 @@ def status(
     view = runs.status(
         resources.container, tenant=principal.tenant_id, pipeline_id=pipeline_id, runner=workers
     )
-    # Encoded once by pydantic's serializer: FastAPI would validate the model it was just
-    # built from again, then encode it with the standard library (bench/api.py).
-    return Response(StatusOut.of(view).model_dump_json(), media_type="application/json")
+    # Encoded once, from the view, by pydantic's serializer: FastAPI would build and validate
+    # a StatusOut, then encode it with the standard library (bench/api.py).
+    return Response(status_json(view), media_type="application/json")
 
 
 @router.post(
