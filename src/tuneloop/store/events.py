@@ -22,6 +22,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, String, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tuneloop.store.db import one_statement
 from tuneloop.store.experiment_models import OutcomeEvent
 from tuneloop.store.rollups import add_to_rollups
 
@@ -207,10 +208,11 @@ def stored_keys(engine: Engine, tenant_id: str, keys: Iterable[str]) -> set[str]
         return set()
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
-            # One statement, no transaction around it: BEGIN and ROLLBACK would be two more
-            # round trips per request (a third of the edge's database time under load).
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-            found = connection.execute(_STORED_ANY, {"tenant": tenant_id, "keys": wanted})
+            # One statement, no transaction around it (``one_statement``): BEGIN and
+            # ROLLBACK would be two more round trips per request.
+            found = one_statement(connection).execute(
+                _STORED_ANY, {"tenant": tenant_id, "keys": wanted}
+            )
         else:
             found = connection.execute(
                 select(OutcomeEvent.idempotency_key).where(
