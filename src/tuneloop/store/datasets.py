@@ -9,6 +9,7 @@ from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 
 from tuneloop.errors import InvalidInputError, NotFoundError
+from tuneloop.store.db import read_page
 from tuneloop.store.models import DatasetVersion
 from tuneloop.store.watermarks import advance_watermark
 
@@ -42,9 +43,7 @@ def datasets_page(
 ) -> tuple[Sequence[DatasetVersion], int]:
     """A page of the tenant's versions, newest first, and their total: one transaction."""
     count = select(func.count()).where(DatasetVersion.tenant_id == tenant_id)
-    with Session(engine, expire_on_commit=False) as session:
-        rows = session.scalars(_newest_first(tenant_id).limit(limit).offset(offset)).all()
-        return rows, int(session.scalar(count) or 0)
+    return read_page(engine, _newest_first(tenant_id).limit(limit).offset(offset), count)
 
 
 def get_dataset(engine: Engine, tenant_id: str, version: str) -> DatasetVersion:

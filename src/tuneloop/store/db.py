@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -123,6 +123,13 @@ def one_statement(connection: Connection) -> Connection:
     if connection.dialect.name == "postgresql":
         return connection.execution_options(isolation_level="AUTOCOMMIT")
     return connection
+
+
+def read_page(engine: Engine, page: Select[Any], count: Select[Any]) -> tuple[Sequence[Any], int]:
+    """The ORM rows of ``page`` and the total ``count`` says, in one session: one pool
+    checkout and one transaction, so the total matches the page (the list endpoints)."""
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(page).all(), int(session.scalar(count) or 0)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

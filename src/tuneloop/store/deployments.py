@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from tuneloop.domain.experiments import Moments
 from tuneloop.errors import ConflictError, NotFoundError
+from tuneloop.store.db import read_page
 from tuneloop.store.deployment_models import Deployment, DeploymentEvent
 from tuneloop.store.experiment_models import OutcomeEvent
 from tuneloop.store.rollup_models import NONE, UnitRollup
@@ -85,9 +86,7 @@ def deployments_page(
 ) -> tuple[Sequence[Deployment], int]:
     """A page of the tenant's deployments, newest first, and their total: one transaction."""
     count = select(func.count()).where(Deployment.tenant_id == tenant_id)
-    with Session(engine, expire_on_commit=False) as session:
-        rows = session.scalars(_newest_first(tenant_id).limit(limit).offset(offset)).all()
-        return rows, int(session.scalar(count) or 0)
+    return read_page(engine, _newest_first(tenant_id).limit(limit).offset(offset), count)
 
 
 def rolled_back_deployment(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tuneloop.domain.experiments import ExperimentStatus
 from tuneloop.errors import ConflictError, NotFoundError
+from tuneloop.store.db import read_page
 from tuneloop.store.experiment_models import Experiment
 
 KEY_PREFIX = "ab-test"
@@ -62,9 +63,7 @@ def experiments_page(
 ) -> tuple[Sequence[Experiment], int]:
     """A page of the tenant's experiments, newest first, and their total: one transaction."""
     count = select(func.count()).where(Experiment.tenant_id == tenant_id)
-    with Session(engine, expire_on_commit=False) as session:
-        rows = session.scalars(_newest_first(tenant_id).limit(limit).offset(offset)).all()
-        return rows, int(session.scalar(count) or 0)
+    return read_page(engine, _newest_first(tenant_id).limit(limit).offset(offset), count)
 
 
 def update_experiment(

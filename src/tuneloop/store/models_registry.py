@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Select, func, select, update
 from sqlalchemy.orm import Session
 
 from tuneloop.errors import NotFoundError
+from tuneloop.store.db import read_page
 from tuneloop.store.pipeline_models import HoldoutReference, ModelVersion
 
 
@@ -27,16 +28,18 @@ def record_model_version(
     return row
 
 
-def list_model_versions(
-    engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
-) -> Sequence[ModelVersion]:
-    statement = (
+def _newest_versions(tenant_id: str) -> Select[ModelVersion]:
+    return (
         select(ModelVersion)
         .where(ModelVersion.tenant_id == tenant_id)
         .order_by(ModelVersion.created_at.desc())
-        .limit(limit)
-        .offset(offset)
     )
+
+
+def list_model_versions(
+    engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
+) -> Sequence[ModelVersion]:
+    statement = _newest_versions(tenant_id).limit(limit).offset(offset)
     with Session(engine, expire_on_commit=False) as session:
         return session.scalars(statement).all()
 
@@ -45,16 +48,8 @@ def model_versions_page(
     engine: Engine, tenant_id: str, *, limit: int = 50, offset: int = 0
 ) -> tuple[Sequence[ModelVersion], int]:
     """A page of the tenant's versions, newest first, and their total: one transaction."""
-    statement = (
-        select(ModelVersion)
-        .where(ModelVersion.tenant_id == tenant_id)
-        .order_by(ModelVersion.created_at.desc())
-        .limit(limit)
-        .offset(offset)
-    )
     count = select(func.count()).where(ModelVersion.tenant_id == tenant_id)
-    with Session(engine, expire_on_commit=False) as session:
-        return session.scalars(statement).all(), int(session.scalar(count) or 0)
+    return read_page(engine, _newest_versions(tenant_id).limit(limit).offset(offset), count)
 
 
 def count_model_versions(engine: Engine, tenant_id: str) -> int:
