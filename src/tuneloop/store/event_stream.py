@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -85,11 +85,6 @@ class WriterLock:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-@contextmanager
-def _unlocked() -> Iterator[None]:
-    yield
 
 
 class DatabaseEventStream:
@@ -240,7 +235,7 @@ class DatabaseEventStream:
 
     def _writing(self) -> Any:
         """Held around each write transaction (SQLite: ``WriterLock``; PostgreSQL: nothing)."""
-        return self._lock.held() if self._lock is not None else _unlocked()
+        return self._lock.held() if self._lock is not None else nullcontext()
 
     def close(self) -> None:
         """Dispose of the stream's own engine (the app's engine belongs to the caller)."""
